@@ -1,0 +1,74 @@
+// timfusion: architecture descriptions (genotypes) of TIM fusion networks.
+//
+// An ArchSpec says everything needed to build a network whose state-dict keys
+// match the reference implementation (LiuZhu-CV/TIMFusion). It is stored as
+// JSON in weight files' metadata, and can be written by hand:
+//
+//   {"name": "ivif-light", "kind": "single", "channels": 48,
+//    "inputs": ["vis", "ir"],
+//    "cells": ["Chain2", "Chain2"],
+//    "normal": ["Residualblocks_3_1", "ECAattention_3"]}
+//
+// kind:    "single"     Network_Fusion9_Meta: stem, cells, stem_out.
+//          "ivif-two-stage"  stage1 (single) + Network_Fusion9_3 (mask merge).
+//          "mmif-two-stage"  stage1 (single) + Network_Fusion9_2 (tanh head).
+// inputs:  which image is the first and second forward argument.
+// cells:   "Chain2" (uses `normal`) or "Fusion" (3 scales + SKFF, uses
+//          `chain_fusion`; H and W are then padded to a multiple of 4).
+// Ops are named as the reference does: Residualblocks_k_d, Denseblocks_k_d,
+// DilConv_k_d, SepConv_k_d, ECAattention_k, SPAattention_k, plus Identity.
+// Two-stage models add "stage2": {"cells": 2, "g1": [...], "g2": [...],
+// "batch_stats": bool}; their state-dict keys are prefixed "stage1." and
+// "stage2.".
+#pragma once
+#include <array>
+#include <string>
+#include <vector>
+
+namespace timfusion {
+
+enum class NetKind { Single, IvifTwoStage, MmifTwoStage };
+enum class Input { Ir, Vis };
+
+// One parsed op name, e.g. "DilConv_3_2" -> {"DilConv", 3, 2}.
+struct OpName {
+  std::string type;
+  int kernel = 3;
+  int dilation = 1;
+
+  static OpName parse(const std::string& name);  // throws Error
+  std::string str() const;
+};
+
+struct ArchSpec {
+  std::string name;
+  NetKind kind = NetKind::Single;
+  int channels = 48;
+  std::array<Input, 2> inputs{Input::Vis, Input::Ir};
+
+  std::vector<std::string> cells;         // stage 1 cell types
+  std::vector<std::string> normal;        // ops of Chain2 cells
+  std::vector<std::string> chain_fusion;  // ops of Fusion cells
+
+  // Two-stage models only.
+  int stage2_cells = 2;
+  std::vector<std::string> stage2_g1;  // reference `cells2`
+  std::vector<std::string> stage2_g2;  // reference `cells3`
+  // The reference IVIF stage 2 runs in train mode: its BN layers normalise
+  // with each image's own statistics. Reproduced when true.
+  bool stage2_batch_stats = false;
+
+  bool two_stage() const { return kind != NetKind::Single; }
+  // H and W must be a multiple of this (inputs are padded and cropped back).
+  int pad_multiple() const;
+  void validate() const;  // throws Error naming the first problem
+
+  std::string to_json() const;
+  static ArchSpec from_json(const std::string& json);  // throws Error
+  // A built-in name (see names()) or a path to a JSON file.
+  static ArchSpec resolve(const std::string& name_or_path);
+  static ArchSpec named(const std::string& name);  // throws Error
+  static std::vector<std::string> names();
+};
+
+}  // namespace timfusion

@@ -1,0 +1,62 @@
+// timfusion: the fusion engine. Loads a TIM weight file, builds the network
+// on the chosen device and fuses IR + visible images. No torch types leak.
+#pragma once
+#include <memory>
+#include <string>
+
+#include <opencv2/core.hpp>
+
+#include "timfusion/arch.h"
+#include "timfusion/color.h"
+
+namespace timfusion {
+
+enum class Device { Auto, Cpu, Cuda };
+enum class Precision { Fp32, Fp16, Bf16 };
+
+const char* device_name(Device d);
+const char* precision_name(Precision p);
+Device parse_device(const std::string& s);        // throws Error
+Precision parse_precision(const std::string& s);  // throws Error
+
+struct FuserOptions {
+  std::string model;  // weight file; empty = default_model_path()
+  std::string arch;   // for files without metadata (name or JSON path)
+  Device device = Device::Auto;
+  Precision precision = Precision::Fp32;
+  int threads = 0;  // intra-op threads; 0 = LibTorch's default
+};
+
+class Fuser {
+ public:
+  // Loads, validates and prepares the model (BN folded, warmed-up kernels
+  // are not). Throws Error naming the file and the problem.
+  explicit Fuser(const FuserOptions& options);
+  ~Fuser();
+  Fuser(const Fuser&) = delete;
+  Fuser& operator=(const Fuser&) = delete;
+
+  // ir:  CV_8UC1, CV_16UC1 (scaled from 0..65535), CV_8UC3/4 (luma taken).
+  // vis: CV_8UC1, CV_8UC3 or CV_8UC4 of the same size as ir.
+  // out: the fused image, vis's type; chroma/alpha from vis. It may be
+  // preallocated (e.g. wrapping a video frame) and is then written in place.
+  void fuse(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& out,
+            ChannelOrder order = ChannelOrder::BGR);
+  cv::Mat fuse(const cv::Mat& ir, const cv::Mat& vis, ChannelOrder order = ChannelOrder::BGR);
+
+  // Runs one frame of this size so that the first real frame is not slow.
+  void warmup(cv::Size size);
+
+  const ArchSpec& arch() const;
+  const std::string& model_path() const;
+  Device device() const;  // the device actually used (never Auto)
+  Precision precision() const;
+
+  static bool cuda_available();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace timfusion

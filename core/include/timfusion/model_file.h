@@ -1,0 +1,33 @@
+// timfusion: TIM weight files = safetensors + self-description.
+//
+// Metadata keys written by timfusion:
+//   timfusion.arch        ArchSpec JSON (see arch.h)
+//   timfusion.provenance  JSON object: how the weights were made
+// A file without timfusion.arch (e.g. a converted official checkpoint)
+// loads when the architecture is named by the caller.
+#pragma once
+#include <map>
+#include <string>
+
+#include "timfusion/arch.h"
+#include "timfusion/safetensors.h"
+
+namespace timfusion {
+
+struct ModelFile {
+  std::string path;
+  ArchSpec arch;
+  std::string provenance;  // JSON, "{}" when absent
+  SafetensorsFile weights;
+};
+
+// arch_override: empty, a built-in name, or a JSON genotype file. It wins
+// over the file's metadata. Throws Error naming the file and the problem.
+// Tensor names and shapes are checked later against the built network.
+ModelFile load_model_file(const std::string& path, const std::string& arch_override = "");
+
+// The model used when none is given: $TIMFUSION_MODEL, else the installed
+// default (ivif-light trained by timfusion-train), else the source tree copy.
+std::string default_model_path();
+
+}  // namespace timfusion

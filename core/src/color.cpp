@@ -1,0 +1,59 @@
+#include "timfusion/color.h"
+
+#include <opencv2/imgproc.hpp>
+
+#include "timfusion/error.h"
+
+namespace timfusion {
+
+cv::Mat luma_of(const cv::Mat& image, ChannelOrder order) {
+  const bool rgb = order == ChannelOrder::RGB;
+  cv::Mat y;
+  switch (image.type()) {
+    case CV_8UC1: return image;
+    case CV_8UC3: cv::cvtColor(image, y, rgb ? cv::COLOR_RGB2GRAY : cv::COLOR_BGR2GRAY); return y;
+    case CV_8UC4: cv::cvtColor(image, y, rgb ? cv::COLOR_RGBA2GRAY : cv::COLOR_BGRA2GRAY); return y;
+    default: throw Error("unsupported image type for luma (expected 8-bit gray, 3 or 4 channels)");
+  }
+}
+
+cv::Mat ir_to_unit(const cv::Mat& ir, ChannelOrder order) {
+  cv::Mat f;
+  if (ir.type() == CV_16UC1)
+    ir.convertTo(f, CV_32F, 1.0 / 65535.0);
+  else
+    luma_of(ir, order).convertTo(f, CV_32F, 1.0 / 255.0);
+  return f;
+}
+
+void replace_luma(const cv::Mat& vis, const cv::Mat& vis_y_in, const cv::Mat& fused_y, cv::Mat& out) {
+  if (fused_y.type() != CV_8UC1 || fused_y.size() != vis.size())
+    throw Error("fused luma must be 8-bit gray of the visible image's size");
+  if (!out.empty() && (out.size() != vis.size() || out.type() != vis.type()))
+    throw Error("output image must match the visible image's size and type");
+  out.create(vis.size(), vis.type());
+  const int cn = vis.channels();
+  if (cn == 1) {
+    fused_y.copyTo(out);
+    return;
+  }
+  if (cn != 3 && cn != 4) throw Error("visible image must have 1, 3 or 4 channels");
+  // Channel order does not matter here: the same delta goes to R, G and B.
+  cv::Mat vis_y = vis_y_in.empty() ? luma_of(vis, ChannelOrder::BGR) : vis_y_in;
+  if (vis_y.type() != CV_8UC1 || vis_y.size() != vis.size()) throw Error("visible luma has the wrong size or type");
+  for (int r = 0; r < vis.rows; ++r) {
+    const uchar* v = vis.ptr<uchar>(r);
+    const uchar* y0 = vis_y.ptr<uchar>(r);
+    const uchar* y1 = fused_y.ptr<uchar>(r);
+    uchar* o = out.ptr<uchar>(r);
+    for (int c = 0; c < vis.cols; ++c, v += cn, o += cn) {
+      const int d = int(y1[c]) - int(y0[c]);
+      o[0] = cv::saturate_cast<uchar>(v[0] + d);
+      o[1] = cv::saturate_cast<uchar>(v[1] + d);
+      o[2] = cv::saturate_cast<uchar>(v[2] + d);
+      if (cn == 4) o[3] = v[3];
+    }
+  }
+}
+
+}  // namespace timfusion

@@ -1,0 +1,200 @@
+#include "timfusion/fuser.h"
+
+#include <torch/torch.h>
+
+#include "nn/networks.h"
+#include "nn/state_dict.h"
+#include "timfusion/error.h"
+#include "timfusion/model_file.h"
+
+namespace timfusion {
+
+const char* device_name(Device d) {
+  switch (d) {
+    case Device::Auto: return "auto";
+    case Device::Cpu: return "cpu";
+    case Device::Cuda: return "cuda";
+  }
+  return "?";
+}
+
+const char* precision_name(Precision p) {
+  switch (p) {
+    case Precision::Fp32: return "fp32";
+    case Precision::Fp16: return "fp16";
+    case Precision::Bf16: return "bf16";
+  }
+  return "?";
+}
+
+Device parse_device(const std::string& s) {
+  if (s == "auto") return Device::Auto;
+  if (s == "cpu") return Device::Cpu;
+  if (s == "cuda" || s == "gpu") return Device::Cuda;
+  throw Error("unknown device \"" + s + "\" (expected auto, cpu or cuda)");
+}
+
+Precision parse_precision(const std::string& s) {
+  if (s == "fp32") return Precision::Fp32;
+  if (s == "fp16") return Precision::Fp16;
+  if (s == "bf16") return Precision::Bf16;
+  throw Error("unknown precision \"" + s + "\" (expected fp32, fp16 or bf16)");
+}
+
+bool Fuser::cuda_available() { return torch::cuda::is_available(); }
+
+struct Fuser::Impl {
+  ModelFile file;
+  nn::TimNet net{nullptr};
+  Device device = Device::Cpu;
+  Precision precision = Precision::Fp32;
+  torch::Device tdev{torch::kCPU};
+  torch::ScalarType dtype = torch::kFloat32;
+
+  // Network on one luma pair: both [1,1,H,W] float in [0,1] on tdev.
+  // Returns the fused luma as round(clamp(y,0,1)*255), uint8, on tdev.
+  torch::Tensor run(const torch::Tensor& ir, const torch::Tensor& vis) {
+    auto y = net->forward(ir.to(dtype), vis.to(dtype)).to(torch::kFloat32);
+    return y.clamp(0, 1).mul(255).round().to(torch::kUInt8);
+  }
+};
+
+namespace {
+
+torch::Tensor view_of(const cv::Mat& m) {
+  // from_blob needs a dense buffer; frames with row padding are compacted.
+  cv::Mat c = m.isContinuous() ? m : m.clone();
+  auto t = torch::from_blob(c.data, {c.rows, c.cols, c.channels()},
+                            torch::TensorOptions().dtype(c.depth() == CV_16U ? torch::kInt16 : torch::kUInt8));
+  return m.isContinuous() ? t : t.clone();
+}
+
+void check_inputs(const cv::Mat& ir, const cv::Mat& vis) {
+  if (ir.empty() || vis.empty()) throw Error("empty input image");
+  if (ir.size() != vis.size())
+    throw Error("IR is " + std::to_string(ir.cols) + "x" + std::to_string(ir.rows) + " but visible is " +
+                std::to_string(vis.cols) + "x" + std::to_string(vis.rows) + ": register/resize IR first");
+  const int it = ir.type(), vt = vis.type();
+  if (it != CV_8UC1 && it != CV_16UC1 && it != CV_8UC3 && it != CV_8UC4)
+    throw Error("IR image must be 8-bit or 16-bit gray, or 8-bit colour");
+  if (vt != CV_8UC1 && vt != CV_8UC3 && vt != CV_8UC4) throw Error("visible image must be 8-bit gray or colour");
+}
+
+// BT.601 luma of [H,W,C] uint8 in OpenCV's fixed point (bit-exact with
+// cv::cvtColor), on whichever device the tensor lives.
+torch::Tensor luma_fixed(const torch::Tensor& hwc, ChannelOrder order) {
+  if (hwc.size(2) == 1) return hwc.select(2, 0);
+  auto i = hwc.to(torch::kInt32);
+  auto r = i.select(2, order == ChannelOrder::RGB ? 0 : 2), g = i.select(2, 1),
+       b = i.select(2, order == ChannelOrder::RGB ? 2 : 0);
+  return (r * 4899 + g * 9617 + b * 1868 + 8192).__rshift__(14).to(torch::kUInt8);
+}
+
+}  // namespace
+
+Fuser::Fuser(const FuserOptions& o) : impl_(std::make_unique<Impl>()) {
+  const std::string path = o.model.empty() ? default_model_path() : o.model;
+  impl_->file = load_model_file(path, o.arch);
+  impl_->net = nn::TimNet(impl_->file.arch);
+  nn::load_state(*impl_->net, impl_->file.weights, path);
+  impl_->file.weights.tensors.clear();  // now owned by the network
+  impl_->net->eval();
+  impl_->net->fold_bn();
+
+  if (o.threads > 0) torch::set_num_threads(o.threads);
+  Device dev = o.device;
+  if (dev == Device::Auto) dev = cuda_available() ? Device::Cuda : Device::Cpu;
+  if (dev == Device::Cuda && !cuda_available())
+    throw Error(std::string("device=cuda, but ") +
+                (torch::cuda::device_count() == 0 ? "this LibTorch build has no CUDA support or no GPU is visible"
+                                                  : "CUDA is not usable") +
+                " (use device=auto or cpu)");
+  impl_->device = dev;
+  impl_->tdev = dev == Device::Cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  impl_->precision = o.precision;
+  if (o.precision == Precision::Fp16 && dev != Device::Cuda)
+    throw Error("precision=fp16 needs a CUDA device; on CPU use fp32 (or bf16)");
+  impl_->dtype = o.precision == Precision::Fp32 ? torch::kFloat32
+                 : o.precision == Precision::Fp16 ? torch::kFloat16
+                                                  : torch::kBFloat16;
+  impl_->net->to(impl_->tdev, impl_->dtype);
+  if (o.precision != Precision::Fp32) {
+    try {  // Not every LibTorch build has every kernel in reduced precision.
+      warmup(cv::Size(16, 16));
+    } catch (const c10::Error& e) {
+      throw Error(std::string("precision=") + precision_name(o.precision) + " is not supported on " +
+                  device_name(dev) + " by this LibTorch build");
+    }
+  }
+}
+
+Fuser::~Fuser() = default;
+
+void Fuser::warmup(cv::Size size) {
+  c10::InferenceMode guard;
+  auto z = torch::zeros({1, 1, size.height, size.width}, torch::TensorOptions().device(impl_->tdev));
+  impl_->run(z, z);
+}
+
+void Fuser::fuse(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& out, ChannelOrder order) {
+  check_inputs(ir, vis);
+  if (!out.empty() && (out.size() != vis.size() || out.type() != vis.type()))
+    throw Error("output image must match the visible image's size and type");
+  c10::InferenceMode guard;
+  const int H = vis.rows, W = vis.cols;
+  try {
+    if (impl_->device == Device::Cpu) {
+      // CPU: OpenCV for the cheap colour maths, LibTorch for the network.
+      cv::Mat vis_y = luma_of(vis, order);
+      cv::Mat ir_f = ir_to_unit(ir, order), vis_f;
+      vis_y.convertTo(vis_f, CV_32F, 1.0 / 255.0);
+      auto opts = torch::TensorOptions().dtype(torch::kFloat32);
+      auto it = torch::from_blob(ir_f.data, {1, 1, H, W}, opts);
+      auto vt = torch::from_blob(vis_f.data, {1, 1, H, W}, opts);
+      auto fy = impl_->run(it, vt).contiguous();
+      cv::Mat fused_y(H, W, CV_8UC1, fy.data_ptr());
+      replace_luma(vis, vis_y, fused_y, out);
+      return;
+    }
+    // GPU: upload the raw frames once; colour maths and the network stay on
+    // the device; one download of the finished frame.
+    auto dev = impl_->tdev;
+    auto vis_t = view_of(vis).to(dev, /*non_blocking=*/true);
+    torch::Tensor ir_u;
+    if (ir.type() == CV_16UC1) {
+      auto raw = view_of(ir).to(dev).to(torch::kInt32).bitwise_and(0xFFFF);  // int16 -> unsigned
+      ir_u = raw.select(2, 0).to(torch::kFloat32).div(65535.0);
+    } else {
+      ir_u = luma_fixed(view_of(ir).to(dev), order).to(torch::kFloat32).div(255.0);
+    }
+    auto vy = luma_fixed(vis_t, order);
+    auto fy = impl_->run(ir_u.view({1, 1, H, W}), vy.to(torch::kFloat32).div(255.0).view({1, 1, H, W})).view({H, W});
+    torch::Tensor res;
+    if (vis.channels() == 1) {
+      res = fy;
+    } else {
+      auto d = fy.to(torch::kInt32) - vy.to(torch::kInt32);
+      auto rgb = (vis_t.narrow(2, 0, 3).to(torch::kInt32) + d.unsqueeze(2)).clamp(0, 255).to(torch::kUInt8);
+      res = vis.channels() == 4 ? torch::cat({rgb, vis_t.narrow(2, 3, 1)}, 2) : rgb;
+    }
+    res = res.to(torch::kCPU).contiguous();
+    out.create(vis.size(), vis.type());
+    cv::Mat src(H, W, vis.type(), res.data_ptr());
+    src.copyTo(out);
+  } catch (const c10::Error& e) {
+    throw Error(std::string("inference failed: ") + e.what_without_backtrace());
+  }
+}
+
+cv::Mat Fuser::fuse(const cv::Mat& ir, const cv::Mat& vis, ChannelOrder order) {
+  cv::Mat out;
+  fuse(ir, vis, out, order);
+  return out;
+}
+
+const ArchSpec& Fuser::arch() const { return impl_->file.arch; }
+const std::string& Fuser::model_path() const { return impl_->file.path; }
+Device Fuser::device() const { return impl_->device; }
+Precision Fuser::precision() const { return impl_->precision; }
+
+}  // namespace timfusion

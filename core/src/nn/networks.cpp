@@ -1,0 +1,165 @@
+#include "nn/networks.h"
+
+#include "timfusion/error.h"
+
+namespace F = torch::nn::functional;
+
+namespace timfusion::nn {
+
+namespace {
+
+torch::nn::Sequential make_stem(int64_t C, bool with_bn) {
+  torch::nn::Sequential s(ConvLayer(2, 2 * C, 3), torch::nn::PReLU(), ConvLayer(2 * C, C, 3));
+  if (with_bn) s->push_back(TimBatchNorm(C));
+  s->push_back(torch::nn::PReLU());
+  return s;
+}
+
+torch::nn::Sequential make_stem_out(int64_t c_in, int64_t C, bool prelu) {
+  torch::nn::Sequential s(ConvLayer(c_in, C, 3));
+  if (prelu) s->push_back(torch::nn::PReLU());
+  s->push_back(ConvLayer(C, C / 2, 3));
+  s->push_back(ConvLayer(C / 2, 1, 1));
+  return s;
+}
+
+torch::nn::ModuleList make_cells(int64_t C, const std::vector<std::string>& types, const std::vector<std::string>& normal,
+                                 const std::vector<std::string>& chain_fusion) {
+  torch::nn::ModuleList cells;
+  for (const auto& t : types) cells->push_back(make_cell(t, C, normal, chain_fusion));
+  return cells;
+}
+
+torch::Tensor run_cells(torch::nn::ModuleList& cells, torch::Tensor x) {
+  for (auto& c : *cells) x = c->as<CellBase>()->forward(x);
+  return x;
+}
+
+void fold_cells(torch::nn::ModuleList& cells) {
+  for (auto& c : *cells) c->as<CellBase>()->fold_bn();
+}
+
+// [max_c, max_c, mean_c] -> 1x1 conv -> sigmoid (spatial_attn_layer2).
+class MaskLayer : public torch::nn::Module {
+ public:
+  MaskLayer() { spatial = register_module("spatial", BasicConv(3, 1, 1)); }
+  torch::Tensor forward(const torch::Tensor& x) {
+    auto mx = std::get<0>(x.max(1, true));
+    return torch::sigmoid(spatial(torch::cat({mx, mx, x.mean(1, true)}, 1)));
+  }
+  BasicConv spatial{nullptr};
+};
+
+// Second stage of the two-stage models: two streams refine (input, stage-1
+// result); IVIF merges them with a spatial mask (Network_Fusion9_3), MMIF
+// concatenates them under a tanh head (Network_Fusion9_2).
+class Stage2 : public torch::nn::Module {
+ public:
+  Stage2(const ArchSpec& spec) : ivif_(spec.kind == NetKind::IvifTwoStage) {
+    const int64_t C = spec.channels;
+    std::vector<std::string> chain(spec.stage2_cells, "Chain2");
+    if (ivif_) spa = register_module("spa", std::make_shared<MaskLayer>());
+    stem2 = register_module("stem2", make_stem(C, true));
+    stem_out2 = register_module("stem_out2", make_stem_out(C, C, true));
+    stem3 = register_module("stem3", make_stem(C, true));
+    stem_out3 = register_module("stem_out3", make_stem_out(C, C, true));
+    stem_out4 = register_module("stem_out4", make_stem_out(ivif_ ? C : 2 * C, C, false));
+    cells2 = register_module("cells2", make_cells(C, chain, spec.stage2_g1, {}));
+    cells3 = register_module("cells3", make_cells(C, chain, spec.stage2_g2, {}));
+    if (spec.stage2_batch_stats)
+      for (auto& m : modules(/*include_self=*/false))
+        if (auto bn = std::dynamic_pointer_cast<TimBatchNormImpl>(m)) bn->batch_stats = true;
+  }
+
+  // stem_out2/3 are the reference's auxiliary (training-time) heads: their
+  // weights are kept for key compatibility but inference does not run them.
+  torch::Tensor forward(const torch::Tensor& first, const torch::Tensor& second, const torch::Tensor& fused) {
+    auto f1 = run_cells(cells3, stem2->forward(torch::cat({first, fused}, 1)));
+    auto f2 = run_cells(cells2, stem3->forward(torch::cat({second, fused}, 1)));
+    if (ivif_) {
+      auto mask = spa->forward(f1);
+      return stem_out4->forward(mask * f1 + (1 - mask) * f2);
+    }
+    return torch::tanh(stem_out4->forward(torch::cat({f1, f2}, 1)));
+  }
+
+  void fold_bn() {
+    fold_cells(cells2);
+    fold_cells(cells3);
+  }
+
+  bool ivif_;
+  std::shared_ptr<MaskLayer> spa;
+  torch::nn::Sequential stem2{nullptr}, stem_out2{nullptr}, stem3{nullptr}, stem_out3{nullptr}, stem_out4{nullptr};
+  torch::nn::ModuleList cells2{nullptr}, cells3{nullptr};
+};
+
+}  // namespace
+
+FusionNetImpl::FusionNetImpl(const ArchSpec& spec) {
+  const int64_t C = spec.channels;
+  stem = register_module("stem", make_stem(C, false));
+  cells = register_module("cells", make_cells(C, spec.cells, spec.normal, spec.chain_fusion));
+  stem_out = register_module("stem_out", make_stem_out(C, C, true));
+}
+
+torch::Tensor FusionNetImpl::forward(const torch::Tensor& a, const torch::Tensor& b) {
+  return stem_out->forward(run_cells(cells, stem->forward(torch::cat({a, b}, 1))));
+}
+
+void FusionNetImpl::fold_bn() { fold_cells(cells); }
+
+TimNetImpl::TimNetImpl(const ArchSpec& spec) : spec_(spec) {
+  spec_.validate();
+  stage1_ = FusionNet(spec_);
+  if (!spec_.two_stage()) {
+    // Single-stage keys carry no prefix: adopt stage 1's children directly.
+    register_module("stem", stage1_->stem);
+    register_module("cells", stage1_->cells);
+    register_module("stem_out", stage1_->stem_out);
+  } else {
+    register_module("stage1", stage1_);
+    stage2_ = register_module("stage2", std::make_shared<Stage2>(spec_));
+  }
+}
+
+torch::Tensor TimNetImpl::forward(const torch::Tensor& ir, const torch::Tensor& vis) {
+  const int64_t H = ir.size(2), W = ir.size(3), m = spec_.pad_multiple();
+  torch::Tensor i = ir, v = vis;
+  const int64_t ph = (m - H % m) % m, pw = (m - W % m) % m;
+  if (ph || pw) {
+    // Bottom/right reflection padding, cropped off again below.
+    auto opts = F::PadFuncOptions({0, pw, 0, ph});
+    if (H > ph && W > pw)
+      opts.mode(torch::kReflect);
+    else
+      opts.mode(torch::kReplicate);
+    i = F::pad(ir, opts);
+    v = F::pad(vis, opts);
+  }
+  auto pick = [&](Input which) { return which == Input::Ir ? i : v; };
+  torch::Tensor out = stage1_->forward(pick(spec_.inputs[0]), pick(spec_.inputs[1]));
+  if (stage2_) {
+    auto s2 = std::static_pointer_cast<Stage2>(stage2_);
+    // The IVIF stage 2 takes (vis, ir); the MMIF ones keep stage 1's order.
+    if (s2->ivif_)
+      out = s2->forward(v, i, out);
+    else
+      out = s2->forward(pick(spec_.inputs[0]), pick(spec_.inputs[1]), out);
+  }
+  if (ph || pw) out = out.narrow(2, 0, H).narrow(3, 0, W);
+  return out;
+}
+
+void TimNetImpl::fold_bn() {
+  stage1_->fold_bn();
+  if (stage2_) std::static_pointer_cast<Stage2>(stage2_)->fold_bn();
+}
+
+int64_t count_parameters(torch::nn::Module& m) {
+  int64_t n = 0;
+  for (const auto& p : m.parameters()) n += p.numel();
+  return n;
+}
+
+}  // namespace timfusion::nn

@@ -1,0 +1,42 @@
+// timfusion: whole TIM networks built from an ArchSpec.
+// Internal header: includes LibTorch.
+#pragma once
+#include "nn/cells.h"
+#include "timfusion/arch.h"
+
+namespace timfusion::nn {
+
+// Network_Fusion9_Meta: stem -> cells -> stem_out, no final activation.
+class FusionNetImpl : public torch::nn::Module {
+ public:
+  FusionNetImpl(const ArchSpec& spec);
+  torch::Tensor forward(const torch::Tensor& a, const torch::Tensor& b);
+  void fold_bn();
+
+  torch::nn::Sequential stem{nullptr}, stem_out{nullptr};
+  torch::nn::ModuleList cells{nullptr};
+};
+TORCH_MODULE(FusionNet);
+
+// A complete model as users see it: f(ir, vis) with both [B,1,H,W] in
+// [0,1], output [B,1,H,W] (not clamped). Applies the reference's argument
+// order, pads to the architecture's multiple and crops back. Parameter
+// names: the reference's keys; two-stage models prefix "stage1."/"stage2.".
+class TimNetImpl : public torch::nn::Module {
+ public:
+  explicit TimNetImpl(const ArchSpec& spec);
+  torch::Tensor forward(const torch::Tensor& ir, const torch::Tensor& vis);
+  // For inference: fold BNs into their convs (after weights are loaded).
+  void fold_bn();
+  const ArchSpec& spec() const { return spec_; }
+
+ private:
+  ArchSpec spec_;
+  FusionNet stage1_{nullptr};
+  std::shared_ptr<torch::nn::Module> stage2_;  // a Stage2 (networks.cpp)
+};
+TORCH_MODULE(TimNet);
+
+int64_t count_parameters(torch::nn::Module& m);
+
+}  // namespace timfusion::nn

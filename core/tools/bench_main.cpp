@@ -1,0 +1,115 @@
+// timfusion-bench: forward time and peak memory of a TIM network on CPU.
+// Each configuration runs in its own child process so that its peak RSS is
+// its own. Prints a Markdown table.
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "nn/networks.h"
+#include "nn/state_dict.h"
+#include "timfusion/error.h"
+#include "timfusion/model_file.h"
+
+using namespace timfusion;
+
+namespace {
+
+struct Config {
+  int width, height, threads;
+};
+
+struct Result {
+  double ms_mean, ms_min;
+  double rss_mb;
+};
+
+Result measure(const std::string& model, const std::string& arch, const Config& c, int frames) {
+  torch::set_num_threads(c.threads);
+  ArchSpec spec = ArchSpec::resolve(arch);
+  nn::TimNet net(spec);
+  if (!model.empty()) {
+    ModelFile f = load_model_file(model, arch);
+    net = nn::TimNet(f.arch);
+    nn::load_state(*net, f.weights, model);
+  }
+  net->eval();
+  net->fold_bn();
+  c10::InferenceMode guard;
+  auto ir = torch::rand({1, 1, c.height, c.width});
+  auto vis = torch::rand({1, 1, c.height, c.width});
+  net->forward(ir, vis);  // warm-up: oneDNN primitive creation
+  double total = 0, best = 1e30;
+  for (int i = 0; i < frames; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    auto y = net->forward(ir, vis).clamp(0, 1);
+    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    total += ms;
+    best = std::min(best, ms);
+  }
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return {total / frames, best, ru.ru_maxrss / 1024.0};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string arch = "ivif-light", model;
+  int frames = 3;
+  std::vector<Config> configs = {{640, 480, 1}, {640, 480, 2}, {1280, 1024, 1}, {1280, 1024, 2}};
+  for (int i = 1; i < argc; ++i) {
+    std::string k = argv[i];
+    if (k == "--arch" && i + 1 < argc) arch = argv[++i];
+    else if (k == "--model" && i + 1 < argc) model = argv[++i];
+    else if (k == "--frames" && i + 1 < argc) frames = std::max(1, std::atoi(argv[++i]));
+    else if (k == "--quick") configs = {{640, 480, 2}};
+    else {
+      std::fprintf(stderr,
+                   "Usage: timfusion-bench [--arch NAME|FILE] [--model W.safetensors] [--frames N] [--quick]\n"
+                   "Times the network forward (BN folded, InferenceMode) per frame.\n");
+      return 2;
+    }
+  }
+  std::printf("| arch | size | threads | ms/frame (mean) | ms/frame (best) | fps | GFLOP/s* | peak RSS MB |\n");
+  std::printf("|---|---|---|---|---|---|---|---|\n");
+  for (const auto& c : configs) {
+    int fd[2];
+    if (pipe(fd) != 0) return 1;
+    pid_t pid = fork();
+    if (pid == 0) {
+      close(fd[0]);
+      Result r{};
+      try {
+        r = measure(model, arch, c, frames);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "timfusion-bench: %s\n", e.what());
+        _exit(1);
+      }
+      if (write(fd[1], &r, sizeof r) != sizeof r) _exit(1);
+      _exit(0);
+    }
+    close(fd[1]);
+    Result r{};
+    bool ok = read(fd[0], &r, sizeof r) == sizeof r;
+    close(fd[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (!ok) return 1;
+    // 77.87 GFLOP per 640x480 frame for ivif-light (TIM.md), scaled by pixels.
+    double gflop = arch == "ivif-light" ? 77.87 * (double(c.width) * c.height) / (640.0 * 480.0) : 0;
+    std::printf("| %s | %dx%d | %d | %.1f | %.1f | %.2f | %s | %.0f |\n", arch.c_str(), c.width, c.height, c.threads,
+                r.ms_mean, r.ms_min, 1000.0 / r.ms_mean,
+                gflop > 0 ? std::to_string(int(gflop / (r.ms_mean / 1000.0))).c_str() : "-", r.rss_mb);
+    std::fflush(stdout);
+  }
+  std::printf("\n* GFLOP/s counts ivif-light's 77.87 GFLOP per 640x480 frame (2 FLOP per MAC).\n");
+  return 0;
+}

@@ -1,0 +1,78 @@
+// Whole networks: sizes and key names as the reference (TIM.md §1.5, §2).
+#include <gtest/gtest.h>
+
+#include "nn/networks.h"
+#include "nn/state_dict.h"
+
+using namespace timfusion;
+
+namespace {
+int64_t params_under(torch::nn::Module& m, const std::string& prefix) {
+  int64_t n = 0;
+  for (const auto& kv : m.named_parameters())
+    if (kv.key().rfind(prefix, 0) == 0) n += kv.value().numel();
+  return n;
+}
+}  // namespace
+
+TEST(Networks, LightHasReferenceParameterCountAndKeys) {
+  nn::TimNet net(ArchSpec::named("ivif-light"));
+  EXPECT_EQ(nn::count_parameters(*net), 127358);
+  auto st = nn::to_safetensors(*net);
+  EXPECT_EQ(st.tensors.size(), 49u);
+  for (const char* key : {"stem.0.conv2d.weight", "stem.3.weight", "stem_out.3.conv2d.bias",
+                          "cells.1.preprocess1.op.2.running_var", "cells.0._ops.0._op.op.0.conv.weight",
+                          "cells.0._ops.0._op.op.4.weight", "cells.1._ops.1._op.se.conv.weight",
+                          "cells.1._ops.1._op.relu.weight", "cells.0.preprocess1.op.2.num_batches_tracked"})
+    EXPECT_NE(st.find(key), nullptr) << key;
+  EXPECT_EQ(st.find("cells.0._ops.1._op.conv1.weight")->shape, (std::vector<int64_t>{48, 48, 3, 3}));
+}
+
+TEST(Networks, TwoStageModelsHaveReferenceParameterCounts) {
+  nn::TimNet full(ArchSpec::named("ivif-full"));
+  EXPECT_EQ(params_under(*full, "stage1."), 994917);
+  EXPECT_EQ(params_under(*full, "stage2."), 237308);
+  const std::pair<const char*, int64_t> mmif[] = {{"mmif-ct", 235059}, {"mmif-pet", 244815}, {"mmif-spect", 230643}};
+  for (auto [name, stage2] : mmif) {
+    nn::TimNet net(ArchSpec::named(name));
+    EXPECT_EQ(params_under(*net, "stage1."), 994917) << name;
+    EXPECT_EQ(params_under(*net, "stage2."), stage2) << name;
+  }
+}
+
+TEST(Networks, AnySizeKeepsShape) {
+  c10::InferenceMode guard;
+  auto spec = ArchSpec::named("ivif-light");
+  spec.channels = 8;
+  nn::TimNet light(spec);
+  light->eval();
+  auto x = torch::rand({1, 1, 13, 21});
+  EXPECT_EQ(light->forward(x, x).sizes(), x.sizes());
+  auto full_spec = ArchSpec::named("ivif-full");
+  full_spec.channels = 8;
+  nn::TimNet full(full_spec);
+  full->eval();
+  auto y = torch::rand({1, 1, 17, 23});  // not a multiple of 4: padded and cropped
+  EXPECT_EQ(full->forward(y, y).sizes(), y.sizes());
+}
+
+TEST(Networks, FoldingBatchNormKeepsOutput) {
+  c10::InferenceMode guard;
+  auto spec = ArchSpec::named("ivif-full");
+  spec.channels = 8;
+  spec.stage2_batch_stats = false;
+  nn::TimNet net(spec);
+  torch::manual_seed(3);
+  {
+    torch::NoGradGuard ng;
+    for (auto& kv : net->named_buffers())
+      if (kv.key().find("running_var") != std::string::npos) kv.value().uniform_(0.5, 2.0);
+      else if (kv.key().find("running_mean") != std::string::npos) kv.value().uniform_(-0.3, 0.3);
+  }
+  net->eval();
+  auto a = torch::rand({1, 1, 16, 20}), b = torch::rand({1, 1, 16, 20});
+  auto before = net->forward(a, b);
+  net->fold_bn();
+  auto after = net->forward(a, b);
+  EXPECT_LT((before - after).abs().max().item<float>(), 1e-4);
+}
