@@ -2,6 +2,9 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <thread>
+
 #include "nn/networks.h"
 #include "nn/state_dict.h"
 #include "timfusion/error.h"
@@ -99,9 +102,10 @@ Fuser::Fuser(const FuserOptions& o) : impl_(std::make_unique<Impl>()) {
   nn::load_state(*impl_->net, impl_->file.weights, path);
   impl_->file.weights.tensors.clear();  // now owned by the network
   impl_->net->eval();
-  impl_->net->fold_bn();
 
-  if (o.threads > 0) torch::set_num_threads(o.threads);
+  // LibTorch may start with a single intra-op thread: use every core by default.
+  int threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  torch::set_num_threads(threads);
   Device dev = o.device;
   if (dev == Device::Auto) dev = cuda_available() ? Device::Cuda : Device::Cpu;
   if (dev == Device::Cuda && !cuda_available())
@@ -118,6 +122,8 @@ Fuser::Fuser(const FuserOptions& o) : impl_(std::make_unique<Impl>()) {
                  : o.precision == Precision::Fp16 ? torch::kFloat16
                                                   : torch::kBFloat16;
   impl_->net->to(impl_->tdev, impl_->dtype);
+  if (dev == Device::Cpu) impl_->net->to_channels_last();
+  impl_->net->fold_bn();  // last: folded weights are not parameters, so .to() would not move them
   if (o.precision != Precision::Fp32) {
     try {  // Not every LibTorch build has every kernel in reduced precision.
       warmup(cv::Size(16, 16));

@@ -24,6 +24,7 @@ namespace {
 
 struct Config {
   int width, height, threads;
+  bool channels_last = true;
 };
 
 struct Result {
@@ -41,10 +42,12 @@ Result measure(const std::string& model, const std::string& arch, const Config& 
     nn::load_state(*net, f.weights, model);
   }
   net->eval();
+  if (c.channels_last) net->to_channels_last();
   net->fold_bn();
   c10::InferenceMode guard;
-  auto ir = torch::rand({1, 1, c.height, c.width});
-  auto vis = torch::rand({1, 1, c.height, c.width});
+  auto fmt = c.channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+  auto ir = torch::rand({1, 1, c.height, c.width}).contiguous(fmt);
+  auto vis = torch::rand({1, 1, c.height, c.width}).contiguous(fmt);
   net->forward(ir, vis);  // warm-up: oneDNN primitive creation
   double total = 0, best = 1e30;
   for (int i = 0; i < frames; ++i) {
@@ -71,15 +74,16 @@ int main(int argc, char** argv) {
     else if (k == "--model" && i + 1 < argc) model = argv[++i];
     else if (k == "--frames" && i + 1 < argc) frames = std::max(1, std::atoi(argv[++i]));
     else if (k == "--quick") configs = {{640, 480, 2}};
+    else if (k == "--layouts") configs = {{640, 480, 2, false}, {640, 480, 2, true}};
     else {
       std::fprintf(stderr,
-                   "Usage: timfusion-bench [--arch NAME|FILE] [--model W.safetensors] [--frames N] [--quick]\n"
+                   "Usage: timfusion-bench [--arch NAME|FILE] [--model W.safetensors] [--frames N] [--quick | --layouts]\n"
                    "Times the network forward (BN folded, InferenceMode) per frame.\n");
       return 2;
     }
   }
-  std::printf("| arch | size | threads | ms/frame (mean) | ms/frame (best) | fps | GFLOP/s* | peak RSS MB |\n");
-  std::printf("|---|---|---|---|---|---|---|---|\n");
+  std::printf("| arch | size | threads | layout | ms/frame (mean) | ms/frame (best) | fps | GFLOP/s* | peak RSS MB |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|\n");
   for (const auto& c : configs) {
     int fd[2];
     if (pipe(fd) != 0) return 1;
@@ -105,7 +109,7 @@ int main(int argc, char** argv) {
     if (!ok) return 1;
     // 77.87 GFLOP per 640x480 frame for ivif-light (TIM.md), scaled by pixels.
     double gflop = arch == "ivif-light" ? 77.87 * (double(c.width) * c.height) / (640.0 * 480.0) : 0;
-    std::printf("| %s | %dx%d | %d | %.1f | %.1f | %.2f | %s | %.0f |\n", arch.c_str(), c.width, c.height, c.threads,
+    std::printf("| %s | %dx%d | %d | %s | %.1f | %.1f | %.2f | %s | %.0f |\n", arch.c_str(), c.width, c.height, c.threads, c.channels_last ? "NHWC" : "NCHW",
                 r.ms_mean, r.ms_min, 1000.0 / r.ms_mean,
                 gflop > 0 ? std::to_string(int(gflop / (r.ms_mean / 1000.0))).c_str() : "-", r.rss_mb);
     std::fflush(stdout);

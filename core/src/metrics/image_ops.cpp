@@ -37,30 +37,24 @@ cv::Mat filter_same_zero(const cv::Mat& x, const cv::Mat& g, double scale) {
   return out(cv::Rect(r, r, x.cols, x.rows)).clone();
 }
 
-static int border_index(int i, int n, Border border) {
-  if (i >= 0 && i < n) return i;
-  if (border == Border::Zero) return -1;
-  if (border == Border::Replicate) return i < 0 ? 0 : n - 1;
-  if (n == 1) return 0;
-  return i < 0 ? -i : 2 * n - 2 - i;  // reflect without repeating the edge
-}
-
 cv::Mat correlate3x3(const cv::Mat& x, const double k[9], Border border) {
   CV_Assert(x.type() == CV_64F);
+  cv::Mat pad;
+  if (border == Border::Reflect101 && (x.rows < 2 || x.cols < 2))
+    border = Border::Replicate;  // a 1-pixel-wide plane mirrors onto itself
+  const int mode = border == Border::Zero        ? cv::BORDER_CONSTANT
+                   : border == Border::Replicate ? cv::BORDER_REPLICATE
+                                                 : cv::BORDER_REFLECT_101;
+  cv::copyMakeBorder(x, pad, 1, 1, 1, 1, mode, 0);
   cv::Mat out(x.size(), CV_64F);
   for (int i = 0; i < x.rows; ++i) {
+    const double* r[3] = {pad.ptr<double>(i), pad.ptr<double>(i + 1), pad.ptr<double>(i + 2)};
+    double* o = out.ptr<double>(i);
     for (int j = 0; j < x.cols; ++j) {
       double s = 0.0;
-      for (int di = -1; di <= 1; ++di) {
-        int ii = border_index(i + di, x.rows, border);
-        if (ii < 0) continue;
-        for (int dj = -1; dj <= 1; ++dj) {
-          int jj = border_index(j + dj, x.cols, border);
-          if (jj < 0) continue;
-          s += k[(di + 1) * 3 + (dj + 1)] * x.at<double>(ii, jj);
-        }
-      }
-      out.at<double>(i, j) = s;
+      for (int di = 0; di < 3; ++di)
+        for (int dj = 0; dj < 3; ++dj) s += k[di * 3 + dj] * r[di][j + dj];
+      o[j] = s;
     }
   }
   return out;

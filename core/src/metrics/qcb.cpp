@@ -20,12 +20,13 @@ double csf(double r) {
 // response C^p / (h C^q + Z) with p = 3, q = 2, h = 1, Z = 1e-4.
 cv::Mat masked_contrast(const cv::Mat& x) {
   const double kPi = 3.14159265358979323846;
-  cv::Mat g1 = gaussian_factor(31, 2.0), g2 = gaussian_factor(31, 4.0);
-  // gaussian_factor is normalised; undo that to get exp(-x^2/(2 sigma^2)) exactly.
-  g1 /= g1.at<double>(15);
-  g2 /= g2.at<double>(15);
-  cv::Mat b1 = filter_same_zero(x, g1, 1 / (2 * kPi * 4.0));
-  cv::Mat b2 = filter_same_zero(x, g2, 1 / (2 * kPi * 16.0));
+  auto factor = [](double sigma) {  // exp(-x^2/(2 sigma^2)), x = -15..15, not normalised
+    cv::Mat g(31, 1, CV_64F);
+    for (int i = 0; i < 31; ++i) g.at<double>(i) = std::exp(-(i - 15.0) * (i - 15.0) / (2 * sigma * sigma));
+    return g;
+  };
+  cv::Mat b1 = filter_same_zero(x, factor(2), 1 / (2 * kPi * 4.0));
+  cv::Mat b2 = filter_same_zero(x, factor(4), 1 / (2 * kPi * 16.0));
   cv::Mat out(x.size(), CV_64F);
   for (int i = 0; i < x.rows; ++i)
     for (int j = 0; j < x.cols; ++j) {

@@ -156,6 +156,14 @@ void TimNetImpl::fold_bn() {
   if (stage2_) std::static_pointer_cast<Stage2>(stage2_)->fold_bn();
 }
 
+void TimNetImpl::to_channels_last() {
+  torch::NoGradGuard ng;
+  for (auto& p : parameters())
+    if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
+  for (auto& b : buffers())
+    if (b.dim() == 4) b.set_data(b.contiguous(at::MemoryFormat::ChannelsLast));
+}
+
 int64_t count_parameters(torch::nn::Module& m) {
   int64_t n = 0;
   for (const auto& p : m.parameters()) n += p.numel();

@@ -28,6 +28,9 @@ class TimNetImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& ir, const torch::Tensor& vis);
   // For inference: fold BNs into their convs (after weights are loaded).
   void fold_bn();
+  // Stores 4-d weights NHWC: oneDNN's fast path on CPU (~1.5x on 3x3 convs).
+  // Call before fold_bn() so folded weights inherit the layout.
+  void to_channels_last();
   const ArchSpec& spec() const { return spec_; }
 
  private:

@@ -44,9 +44,13 @@ torch::Tensor ConvBN::operator()(const torch::Tensor& x) {
 void ConvBN::fold() {
   if (bn->batch_stats) return;  // statistics come from the data: nothing to fold
   torch::NoGradGuard ng;
+  // Fold in fp32 even for reduced-precision models, then cast once.
+  const auto& cw = conv->weight;
   auto [scale, shift] = bn->affine();
-  w = conv->weight * scale.view({-1, 1, 1, 1});
-  b = conv->bias.defined() ? conv->bias * scale + shift : shift;
+  scale = scale.to(torch::kFloat32);
+  shift = shift.to(torch::kFloat32);
+  w = (cw.to(torch::kFloat32) * scale.view({-1, 1, 1, 1})).to(cw.dtype()).contiguous(cw.suggest_memory_format());
+  b = (conv->bias.defined() ? conv->bias.to(torch::kFloat32) * scale + shift : shift).to(cw.dtype());
 }
 
 torch::nn::Conv2dOptions conv_opts(int64_t in, int64_t out, int64_t k, int64_t dilation, int64_t groups, bool bias) {
