@@ -36,9 +36,10 @@ std::string build_dir() { return env_or_fail("TIMFUSION_BUILD_DIR"); }
 
 namespace {
 std::mutex g_mu;
+// Leaked on purpose: it must outlive g_cleaner, which empties it at exit.
 std::vector<std::string>& dirs() {
-  static std::vector<std::string> d;
-  return d;
+  static auto* d = new std::vector<std::string>;
+  return *d;
 }
 struct Cleaner {
   ~Cleaner() {
