@@ -5,6 +5,12 @@
 #include <algorithm>
 #include <thread>
 
+#ifdef TIMFUSION_HAVE_CUDA_KERNELS
+#include <c10/cuda/CUDAStream.h>
+
+#include "luma_transfer.h"
+#endif
+
 #include "nn/networks.h"
 #include "nn/state_dict.h"
 #include "timfusion/error.h"
@@ -179,9 +185,18 @@ void Fuser::fuse(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& out, ChannelOrd
     if (vis.channels() == 1) {
       res = fy;
     } else {
+#ifdef TIMFUSION_HAVE_CUDA_KERNELS
+      // One fused kernel instead of ~6 elementwise passes.
+      res = torch::empty_like(vis_t);
+      int rc = timfusion_cuda_luma_transfer(vis_t.data_ptr<uint8_t>(), vy.contiguous().data_ptr<uint8_t>(),
+                                            fy.contiguous().data_ptr<uint8_t>(), res.data_ptr<uint8_t>(), W, H,
+                                            vis.channels(), c10::cuda::getCurrentCUDAStream().stream());
+      if (rc != 0) throw Error("CUDA colour kernel failed");
+#else
       auto d = fy.to(torch::kInt32) - vy.to(torch::kInt32);
       auto rgb = (vis_t.narrow(2, 0, 3).to(torch::kInt32) + d.unsqueeze(2)).clamp(0, 255).to(torch::kUInt8);
       res = vis.channels() == 4 ? torch::cat({rgb, vis_t.narrow(2, 3, 1)}, 2) : rgb;
+#endif
     }
     res = res.to(torch::kCPU).contiguous();
     out.create(vis.size(), vis.type());
