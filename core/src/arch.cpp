@@ -162,9 +162,10 @@ std::string OpName::str() const {
 }
 
 int ArchSpec::pad_multiple() const {
+  int m = downscale;
   for (const auto& c : cells)
-    if (c == "Fusion") return 4;
-  return 1;
+    if (c == "Fusion") return 4 * m;  // two halvings inside the cell, on the (down)scaled grid
+  return m;
 }
 
 void ArchSpec::validate() const {
@@ -180,6 +181,8 @@ void ArchSpec::validate() const {
   if (chain) validate_ops(normal, who + " \"normal\"");
   if (fusion) validate_ops(chain_fusion, who + " \"chain_fusion\"");
   if (inputs[0] == inputs[1]) throw Error(who + ": \"inputs\" must name ir and vis once each");
+  if (downscale != 1 && downscale != 2 && downscale != 4) throw Error(who + ": downscale must be 1, 2 or 4");
+  if (downscale != 1 && two_stage()) throw Error(who + ": downscale applies to single-stage networks only");
   if (two_stage()) {
     if (stage2_cells < 1) throw Error(who + ": stage2 needs at least one cell");
     validate_ops(stage2_g1, who + " stage2 \"g1\"");
@@ -196,6 +199,7 @@ std::string ArchSpec::to_json() const {
   j["cells"] = cells;
   if (!normal.empty()) j["normal"] = normal;
   if (!chain_fusion.empty()) j["chain_fusion"] = chain_fusion;
+  if (downscale != 1) j["downscale"] = downscale;
   if (two_stage())
     j["stage2"] = {{"cells", stage2_cells}, {"g1", stage2_g1}, {"g2", stage2_g2}, {"batch_stats", stage2_batch_stats}};
   return j.dump();
@@ -222,6 +226,7 @@ ArchSpec ArchSpec::from_json(const std::string& text) {
     a.cells = string_list(j, "cells");
     a.normal = string_list(j, "normal");
     a.chain_fusion = string_list(j, "chain_fusion");
+    a.downscale = j.value("downscale", 1);
     if (j.contains("stage2")) {
       const json& s = j["stage2"];
       if (!s.is_object()) throw Error("\"stage2\" must be an object");

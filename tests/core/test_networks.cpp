@@ -3,6 +3,7 @@
 
 #include "nn/networks.h"
 #include "nn/state_dict.h"
+#include "timfusion/error.h"
 
 using namespace timfusion;
 
@@ -54,6 +55,22 @@ TEST(Networks, AnySizeKeepsShape) {
   full->eval();
   auto y = torch::rand({1, 1, 17, 23});  // not a multiple of 4: padded and cropped
   EXPECT_EQ(full->forward(y, y).sizes(), y.sizes());
+}
+
+TEST(Networks, SpaceToDepthNetworksKeepShapeAndRoundTripTheirSpec) {
+  c10::InferenceMode guard;
+  auto spec = ArchSpec::from_json(
+      R"({"name":"rt","channels":8,"downscale":2,"cells":["Chain2"],"normal":["DilConv_3_1","Identity"]})");
+  EXPECT_EQ(spec.pad_multiple(), 2);
+  EXPECT_EQ(ArchSpec::from_json(spec.to_json()).downscale, 2);
+  nn::TimNet net(spec);
+  net->eval();
+  auto x = torch::rand({1, 1, 15, 22});  // odd height: padded to 16, cropped back
+  EXPECT_EQ(net->forward(x, x).sizes(), x.sizes());
+  auto st = nn::to_safetensors(*net);
+  EXPECT_EQ(st.find("stem.0.conv2d.weight")->shape, (std::vector<int64_t>{16, 8, 3, 3}));  // 2 inputs x 2x2 blocks
+  EXPECT_EQ(st.find("stem_out.3.conv2d.weight")->shape, (std::vector<int64_t>{4, 4, 1, 1}));
+  EXPECT_THROW(ArchSpec::from_json(R"({"channels":8,"downscale":3,"cells":["Chain2"],"normal":["Identity"]})"), Error);
 }
 
 TEST(Networks, FoldingBatchNormKeepsOutput) {

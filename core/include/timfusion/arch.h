@@ -17,6 +17,9 @@
 //          `chain_fusion`; H and W are then padded to a multiple of 4).
 // Ops are named as the reference does: Residualblocks_k_d, Denseblocks_k_d,
 // DilConv_k_d, SepConv_k_d, ECAattention_k, SPAattention_k, plus Identity.
+// downscale: 1 (reference), 2 or 4: the single-stage network runs on a
+//          space-to-depth grid (pixel unshuffle of the input, pixel shuffle of
+//          the output), s*s fewer positions for real-time CPU models (ivif-rt).
 // Two-stage models add "stage2": {"cells": 2, "g1": [...], "g2": [...],
 // "batch_stats": bool}; their state-dict keys are prefixed "stage1." and
 // "stage2.".
@@ -49,6 +52,7 @@ struct ArchSpec {
   std::vector<std::string> cells;         // stage 1 cell types
   std::vector<std::string> normal;        // ops of Chain2 cells
   std::vector<std::string> chain_fusion;  // ops of Fusion cells
+  int downscale = 1;                      // space-to-depth factor (single-stage only)
 
   // Two-stage models only.
   int stage2_cells = 2;

@@ -8,18 +8,18 @@ namespace timfusion::nn {
 
 namespace {
 
-torch::nn::Sequential make_stem(int64_t C, bool with_bn) {
-  torch::nn::Sequential s(ConvLayer(2, 2 * C, 3), torch::nn::PReLU(), ConvLayer(2 * C, C, 3));
+torch::nn::Sequential make_stem(int64_t C, bool with_bn, int64_t in = 2) {
+  torch::nn::Sequential s(ConvLayer(in, 2 * C, 3), torch::nn::PReLU(), ConvLayer(2 * C, C, 3));
   if (with_bn) s->push_back(TimBatchNorm(C));
   s->push_back(torch::nn::PReLU());
   return s;
 }
 
-torch::nn::Sequential make_stem_out(int64_t c_in, int64_t C, bool prelu) {
+torch::nn::Sequential make_stem_out(int64_t c_in, int64_t C, bool prelu, int64_t out = 1) {
   torch::nn::Sequential s(ConvLayer(c_in, C, 3));
   if (prelu) s->push_back(torch::nn::PReLU());
   s->push_back(ConvLayer(C, C / 2, 3));
-  s->push_back(ConvLayer(C / 2, 1, 1));
+  s->push_back(ConvLayer(C / 2, out, 1));
   return s;
 }
 
@@ -96,15 +96,19 @@ class Stage2 : public torch::nn::Module {
 
 }  // namespace
 
-FusionNetImpl::FusionNetImpl(const ArchSpec& spec) {
-  const int64_t C = spec.channels;
-  stem = register_module("stem", make_stem(C, false));
+FusionNetImpl::FusionNetImpl(const ArchSpec& spec) : downscale(spec.downscale) {
+  const int64_t C = spec.channels, s2 = downscale * downscale;
+  stem = register_module("stem", make_stem(C, false, 2 * s2));
   cells = register_module("cells", make_cells(C, spec.cells, spec.normal, spec.chain_fusion));
-  stem_out = register_module("stem_out", make_stem_out(C, C, true));
+  stem_out = register_module("stem_out", make_stem_out(C, C, true, s2));
 }
 
 torch::Tensor FusionNetImpl::forward(const torch::Tensor& a, const torch::Tensor& b) {
-  return stem_out->forward(run_cells(cells, stem->forward(torch::cat({a, b}, 1))));
+  auto x = torch::cat({a, b}, 1);
+  if (downscale == 1) return stem_out->forward(run_cells(cells, stem->forward(x)));
+  // Space-to-depth: each s x s block becomes channels, so every layer touches s^2 fewer positions.
+  x = torch::pixel_unshuffle(x, downscale);
+  return torch::pixel_shuffle(stem_out->forward(run_cells(cells, stem->forward(x))), downscale);
 }
 
 void FusionNetImpl::fold_bn() { fold_cells(cells); }

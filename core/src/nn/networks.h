@@ -15,6 +15,7 @@ class FusionNetImpl : public torch::nn::Module {
 
   torch::nn::Sequential stem{nullptr}, stem_out{nullptr};
   torch::nn::ModuleList cells{nullptr};
+  int64_t downscale = 1;
 };
 TORCH_MODULE(FusionNet);
 
