@@ -199,7 +199,7 @@ Results evaluate(const Options& o, const std::vector<timfusion::ImagePair>& pair
     while (done < np && error.empty()) {
       cv_done.wait_for(lock, std::chrono::milliseconds(200));
       lock.unlock();
-      bar.update(static_cast<long>(std::min<size_t>(done, np)));
+      if (done < np) bar.update(static_cast<long>(done));  // finish() draws the last state
       lock.lock();
     }
   }
@@ -234,15 +234,23 @@ std::string num(double v, const char* fmt) {
   return buf;
 }
 
+// Image names are file names: quote the rare one with a comma or quote in it.
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
 void print_csv(const Options& o, const std::vector<timfusion::ImagePair>& pairs, const Results& res,
                const std::vector<std::vector<double>>& mean) {
   const bool multi = o.methods.size() > 1;
   std::printf(multi ? "method,image,metric,value\n" : "image,metric,value\n");
   for (size_t m = 0; m < o.methods.size(); ++m) {
-    const std::string prefix = multi ? o.methods[m].name + "," : "";
+    const std::string prefix = multi ? csv_field(o.methods[m].name) + "," : "";
     for (size_t i = 0; i < pairs.size(); ++i)
       for (size_t k = 0; k < o.metrics.size(); ++k)
-        std::printf("%s%s,%s,%s\n", prefix.c_str(), pairs[i].name.c_str(), o.metrics[k].c_str(),
+        std::printf("%s%s,%s,%s\n", prefix.c_str(), csv_field(pairs[i].name).c_str(), o.metrics[k].c_str(),
                     num(res[m][i][k], "%.10g").c_str());
     for (size_t k = 0; k < o.metrics.size(); ++k)
       std::printf("%smean,%s,%s\n", prefix.c_str(), o.metrics[k].c_str(), num(mean[m][k], "%.10g").c_str());
@@ -277,7 +285,7 @@ void print_md(const Options& o, const std::vector<timfusion::ImagePair>& pairs, 
 void write_plot(const Options& o, const std::vector<std::vector<double>>& mean) {
   const int nm = static_cast<int>(o.methods.size()), nk = static_cast<int>(o.metrics.size());
   const int bar = 18, gap = 26, top = 40 + 20 * nm, plot_h = 300, bottom = 60, left = 20;
-  const int group = nm * bar + gap;
+  const int group = std::max(nm * bar + gap, 84);  // room for the longest label, "rmse_vifb-"
   const int width = std::max(left * 2 + nk * group, 360), height = top + plot_h + bottom;
   cv::Mat img(height, width, CV_8UC3, cv::Scalar(255, 255, 255));
   static const cv::Scalar palette[] = {{180, 119, 31}, {14, 127, 255}, {44, 160, 44},  {40, 39, 214},
