@@ -102,7 +102,7 @@ torch::Tensor luma_fixed(const torch::Tensor& hwc, ChannelOrder order) {
 }  // namespace
 
 Fuser::Fuser(const FuserOptions& o) : impl_(std::make_unique<Impl>()) {
-  const std::string path = o.model.empty() ? default_model_path() : o.model;
+  const std::string path = resolve_model_path(o.model);
   impl_->file = load_model_file(path, o.arch);
   impl_->net = nn::TimNet(impl_->file.arch);
   nn::load_state(*impl_->net, impl_->file.weights, path);

@@ -2,14 +2,49 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <vector>
 
 #include "timfusion/error.h"
 
 namespace timfusion {
 
+namespace {
+
+std::vector<std::string> model_dirs() {
+  std::vector<std::string> dirs;
+  if (const char* env = std::getenv("TIMFUSION_MODEL"); env && *env)
+    dirs.push_back(std::filesystem::path(env).parent_path().string());
+  dirs.push_back(TIMFUSION_MODELS_DIR);
+  dirs.push_back(TIMFUSION_SOURCE_MODELS_DIR);
+  return dirs;
+}
+
+}  // namespace
+
+std::string resolve_model_path(const std::string& name_or_path) {
+  if (name_or_path.empty()) return default_model_path();
+  if (std::filesystem::exists(name_or_path) || name_or_path.find('/') != std::string::npos ||
+      name_or_path.find(".safetensors") != std::string::npos)
+    return name_or_path;
+  for (const auto& dir : model_dirs()) {
+    auto p = std::filesystem::path(dir) / (name_or_path + ".safetensors");
+    if (std::filesystem::exists(p)) return p.string();
+  }
+  return name_or_path;
+}
+
 ModelFile load_model_file(const std::string& path, const std::string& arch_override) {
   if (path.empty()) throw Error("no model file given");
-  if (!std::filesystem::exists(path)) throw Error(path + ": model file not found");
+  if (!std::filesystem::exists(path)) {
+    std::string known;
+    for (const auto& dir : model_dirs()) {
+      std::error_code ec;
+      for (const auto& e : std::filesystem::directory_iterator(dir, ec))
+        if (e.path().extension() == ".safetensors" && known.find(e.path().stem().string()) == std::string::npos)
+          known += (known.empty() ? "" : ", ") + e.path().stem().string();
+    }
+    throw Error(path + ": model file not found" + (known.empty() ? "" : " (shipped models: " + known + ")"));
+  }
   ModelFile m;
   m.path = path;
   m.weights = read_safetensors(path);

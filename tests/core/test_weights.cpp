@@ -219,3 +219,13 @@ TEST(ModelFile, ReducedPrecisionWeightsLoadIntoFp32) {
   write_safetensors(dir + "/h.safetensors", f);
   EXPECT_EQ(load_error(dir + "/h.safetensors"), "");
 }
+
+TEST(ModelFile, ShippedModelsAreSelectableByName) {
+  std::string p = resolve_model_path("ivif-light");
+  EXPECT_NE(p.find("ivif-light.safetensors"), std::string::npos) << p;
+  EXPECT_EQ(load_model_file(p).arch.name, "ivif-light");
+  EXPECT_EQ(resolve_model_path("/abs/x.safetensors"), "/abs/x.safetensors");
+  std::string e = load_error("no-such-model");
+  EXPECT_NE(e.find("shipped models: "), std::string::npos) << e;
+  EXPECT_NE(e.find("ivif-light"), std::string::npos) << e;
+}

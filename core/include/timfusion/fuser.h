@@ -20,7 +20,7 @@ Device parse_device(const std::string& s);        // throws Error
 Precision parse_precision(const std::string& s);  // throws Error
 
 struct FuserOptions {
-  std::string model;  // weight file; empty = default_model_path()
+  std::string model;  // weight file or shipped model name; empty = default_model_path()
   std::string arch;   // for files without metadata (name or JSON path)
   Device device = Device::Auto;
   Precision precision = Precision::Fp32;

@@ -30,4 +30,8 @@ ModelFile load_model_file(const std::string& path, const std::string& arch_overr
 // default (ivif-light trained by timfusion-train), else the source tree copy.
 std::string default_model_path();
 
+// A weight file path, or the name of a shipped model ("ivif-light",
+// "ivif-rt"): <models dir>/<name>.safetensors. Empty = default_model_path().
+std::string resolve_model_path(const std::string& name_or_path);
+
 }  // namespace timfusion
