@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # timfusion setup: install what is missing (Debian 12, apt), build, and run
-# the main job (fuse real IR/visible pairs with the default model).
+# the main job: the timfusion GStreamer element fuses the real IR + visible
+# streams of ../shared/data/msrs_sample with the default model.
 #
-#   scripts/setup.sh            install + build + fuse ../shared/data/msrs_sample -> out/fused
+#   scripts/setup.sh            install + build + gst-launch fusion of msrs_sample -> out/fused
 #   scripts/setup.sh --no-run   install + build only
 #
 # Idempotent and quiet when everything is already there; works as root or
@@ -50,6 +51,6 @@ ninja -C "$BUILD_DIR" -j"$JOBS" >/dev/null || ninja -C "$BUILD_DIR" -j1
 
 DATA=${TIMFUSION_DATA_DIR:-../shared/data}
 OUT=${OUT:-out/fused}
-echo "setup: fusing $DATA/msrs_sample (IR + visible) with the default model -> $OUT/"
-"$BUILD_DIR/core/timfusion-fuse" --ir "$DATA/msrs_sample/ir" --vis "$DATA/msrs_sample/vis" --output "$OUT"
-echo "setup: done. Fused images are in $OUT/"
+echo "setup: gst-launch-1.0 ... timfusion ...: fusing $DATA/msrs_sample (IR + visible, 640x480) with the default model"
+TIMFUSION_BUILD="$BUILD_DIR" pipelines/fuse-folders.sh -v "$DATA/msrs_sample/ir" "$DATA/msrs_sample/vis" "$OUT"
+echo "setup: done. Fused images are in $OUT/ (timfusion-fuse gives the same images: build/core/timfusion-fuse --help)"

@@ -2,6 +2,8 @@
 
 #include <opencv2/imgproc.hpp>
 
+#include <vector>
+
 #include "timfusion/error.h"
 
 namespace timfusion {
@@ -17,13 +19,43 @@ cv::Mat luma_of(const cv::Mat& image, ChannelOrder order) {
   }
 }
 
-cv::Mat ir_to_unit(const cv::Mat& ir, ChannelOrder order) {
-  cv::Mat f;
-  if (ir.type() == CV_16UC1)
-    ir.convertTo(f, CV_32F, 1.0 / 65535.0);
-  else
-    luma_of(ir, order).convertTo(f, CV_32F, 1.0 / 255.0);
+namespace {
+
+// v / max as a correctly rounded float division (not v * (1/max)), so that
+// an 8-bit value v and its 16-bit twin v*257 map to the very same float, and
+// CPU and GPU (which divide) agree bit for bit.
+template <typename T, int N>
+const float* unit_table(float max) {
+  static const std::vector<float> lut = [max] {
+    std::vector<float> t(N);
+    for (int v = 0; v < N; ++v) t[v] = static_cast<float>(v) / max;
+    return t;
+  }();
+  return lut.data();
+}
+
+template <typename T, int N>
+cv::Mat scale_to_unit(const cv::Mat& m, float max) {
+  const float* lut = unit_table<T, N>(max);
+  cv::Mat f(m.size(), CV_32F);
+  for (int r = 0; r < m.rows; ++r) {
+    const T* s = m.ptr<T>(r);
+    float* d = f.ptr<float>(r);
+    for (int c = 0; c < m.cols; ++c) d[c] = lut[s[c]];
+  }
   return f;
+}
+
+}  // namespace
+
+cv::Mat unit_of_8bit(const cv::Mat& gray8) {
+  if (gray8.type() != CV_8UC1) throw Error("expected an 8-bit gray plane");
+  return scale_to_unit<uint8_t, 256>(gray8, 255.0f);
+}
+
+cv::Mat ir_to_unit(const cv::Mat& ir, ChannelOrder order) {
+  if (ir.type() == CV_16UC1) return scale_to_unit<uint16_t, 65536>(ir, 65535.0f);
+  return unit_of_8bit(luma_of(ir, order));
 }
 
 void replace_luma(const cv::Mat& vis, const cv::Mat& vis_y_in, const cv::Mat& fused_y, cv::Mat& out) {

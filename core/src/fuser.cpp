@@ -158,8 +158,7 @@ void Fuser::fuse(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& out, ChannelOrd
     if (impl_->device == Device::Cpu) {
       // CPU: OpenCV for the cheap colour maths, LibTorch for the network.
       cv::Mat vis_y = luma_of(vis, order);
-      cv::Mat ir_f = ir_to_unit(ir, order), vis_f;
-      vis_y.convertTo(vis_f, CV_32F, 1.0 / 255.0);
+      cv::Mat ir_f = ir_to_unit(ir, order), vis_f = unit_of_8bit(vis_y);
       auto opts = torch::TensorOptions().dtype(torch::kFloat32);
       auto it = torch::from_blob(ir_f.data, {1, 1, H, W}, opts);
       auto vt = torch::from_blob(vis_f.data, {1, 1, H, W}, opts);

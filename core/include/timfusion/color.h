@@ -11,6 +11,9 @@ enum class ChannelOrder { RGB, BGR };
 // Luma (CV_8UC1) of a CV_8UC1/3/4 image; 4-channel = RGBx/RGBA (alpha ignored).
 cv::Mat luma_of(const cv::Mat& image, ChannelOrder order);
 
+// An 8-bit gray plane as float v/255 (true division, see ir_to_unit).
+cv::Mat unit_of_8bit(const cv::Mat& gray8);
+
 // IR plane as float in [0,1]: 8-bit /255, 16-bit (radiometric) /65535,
 // 3/4-channel images by their luma.
 cv::Mat ir_to_unit(const cv::Mat& ir, ChannelOrder order);

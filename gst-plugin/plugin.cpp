@@ -1,0 +1,12 @@
+// timfusion: GStreamer plugin registration (element "timfusion").
+// GST_PLUGIN_DEFINE records PACKAGE as the plugin's source module.
+#define PACKAGE "timfusion"
+#include <gst/gst.h>
+
+#include "gsttimfusion.h"
+
+static gboolean plugin_init(GstPlugin* plugin) { return GST_ELEMENT_REGISTER(timfusion, plugin); }
+
+GST_PLUGIN_DEFINE(GST_VERSION_MAJOR, GST_VERSION_MINOR, timfusion,
+                  "Real-time infrared + visible image fusion with TIM networks", plugin_init, TIMFUSION_VERSION,
+                  "LGPL", "timfusion", "https://github.com/LiuZhu-CV/TIMFusion")

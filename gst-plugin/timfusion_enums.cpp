@@ -1,0 +1,33 @@
+#include "timfusion_enums.h"
+
+// The enum values are the core's timfusion::Device / timfusion::Precision.
+GType gst_timfusion_device_get_type(void) {
+  static gsize type = 0;
+  static const GEnumValue values[] = {
+      {static_cast<gint>(timfusion::Device::Auto), "CUDA when this build and machine have a usable GPU, else CPU",
+       "auto"},
+      {static_cast<gint>(timfusion::Device::Cpu), "CPU", "cpu"},
+      {static_cast<gint>(timfusion::Device::Cuda), "CUDA GPU (fails if none is usable)", "cuda"},
+      {0, nullptr, nullptr},
+  };
+  if (g_once_init_enter(&type)) {
+    GType t = g_enum_register_static("GstTimFusionDevice", values);
+    g_once_init_leave(&type, t);
+  }
+  return type;
+}
+
+GType gst_timfusion_precision_get_type(void) {
+  static gsize type = 0;
+  static const GEnumValue values[] = {
+      {static_cast<gint>(timfusion::Precision::Fp32), "32-bit float", "fp32"},
+      {static_cast<gint>(timfusion::Precision::Fp16), "16-bit float (CUDA only)", "fp16"},
+      {static_cast<gint>(timfusion::Precision::Bf16), "bfloat16 (where this LibTorch build supports it)", "bf16"},
+      {0, nullptr, nullptr},
+  };
+  if (g_once_init_enter(&type)) {
+    GType t = g_enum_register_static("GstTimFusionPrecision", values);
+    g_once_init_leave(&type, t);
+  }
+  return type;
+}

@@ -1,0 +1,115 @@
+#include "timfusion_model.h"
+
+#include <chrono>
+#include <thread>
+
+#include "timfusion/error.h"
+#include "timfusion/model_file.h"
+
+namespace tfgst {
+
+namespace {
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+}  // namespace
+
+std::string resolved_model_path(const timfusion::FuserOptions& o) {
+  return o.model.empty() ? timfusion::default_model_path() : o.model;
+}
+
+bool same_options(const timfusion::FuserOptions& a, const timfusion::FuserOptions& b) {
+  return resolved_model_path(a) == resolved_model_path(b) && a.arch == b.arch && a.device == b.device &&
+         a.precision == b.precision && a.threads == b.threads;
+}
+
+std::string load_error_message(const std::string& path, const std::exception* e) {
+  std::string what = e ? e->what() : "unknown error";
+  // LibTorch errors carry a multi-line backtrace: keep the first line.
+  if (auto nl = what.find('\n'); nl != std::string::npos) what.resize(nl);
+  if (what.find(path) == std::string::npos) what = path + ": " + what;
+  return what;
+}
+
+Engine::Engine(const timfusion::FuserOptions& options, uint64_t generation)
+    : options_(options), path_(resolved_model_path(options)), generation_(generation) {
+  auto t0 = std::chrono::steady_clock::now();
+  timfusion::FuserOptions o = options;
+  o.model = path_;
+  try {
+    fuser_ = std::make_unique<timfusion::Fuser>(o);
+  } catch (const timfusion::Error& e) {
+    throw timfusion::Error(load_error_message(path_, &e));
+  } catch (const std::exception& e) {
+    throw timfusion::Error(load_error_message(path_, &e));
+  } catch (...) {
+    throw timfusion::Error(load_error_message(path_, nullptr));
+  }
+  load_ms_ = ms_since(t0);
+}
+
+const char* Engine::device_name() const { return timfusion::device_name(fuser_->device()); }
+
+double Engine::warmup(cv::Size size) {
+  std::lock_guard<std::mutex> lock(run_mu_);
+  if (size == warmed_) return -1.0;
+  auto t0 = std::chrono::steady_clock::now();
+  fuser_->warmup(size);
+  warmed_ = size;
+  return ms_since(t0);
+}
+
+void Engine::fuse(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& out, timfusion::ChannelOrder order) {
+  std::lock_guard<std::mutex> lock(run_mu_);
+  fuser_->fuse(ir, vis, out, order);
+}
+
+void BackgroundLoader::start(const timfusion::FuserOptions& options, uint64_t generation, cv::Size warm_size,
+                             Done done, std::function<void()> release) {
+  uint64_t ticket;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ticket = ++latest_;
+    ++running_;
+  }
+  std::thread([this, options, generation, warm_size, done = std::move(done), release = std::move(release), ticket] {
+    std::shared_ptr<Engine> engine;
+    std::string error;
+    try {
+      engine = std::make_shared<Engine>(options, generation);
+      if (warm_size.area() > 0) engine->warmup(warm_size);
+    } catch (const std::exception& e) {
+      engine.reset();
+      error = load_error_message(resolved_model_path(options), &e);
+    } catch (...) {
+      engine.reset();
+      error = load_error_message(resolved_model_path(options), nullptr);
+    }
+    bool current;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      current = ticket == latest_;
+    }
+    if (current)
+      done(engine, error);
+    else
+      done(nullptr, "");
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (--running_ == 0) idle_cv_.notify_all();
+    }
+    if (release) release();
+  }).detach();
+}
+
+void BackgroundLoader::wait_idle() {
+  std::unique_lock<std::mutex> lock(mu_);
+  idle_cv_.wait(lock, [this] { return running_ == 0; });
+}
+
+void BackgroundLoader::cancel() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++latest_;
+}
+
+}  // namespace tfgst

@@ -1,0 +1,81 @@
+// timfusion GStreamer element: the loaded model (a core Fuser) and the
+// machinery to replace it while the pipeline runs.
+//
+// The streaming thread takes a std::shared_ptr<Engine> copy for each frame,
+// so a swap never waits for, nor disturbs, a frame in flight: the old engine
+// is freed when its last frame is done.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <opencv2/core.hpp>
+
+#include "timfusion/fuser.h"
+
+namespace tfgst {
+
+// The model file actually meant by the options (empty model = core default).
+std::string resolved_model_path(const timfusion::FuserOptions& o);
+bool same_options(const timfusion::FuserOptions& a, const timfusion::FuserOptions& b);
+
+class Engine {
+ public:
+  // Loads and validates the weights. Throws timfusion::Error whose message
+  // names the file and the problem (other exceptions are converted).
+  Engine(const timfusion::FuserOptions& options, uint64_t generation);
+
+  const timfusion::FuserOptions& options() const { return options_; }
+  const std::string& path() const { return path_; }
+  uint64_t generation() const { return generation_; }
+  double load_ms() const { return load_ms_; }
+  const char* device_name() const;
+
+  // Runs one frame of this size unless the last warm-up was at this size.
+  // Returns the time it took (ms), or a negative value when skipped.
+  double warmup(cv::Size size);
+  // Fuser::fuse, serialised (one frame at a time per engine).
+  void fuse(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& out, timfusion::ChannelOrder order);
+
+ private:
+  timfusion::FuserOptions options_;
+  std::string path_;
+  uint64_t generation_;
+  double load_ms_ = 0;
+  std::mutex run_mu_;
+  std::unique_ptr<timfusion::Fuser> fuser_;
+  cv::Size warmed_;
+};
+
+// The "what()" of whatever a load threw, always naming the file.
+std::string load_error_message(const std::string& path, const std::exception* e);
+
+// Loads engines on background threads, one request at a time being the
+// newest: a request supersedes those still loading, whose results are
+// discarded. wait_idle() blocks until no load is running.
+class BackgroundLoader {
+ public:
+  // done(engine, error): engine is null on failure (error says why) and
+  // when superseded (error empty). Called on the loader thread.
+  using Done = std::function<void(std::shared_ptr<Engine>, const std::string& error)>;
+
+  // release() runs last, after the loader stopped touching itself (use it to
+  // drop the reference that keeps the owner alive).
+  void start(const timfusion::FuserOptions& options, uint64_t generation, cv::Size warm_size, Done done,
+             std::function<void()> release);
+  void wait_idle();
+  // Invalidates loads in flight (their results are discarded).
+  void cancel();
+
+ private:
+  std::mutex mu_;
+  std::condition_variable idle_cv_;
+  int running_ = 0;
+  uint64_t latest_ = 0;
+};
+
+}  // namespace tfgst

@@ -1,0 +1,100 @@
+# Shared helpers for the timfusion pipeline scripts (sourced, not run).
+#
+# Finds the uninstalled plugin: $TIMFUSION_BUILD/gst-plugin when
+# TIMFUSION_BUILD is set, else ./build/gst-plugin (run from the source root),
+# else <this repository>/build/gst-plugin. An installed plugin (in the system
+# GStreamer plugin dir) is found by GStreamer itself.
+
+TF_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+tf_setup_plugin_path() {
+  local build
+  if [ -n "${TIMFUSION_BUILD:-}" ]; then
+    build="$TIMFUSION_BUILD"
+  elif [ -d build/gst-plugin ]; then
+    build="$(pwd)/build"
+  else
+    build="$TF_ROOT/build"
+  fi
+  if [ -d "$build/gst-plugin" ]; then
+    export GST_PLUGIN_PATH="$build/gst-plugin${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
+  fi
+}
+
+tf_die() {
+  echo "error: $*" >&2
+  exit 1
+}
+
+# tf_need_elements NAME...: every element must exist (with a hint for ours).
+tf_need_elements() {
+  command -v gst-launch-1.0 >/dev/null || tf_die "gst-launch-1.0 not found: install gstreamer1.0-tools"
+  command -v gst-inspect-1.0 >/dev/null || tf_die "gst-inspect-1.0 not found: install gstreamer1.0-tools"
+  local missing=()
+  # --atleast-version: without it, --exists also demands that the plugin's
+  # version be at least GStreamer's own (timfusion's is the project's).
+  for e in "$@"; do
+    gst-inspect-1.0 --exists --atleast-version=0.0.0 "$e" || missing+=("$e")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    for e in "${missing[@]}"; do
+      case "$e" in
+        timfusion) echo "error: element 'timfusion' not found. Build it (ninja -C build) and run from the source" \
+                        "root, set TIMFUSION_BUILD=<build dir>, or install it (meson install)." >&2 ;;
+        x264enc) echo "error: element 'x264enc' not found (package gstreamer1.0-plugins-ugly)" >&2 ;;
+        avdec_h264) echo "error: element 'avdec_h264' not found (package gstreamer1.0-libav)" >&2 ;;
+        v4l2src) echo "error: element 'v4l2src' not found (package gstreamer1.0-plugins-good)" >&2 ;;
+        *) echo "error: GStreamer element '$e' not found" >&2 ;;
+      esac
+    done
+    exit 1
+  fi
+}
+
+# tf_need_camera DEVICE ROLE: the V4L2 device node must exist.
+tf_need_camera() {
+  local dev="$1" role="$2"
+  if [ ! -e "$dev" ]; then
+    echo "error: $role camera $dev not found." >&2
+    local found
+    found="$(ls /dev/video* 2>/dev/null | tr '\n' ' ' || true)"
+    if [ -n "$found" ]; then
+      echo "       video devices here: $found(choose with the options, see -h)" >&2
+    else
+      echo "       no /dev/video* device on this machine: try pipelines/synthetic-demo.sh" >&2
+    fi
+    exit 1
+  fi
+  [ -r "$dev" ] || tf_die "$role camera $dev is not readable (add yourself to the 'video' group)"
+}
+
+# tf_fusion: sets the array FUSION to "timfusion name=f <properties>" from
+# the common options (TF_MODEL, TF_ARCH, TF_DEVICE, TF_HOMOGRAPHY,
+# TF_CALIBRATION). Each word is one gst-launch argument, so paths with
+# spaces need no extra quoting.
+tf_fusion() {
+  FUSION=(timfusion name=f)
+  [ -n "${TF_MODEL:-}" ] && FUSION+=("model=$TF_MODEL")
+  [ -n "${TF_ARCH:-}" ] && FUSION+=("arch=$TF_ARCH")
+  [ -n "${TF_DEVICE:-}" ] && FUSION+=("device=$TF_DEVICE")
+  [ -n "${TF_HOMOGRAPHY:-}" ] && FUSION+=("ir-homography=$TF_HOMOGRAPHY")
+  [ -n "${TF_CALIBRATION:-}" ] && FUSION+=("calibration-file=$TF_CALIBRATION")
+  return 0
+}
+
+# tf_launch ARG...: gst-launch-1.0 -e (Ctrl-C sends EOS, so files are
+# finalised). With TF_SECONDS set, stops the same way after that many seconds.
+tf_launch() {
+  if [ -n "${TF_VERBOSE:-}" ]; then
+    printf 'gst-launch-1.0 -e' >&2
+    printf " '%s'" "$@" >&2
+    echo >&2
+  fi
+  if [ -n "${TF_SECONDS:-}" ] && [ "${TF_SECONDS}" != 0 ]; then
+    local rc=0
+    timeout -s INT "$TF_SECONDS" gst-launch-1.0 -e "$@" || rc=$?
+    [ $rc -eq 0 ] || [ $rc -eq 124 ] || return $rc
+  else
+    gst-launch-1.0 -e "$@"
+  fi
+}
