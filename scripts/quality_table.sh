@@ -26,5 +26,22 @@ table() {  # set ir vis published-dir
   echo
 }
 
+# The published msrs_sample outputs cover only some pairs (PIAFusion 5, SeAFusion 24):
+# one table per method, over the pairs it covers (folders of links).
+subset_table() {  # set ir vis method-dir
+  local set=$1 ir=$2 vis=$3 pub=$4 name
+  name=$(basename "$pub")
+  local sub="$OUT/$set-$name"
+  rm -rf "$sub"; mkdir -p "$sub/ir" "$sub/vis" "$sub/pub/$name"
+  for f in "$pub"/*; do
+    local b; b=$(basename "$f")
+    ln -s "$(realpath "$ir/$b")" "$sub/ir/$b"; ln -s "$(realpath "$vis/$b")" "$sub/vis/$b"
+    ln -s "$(realpath "$f")" "$sub/pub/$name/$b"
+  done
+  table "$set-$name" "$sub/ir" "$sub/vis" "$sub/pub"
+}
+
 table tno42 "$DATA/tno42/ir" "$DATA/tno42/vis" "$DATA/tno42/fused"
-table msrs_sample "$DATA/msrs_sample/ir" "$DATA/msrs_sample/vis" "$DATA/msrs_sample/fused"
+for d in "$DATA/msrs_sample/fused"/*/; do
+  subset_table msrs_sample "$DATA/msrs_sample/ir" "$DATA/msrs_sample/vis" "${d%/}"
+done

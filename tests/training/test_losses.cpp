@@ -1,0 +1,121 @@
+// Fusion losses, the task net and the checkpointed Adam (LibTorch).
+#include <gtest/gtest.h>
+
+#include "losses/fusion_losses.h"
+#include "run/checkpoint.h"
+#include "task/seg_net.h"
+
+using namespace timfusion;
+using namespace timfusion::train;
+
+TEST(Losses, ZeroAtTheirTargets) {
+  torch::manual_seed(0);
+  auto ir = torch::rand({2, 1, 24, 20}), vis = torch::rand({2, 1, 24, 20});
+  FusionLossWeights w;
+  auto target = torch::max(ir, vis);
+  auto l = fusion_losses(target, ir, vis, w);
+  EXPECT_NEAR(l.intensity.item<double>(), 0.0, 1e-7);
+  // SSIM of an image with itself is 1; a constant image has no gradient.
+  EXPECT_NEAR(ssim(ir, ir).item<double>(), 1.0, 1e-5);
+  EXPECT_NEAR(sobel_magnitude(torch::full({1, 1, 9, 9}, 0.3)).abs().max().item<double>(), 0.0, 1e-6);
+  // When both sources are the same image, it is the minimiser of every term.
+  auto same = fusion_losses(ir, ir, ir, w);
+  EXPECT_NEAR(same.total.item<double>(), 0.0, 1e-5);
+}
+
+TEST(Losses, FormulasOnSmallExamples) {
+  // A vertical step edge of height 1: Sobel x gives 1+2+1 = 4 at the edge.
+  auto x = torch::zeros({1, 1, 5, 6});
+  x.narrow(3, 3, 3).fill_(1);
+  auto g = sobel_magnitude(x);
+  EXPECT_NEAR(g[0][0][2][2].item<double>(), 4.0, 1e-6);
+  EXPECT_NEAR(g[0][0][2][0].item<double>(), 0.0, 1e-6);
+  // L_int = mean |F - max(I,V)|.
+  auto ir = torch::full({1, 1, 16, 16}, 0.2), vis = torch::full({1, 1, 16, 16}, 0.6), f = torch::full({1, 1, 16, 16}, 0.5);
+  FusionLossWeights w{1.0, 0.0, 0.0, 11};
+  EXPECT_NEAR(fusion_losses(f, ir, vis, w).total.item<double>(), 0.1, 1e-6);
+  // SSIM of constants: luminance term only, (2ab + C1) / (a² + b² + C1).
+  const double C1 = 1e-4;
+  EXPECT_NEAR(ssim(f, vis).item<double>(), (2 * 0.5 * 0.6 + C1) / (0.25 + 0.36 + C1), 1e-3);  // float32 variance ~0 vs C2
+}
+
+TEST(Losses, GradientsFlowToTheFusedImage) {
+  torch::manual_seed(1);
+  auto ir = torch::rand({1, 1, 20, 20}), vis = torch::rand({1, 1, 20, 20});
+  auto f = torch::rand({1, 1, 20, 20}).requires_grad_(true);
+  fusion_losses(f, ir, vis, FusionLossWeights{}).total.backward();
+  EXPECT_GT(f.grad().abs().sum().item<double>(), 0);
+}
+
+TEST(TaskNet, OddSizesAndConfusion) {
+  torch::manual_seed(2);
+  SegNet net(1, 4, 9);
+  auto logits = net->forward(torch::rand({2, 1, 37, 29}));
+  EXPECT_EQ(logits.sizes(), (std::vector<int64_t>{2, 9, 37, 29}));
+  // Perfect prediction: mIoU 1 over the classes present.
+  auto labels = torch::zeros({1, 4, 4}, torch::kInt64);
+  labels[0][0][0] = 3;
+  auto perfect = torch::nn::functional::one_hot(labels, 9).permute({0, 3, 1, 2}).to(torch::kFloat32);
+  Confusion c(9);
+  c.add(perfect, labels);
+  EXPECT_DOUBLE_EQ(c.miou(), 1.0);
+  EXPECT_DOUBLE_EQ(c.pixel_accuracy(), 1.0);
+  // All predicted background: class 0 IoU 15/16, class 3 IoU 0.
+  Confusion d(9);
+  d.add(torch::nn::functional::one_hot(torch::zeros_like(labels), 9).permute({0, 3, 1, 2}).to(torch::kFloat32), labels);
+  EXPECT_DOUBLE_EQ(d.miou(), (15.0 / 16.0 + 0.0) / 2);
+}
+
+TEST(TaskNet, BalancedClassWeights) {
+  // Frequencies 0.81 / 0.09 / 0 / 0.01 (x 100 pixels): 1/sqrt -> 1.11, 3.33, -, 10; mean 1 over present.
+  auto w = balanced_class_weights({81, 9, 0, 1});
+  const double s = 1 / 0.9 + 1 / 0.3 + 1 / 0.1;
+  EXPECT_NEAR(w[0].item<double>(), 3 * (1 / 0.9) / s, 1e-5);
+  EXPECT_NEAR(w[1].item<double>(), 3 * (1 / 0.3) / s, 1e-5);
+  EXPECT_NEAR(w[2].item<double>(), 1.0, 1e-6);
+  EXPECT_NEAR(w[3].item<double>(), 3 * (1 / 0.1) / s, 1e-5);
+  // The weighted loss is PyTorch's weighted mean.
+  auto logits = torch::zeros({1, 4, 1, 2});
+  auto labels = torch::tensor({0, 3}, torch::kInt64).view({1, 1, 2});
+  EXPECT_NEAR(task_loss(logits, labels, w).item<double>(), std::log(4.0), 1e-5);
+}
+
+TEST(Adam, MatchesTorchOptimAndRoundTrips) {
+  torch::manual_seed(3);
+  torch::nn::Linear a(4, 3), b(4, 3);
+  {
+    torch::NoGradGuard ng;
+    for (size_t i = 0; i < a->parameters().size(); ++i) b->parameters()[i].copy_(a->parameters()[i]);
+  }
+  Adam mine(*a);
+  torch::optim::Adam ref(b->parameters(), torch::optim::AdamOptions(0.01));
+  auto x = torch::rand({5, 4});
+  for (int i = 0; i < 5; ++i) {
+    mine.zero_grad();
+    a->forward(x).pow(2).sum().backward();
+    mine.step(0.01);
+    ref.zero_grad();
+    b->forward(x).pow(2).sum().backward();
+    ref.step();
+  }
+  for (size_t i = 0; i < a->parameters().size(); ++i)
+    EXPECT_TRUE(torch::allclose(a->parameters()[i], b->parameters()[i], 1e-6, 1e-7));
+  // Save and load the moments into a fresh optimiser: identical next step.
+  SafetensorsFile f;
+  mine.save(f, "adam/");
+  torch::nn::Linear c(4, 3);
+  {
+    torch::NoGradGuard ng;
+    for (size_t i = 0; i < a->parameters().size(); ++i) c->parameters()[i].copy_(a->parameters()[i]);
+  }
+  Adam restored(*c);
+  restored.load(f, "adam/");
+  EXPECT_EQ(restored.t(), 5);
+  for (auto* pair : {&mine, &restored}) {
+    auto& net = pair == &mine ? a : c;
+    pair->zero_grad();
+    net->forward(x).pow(2).sum().backward();
+    pair->step(0.01);
+  }
+  for (size_t i = 0; i < a->parameters().size(); ++i) EXPECT_TRUE(torch::equal(a->parameters()[i], c->parameters()[i]));
+}

@@ -1,0 +1,14 @@
+// timfusion-train subcommands. Each takes argv after the subcommand name
+// (argv[0] = the program) and returns the exit status; errors a user can
+// cause are thrown as timfusion::Error and reported by main().
+#pragma once
+
+namespace timfusion::train {
+
+int cmd_train(int argc, char** argv, int first);
+// Planned (TIM's other stages): search (implicit architecture search),
+// meta (meta-initialisation over tasks), adapt (fine-tuning a meta-init to
+// one task). They reuse run/ (config, run folder, checkpoints, log),
+// data/, losses/ and task/.
+
+}  // namespace timfusion::train

@@ -1,0 +1,330 @@
+#include "run/config.h"
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "timfusion/error.h"
+
+#ifndef TIMFUSION_DATA_DIR
+#define TIMFUSION_DATA_DIR "../shared/data"
+#endif
+
+namespace fs = std::filesystem;
+
+namespace timfusion::train {
+
+namespace {
+
+std::string default_task_data() {
+  const char* env = std::getenv("TIMFUSION_DATA_DIR");
+  std::string root = env && *env ? env : TIMFUSION_DATA_DIR;
+  return fs::path(root + "/msrs_seg").lexically_normal().string();
+}
+
+std::vector<KeySpec> make_schema() {
+  using T = KeyType;
+  std::vector<KeySpec> s = {
+      {"arch", T::String, "ivif-light", 0, 0, {}, "architecture: a built-in name (ivif-light, ivif-full, ...) or a genotype JSON file"},
+      {"channels", T::Int, 0, 0, 1024, {}, "feature channels (0 = the architecture's own, 48 for ivif-light)"},
+      {"init", T::String, "", 0, 0, {}, "start from these weights (.safetensors) instead of a random init"},
+      {"data", T::Data, json::array(), 0, 0, {},
+       "training pairs: a list of dataset folders (with ir/ and vis/) or objects "
+       "{\"dir\"|\"ir\"+\"vis\", \"exclude\": names file, \"labels\": folder}"},
+      {"seed", T::Int, 1, 0, 9.0e15, {}, "seed of the initialisation and of every batch (batch k uses (seed, k))"},
+      {"steps", T::Int, 2000, 1, 1e9, {}, "optimisation steps"},
+      {"batch", T::Int, 4, 1, 1024, {}, "crops per step"},
+      {"crop", T::Int, 128, 16, 4096, {}, "crop side in pixels (smaller images are reflect-padded)"},
+      {"flip", T::Bool, true, 0, 0, {}, "random horizontal and vertical flips"},
+      {"lr", T::Number, 1e-3, 1e-9, 10, {}, "Adam learning rate (peak)"},
+      {"lr_min", T::Number, 1e-5, 0, 10, {}, "learning rate at the last step (cosine schedule)"},
+      {"lr_schedule", T::String, "cosine", 0, 0, {"cosine", "constant"}, "learning-rate schedule after warm-up"},
+      {"warmup", T::Int, 0, 0, 1e9, {}, "linear warm-up steps"},
+      {"grad_clip", T::Number, 0.0, 0, 1e9, {}, "clip the gradient's global L2 norm (0 = off)"},
+      {"threads", T::Int, 0, 0, 256, {}, "CPU threads (0 = LibTorch's choice); results are bit-exact for a fixed count"},
+      {"loss.intensity", T::Number, 1.0, 0, 1e6, {}, "weight of L_int = mean|F - max(I, V)|"},
+      {"loss.gradient", T::Number, 10.0, 0, 1e6, {}, "weight of L_grad = mean| |grad F| - max(|grad I|, |grad V|) | (Sobel)"},
+      {"loss.ssim", T::Number, 1.0, 0, 1e6, {}, "weight of L_ssim = 1 - (SSIM(F, I) + SSIM(F, V)) / 2"},
+      {"loss.ssim_window", T::Int, 11, 3, 63, {}, "SSIM Gaussian window size (sigma 1.5), odd"},
+      {"task.enabled", T::Bool, false, 0, 0, {}, "task guidance: train a segmentation net on the fused image (bilevel)"},
+      {"task.data", T::String, default_task_data(), 0, 0, {}, "task dataset folder with ir/, vis/ and label folders"},
+      {"task.labels", T::String, "labels", 0, 0, {"labels", "labels_pseudo_bdlfusion"},
+       "label folder in task.data: box-filled masks (140 pairs) or predicted 9-class masks (82)"},
+      {"task.classes", T::Int, 9, 2, 256, {}, "segmentation classes (MFNet numbering: 9)"},
+      {"task.lambda", T::Number, 0.1, 0, 1e6, {}, "weight of the task loss in the fusion net's (upper-level) objective"},
+      {"task.lr", T::Number, 1e-3, 1e-9, 10, {}, "Adam learning rate of the task net (lower level)"},
+      {"task.inner_steps", T::Int, 1, 1, 100, {}, "lower-level (task net) updates per fusion-net update"},
+      {"task.width", T::Int, 16, 4, 256, {}, "segmentation net base width"},
+      {"task.batch", T::Int, 0, 0, 1024, {}, "task crops per step (0 = batch)"},
+      {"task.crop", T::Int, 0, 0, 4096, {}, "task crop side (0 = crop)"},
+      {"task.eval_pairs", T::Int, 16, 1, 100000, {}, "labelled pairs held out to measure the effect (never trained on)"},
+      {"task.balance", T::Bool, true, 0, 0, {},
+       "weight the task loss's classes by 1/sqrt(pixel frequency) in the training labels (mean weight 1)"},
+      {"task.baseline", T::Bool, true, 0, 0, {}, "also train a same-size task net on the visible image only, for comparison"},
+      {"checkpoint_every", T::Int, 100, 1, 1e9, {}, "steps between checkpoints (also written on Ctrl-C and at the end)"},
+      {"preview_every", T::Int, 250, 0, 1e9, {}, "steps between preview images (0 = only at the end)"},
+      {"preview_pairs", T::Int, 3, 1, 64, {}, "pairs shown in previews"},
+      {"preview_size", T::Int, 192, 32, 4096, {}, "side of the centre crop shown per preview pair"},
+      {"out", T::String, "", 0, 0, {}, "run folder (default runs/train-YYYYmmdd-HHMMSS)"},
+  };
+  return s;
+}
+
+const KeySpec* find_key(const std::string& key) {
+  for (const auto& k : Config::schema())
+    if (k.key == key) return &k;
+  return nullptr;
+}
+
+// Closest schema key by edit distance, for "did you mean" hints.
+std::string suggestion(const std::string& key) {
+  auto dist = [](const std::string& a, const std::string& b) {
+    std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+      cur[0] = i;
+      for (size_t j = 1; j <= b.size(); ++j)
+        cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
+      std::swap(prev, cur);
+    }
+    return prev[b.size()];
+  };
+  std::string best;
+  size_t bd = 4;
+  for (const auto& k : Config::schema()) {
+    size_t d = dist(key, k.key);
+    if (d < bd) bd = d, best = k.key;
+  }
+  return best.empty() ? "" : " (did you mean \"" + best + "\"?)";
+}
+
+std::string type_name(KeyType t) {
+  switch (t) {
+    case KeyType::Int: return "an integer";
+    case KeyType::Number: return "a number";
+    case KeyType::Bool: return "true or false";
+    case KeyType::String: return "a string";
+    case KeyType::Data: return "a list of data folders";
+  }
+  return "?";
+}
+
+void check_data(const json& v, const std::string& where) {
+  if (!v.is_array()) throw Error(where + ": \"data\" must be " + type_name(KeyType::Data));
+  for (const auto& e : v) {
+    if (e.is_string()) continue;
+    if (!e.is_object()) throw Error(where + ": each \"data\" entry must be a folder name or an object");
+    for (auto it = e.begin(); it != e.end(); ++it) {
+      static const char* known[] = {"dir", "ir", "vis", "labels", "exclude"};
+      if (std::find(std::begin(known), std::end(known), it.key()) == std::end(known))
+        throw Error(where + ": unknown field \"" + it.key() + "\" in a \"data\" entry (known: dir, ir, vis, labels, exclude)");
+      if (!it.value().is_string()) throw Error(where + ": \"data\" field \"" + it.key() + "\" must be a string");
+    }
+    if (!e.contains("dir") && !(e.contains("ir") && e.contains("vis")))
+      throw Error(where + ": a \"data\" entry needs \"dir\" or both \"ir\" and \"vis\"");
+  }
+}
+
+// Coerces `v` to the key's type; throws a message naming key and value.
+json coerce(const KeySpec& k, json v, const std::string& where) {
+  auto bad = [&](const std::string& why) -> Error {
+    return Error(where + ": bad value " + v.dump() + " for \"" + k.key + "\": " + why);
+  };
+  switch (k.type) {
+    case KeyType::Int: {
+      if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>()) v = static_cast<int64_t>(v.get<double>());
+      if (!v.is_number_integer()) throw bad("expected " + type_name(k.type));
+      break;
+    }
+    case KeyType::Number:
+      if (!v.is_number()) throw bad("expected " + type_name(k.type));
+      v = v.get<double>();
+      if (!std::isfinite(v.get<double>())) throw bad("not a finite number");
+      break;
+    case KeyType::Bool:
+      if (!v.is_boolean()) throw bad("expected " + type_name(k.type));
+      break;
+    case KeyType::String:
+      if (v.is_number()) v = v.dump();
+      if (!v.is_string()) throw bad("expected " + type_name(k.type));
+      if (!k.choices.empty() && std::find(k.choices.begin(), k.choices.end(), v.get<std::string>()) == k.choices.end()) {
+        std::string c;
+        for (const auto& s : k.choices) c += (c.empty() ? "" : ", ") + s;
+        throw bad("expected one of " + c);
+      }
+      break;
+    case KeyType::Data:
+      if (v.is_string()) v = json::array({v});
+      check_data(v, where);
+      break;
+  }
+  if ((k.type == KeyType::Int || k.type == KeyType::Number) && k.min < k.max) {
+    double x = v.get<double>();
+    if (x < k.min || x > k.max) {
+      std::ostringstream os;
+      os << "must be between " << k.min << " and " << k.max;
+      throw bad(os.str());
+    }
+  }
+  return v;
+}
+
+json* slot(json& root, const std::string& key, bool create) {
+  json* cur = &root;
+  size_t start = 0;
+  while (true) {
+    size_t dot = key.find('.', start);
+    std::string part = key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (!cur->contains(part)) {
+      if (!create) return nullptr;
+      (*cur)[part] = dot == std::string::npos ? json() : json::object();
+    }
+    cur = &(*cur)[part];
+    if (dot == std::string::npos) return cur;
+    start = dot + 1;
+  }
+}
+
+void flatten(const json& j, const std::string& prefix, std::vector<std::pair<std::string, json>>& out) {
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    std::string key = prefix.empty() ? it.key() : prefix + "." + it.key();
+    // An object is a group of keys unless the schema knows it as a leaf.
+    if (it.value().is_object() && !find_key(key))
+      flatten(it.value(), key, out);
+    else
+      out.emplace_back(key, it.value());
+  }
+}
+
+DataSource source_of(const json& e) {
+  DataSource s;
+  if (e.is_string()) {
+    s.ir = (fs::path(e.get<std::string>()) / "ir").string();
+    s.vis = (fs::path(e.get<std::string>()) / "vis").string();
+    return s;
+  }
+  std::string dir = e.value("dir", "");
+  s.ir = e.contains("ir") ? e["ir"].get<std::string>() : (fs::path(dir) / "ir").string();
+  s.vis = e.contains("vis") ? e["vis"].get<std::string>() : (fs::path(dir) / "vis").string();
+  if (e.contains("labels")) {
+    std::string l = e["labels"].get<std::string>();
+    s.labels = (!dir.empty() && fs::path(l).is_relative() && !fs::exists(l)) ? (fs::path(dir) / l).string() : l;
+  }
+  if (e.contains("exclude")) {
+    std::string x = e["exclude"].get<std::string>();
+    // Relative exclude lists are looked up in the dataset folder first.
+    s.exclude = (!dir.empty() && fs::path(x).is_relative() && fs::exists(fs::path(dir) / x)) ? (fs::path(dir) / x).string() : x;
+  }
+  return s;
+}
+
+}  // namespace
+
+std::string DataSource::str() const {
+  std::string r = "ir=" + ir + " vis=" + vis;
+  if (!labels.empty()) r += " labels=" + labels;
+  if (!exclude.empty()) r += " exclude=" + exclude;
+  return r;
+}
+
+const std::vector<KeySpec>& Config::schema() {
+  static const std::vector<KeySpec> s = make_schema();
+  return s;
+}
+
+Config Config::defaults() {
+  Config c;
+  for (const auto& k : schema()) *slot(c.values_, k.key, true) = k.def;
+  return c;
+}
+
+void Config::set(const std::string& key, const json& value, const std::string& origin) {
+  const KeySpec* k = find_key(key);
+  if (!k) throw Error(origin + ": unknown config key \"" + key + "\"" + suggestion(key) + " (see --help-config)");
+  *slot(values_, key, true) = coerce(*k, value, origin);
+}
+
+void Config::merge(const json& j, const std::string& origin) {
+  if (!j.is_object()) throw Error(origin + ": the configuration must be a JSON object");
+  std::vector<std::pair<std::string, json>> flat;
+  flatten(j, "", flat);
+  for (auto& [k, v] : flat) set(k, v, origin);
+}
+
+void Config::merge_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error(path + ": cannot read the configuration file");
+  json j;
+  try {
+    j = json::parse(in);
+  } catch (const json::exception& e) {
+    throw Error(path + ": not valid JSON (" + e.what() + ")");
+  }
+  merge(j, path);
+}
+
+void Config::set(const std::string& assignment) {
+  auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw Error("--set expects key=value, got \"" + assignment + "\"");
+  std::string key = assignment.substr(0, eq), text = assignment.substr(eq + 1);
+  json v;
+  try {
+    v = json::parse(text);
+  } catch (const json::exception&) {
+    v = text;  // a bare word: a string
+  }
+  set(key, v, "--set " + key);
+}
+
+const json& Config::at(const std::string& key) const {
+  json* p = slot(const_cast<json&>(values_), key, false);
+  if (!p) throw Error("internal: config key \"" + key + "\" missing");
+  return *p;
+}
+
+void Config::validate() const {
+  if (i("loss.ssim_window") % 2 == 0) throw Error("\"loss.ssim_window\" must be odd, got " + std::to_string(i("loss.ssim_window")));
+  if (d("loss.ssim") > 0 && i("crop") < i("loss.ssim_window"))
+    throw Error("\"crop\" (" + std::to_string(i("crop")) + ") must be at least \"loss.ssim_window\" (" +
+                std::to_string(i("loss.ssim_window")) + ")");
+  if (d("loss.intensity") + d("loss.gradient") + d("loss.ssim") <= 0 && !(b("task.enabled") && d("task.lambda") > 0))
+    throw Error("all loss weights are 0: nothing to train");
+  if (d("lr_min") > d("lr")) throw Error("\"lr_min\" must not exceed \"lr\"");
+  if (at("data").empty() && !b("task.enabled"))
+    throw Error("no training data: give --data DIR (a folder with ir/ and vis/) or \"data\" in the config");
+}
+
+std::vector<DataSource> Config::data_sources() const {
+  std::vector<DataSource> r;
+  for (const auto& e : at("data")) r.push_back(source_of(e));
+  return r;
+}
+
+DataSource Config::task_source() const {
+  json e = {{"dir", s("task.data")}, {"labels", s("task.labels")}};
+  return source_of(e);
+}
+
+std::string Config::describe() {
+  std::ostringstream os;
+  for (const auto& k : schema()) {
+    os << "  " << k.key << " = " << k.def.dump() << "\n      " << k.help;
+    if (!k.choices.empty()) {
+      os << " [";
+      for (size_t i = 0; i < k.choices.size(); ++i) os << (i ? "|" : "") << k.choices[i];
+      os << "]";
+    }
+    os << "\n";
+  }
+  return os.str();
+}
+
+json data_entry(const std::string& dir, const std::string& exclude) {
+  json e = {{"dir", dir}};
+  if (!exclude.empty()) e["exclude"] = exclude;
+  return e;
+}
+
+}  // namespace timfusion::train

@@ -1,0 +1,77 @@
+// timfusion-train: run configuration = a JSON object with a fixed schema.
+//
+// Sources, later ones winning: the schema's defaults, a JSON file
+// (--config FILE), then the command line in order (--set key=value and the
+// explicit flags, which are shorthands for keys). Nested keys are written
+// with dots: --set loss.ssim=0.5. Unknown keys and values of the wrong type
+// or out of range are errors that name the key. The resolved config is
+// written to the run folder (config.json) and is all --resume needs.
+#pragma once
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace timfusion::train {
+
+using json = nlohmann::json;
+
+enum class KeyType { Int, Number, Bool, String, Data };
+
+struct KeySpec {
+  std::string key;  // dotted path, e.g. "loss.ssim"
+  KeyType type;
+  json def;
+  double min = 0, max = 0;            // for Int/Number when min < max
+  std::vector<std::string> choices;   // for String, when not empty
+  std::string help;
+};
+
+// One data source as resolved: an IR and a visible folder (pairs by base
+// name), optionally a label folder, minus the names in an exclude list.
+struct DataSource {
+  std::string ir, vis, labels;
+  std::string exclude;  // file listing base names to leave out ("" = none)
+  std::string str() const;
+};
+
+class Config {
+ public:
+  // The schema of the `train` command (search/meta/adapt extend it).
+  static const std::vector<KeySpec>& schema();
+  static Config defaults();
+
+  // Deep-merges a JSON object; throws Error for unknown keys / bad values.
+  void merge(const json& j, const std::string& origin);
+  void merge_file(const std::string& path);
+  // "key=value": value parsed as JSON when it parses, else as a string.
+  void set(const std::string& assignment);
+  void set(const std::string& key, const json& value, const std::string& origin);
+  // Checks cross-key constraints (e.g. crop vs. SSIM window).
+  void validate() const;
+
+  const json& at(const std::string& key) const;
+  int64_t i(const std::string& key) const { return at(key).get<int64_t>(); }
+  double d(const std::string& key) const { return at(key).get<double>(); }
+  bool b(const std::string& key) const { return at(key).get<bool>(); }
+  std::string s(const std::string& key) const { return at(key).get<std::string>(); }
+
+  // The "data" key normalised; a dataset folder "D" means D/ir + D/vis.
+  std::vector<DataSource> data_sources() const;
+  // The task dataset (task.data, task.labels) as a source.
+  DataSource task_source() const;
+
+  const json& values() const { return values_; }
+  std::string dump() const { return values_.dump(2); }
+  // Human-readable list of keys, defaults and meanings (--help-config).
+  static std::string describe();
+
+ private:
+  json values_ = json::object();
+};
+
+// A source spec given on the command line ("DIR" or "DIR:EXCLUDE_FILE" is
+// not used: --data DIR [--exclude FILE]) as JSON.
+json data_entry(const std::string& dir, const std::string& exclude);
+
+}  // namespace timfusion::train

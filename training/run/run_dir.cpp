@@ -1,0 +1,162 @@
+#include "run/run_dir.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "timfusion/error.h"
+
+#ifndef TIMFUSION_SOURCE_DIR
+#define TIMFUSION_SOURCE_DIR "."
+#endif
+
+namespace fs = std::filesystem;
+
+namespace timfusion::train {
+
+void write_text_atomic(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+  {
+    std::ofstream o(tmp, std::ios::binary | std::ios::trunc);
+    if (!o) throw Error(path + ": cannot write (" + std::strerror(errno) + ")");
+    o << text;
+    o.flush();
+    if (!o) {
+      std::remove(tmp.c_str());
+      throw Error(path + ": write failed (disk full?)");
+    }
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    std::remove(tmp.c_str());
+    throw Error(path + ": cannot rename the temporary file (" + ec.message() + ")");
+  }
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path + ": cannot read");
+  std::ostringstream os;
+  os << in.rdbuf();
+  return os.str();
+}
+
+namespace {
+std::string run_capture(const std::string& cmd) {
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return "";
+  char buf[256];
+  std::string out;
+  while (fgets(buf, sizeof buf, p)) out += buf;
+  pclose(p);
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r' || out.back() == ' ')) out.pop_back();
+  return out;
+}
+bool is_hash(const std::string& s) {
+  if (s.size() != 40) return false;
+  for (char c : s)
+    if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
+  return true;
+}
+std::string shell_quote(const std::string& s) {
+  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./-_") ==
+                        std::string::npos)
+    return s;
+  std::string r = "'";
+  for (char c : s) r += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return r + "'";
+}
+}  // namespace
+
+std::string git_commit() {
+  for (const char* dir : {TIMFUSION_SOURCE_DIR, "."}) {
+    std::string h = run_capture("git -C " + shell_quote(dir) + " rev-parse HEAD 2>/dev/null");
+    if (is_hash(h)) return h;
+  }
+  return "unknown";
+}
+
+std::string command_line(int argc, char** argv) {
+  std::string r;
+  for (int i = 0; i < argc; ++i) r += (i ? " " : "") + shell_quote(argv[i]);
+  return r;
+}
+
+std::string utc_now() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+CsvLog::~CsvLog() {
+  if (f_) std::fclose(f_);
+}
+
+void CsvLog::open(const std::string& path, const std::vector<std::string>& columns, long keep_until) {
+  path_ = path;
+  columns_ = columns;
+  rows_.clear();
+  std::string header;
+  for (size_t i = 0; i < columns.size(); ++i) header += (i ? "," : "") + columns[i];
+  if (keep_until >= 0 && fs::exists(path)) {
+    std::istringstream in(read_text(path));
+    std::string line;
+    std::getline(in, line);
+    if (line != header) throw Error(path + ": the log has other columns than this trainer writes");
+    while (std::getline(in, line)) {
+      if (line.empty()) continue;
+      std::vector<double> row;
+      std::stringstream ls(line);
+      std::string cell;
+      while (std::getline(ls, cell, ',')) row.push_back(cell.empty() ? NAN : std::strtod(cell.c_str(), nullptr));
+      if (row.size() != columns.size()) break;  // a torn last line after a kill
+      if (row[0] > keep_until) break;
+      rows_.push_back(row);
+    }
+  }
+  // Rewrite what is kept (atomically), then append to it.
+  std::ostringstream os;
+  os << header << "\n";
+  char buf[64];
+  for (const auto& row : rows_) {
+    for (size_t i = 0; i < row.size(); ++i) {
+      std::snprintf(buf, sizeof buf, "%.9g", row[i]);
+      os << (i ? "," : "") << buf;
+    }
+    os << "\n";
+  }
+  write_text_atomic(path, os.str());
+  if (f_) std::fclose(f_);
+  f_ = std::fopen(path.c_str(), "a");
+  if (!f_) throw Error(path + ": cannot append (" + std::strerror(errno) + ")");
+}
+
+void CsvLog::append(const std::vector<double>& row) {
+  rows_.push_back(row);
+  for (size_t i = 0; i < row.size(); ++i) std::fprintf(f_, i ? ",%.9g" : "%.9g", row[i]);
+  std::fputc('\n', f_);
+}
+
+void CsvLog::flush() {
+  if (f_) std::fflush(f_);
+}
+
+double CsvLog::recent_mean(size_t c, size_t n) const {
+  double s = 0;
+  size_t k = 0;
+  for (size_t i = rows_.size() > n ? rows_.size() - n : 0; i < rows_.size(); ++i)
+    if (c < rows_[i].size() && std::isfinite(rows_[i][c])) s += rows_[i][c], ++k;
+  return k ? s / k : NAN;
+}
+
+}  // namespace timfusion::train
