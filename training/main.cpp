@@ -11,6 +11,8 @@
 #include <string>
 
 #include "commands.h"
+#include "meta/commands.h"
+#include "search/commands.h"
 #include "timfusion/error.h"
 
 namespace {
@@ -23,9 +25,9 @@ struct Command {
 
 const Command kCommands[] = {
     {"train", "train a fusion network with fusion losses, optionally task-guided (--task)", timfusion::train::cmd_train},
-    {"search", "implicit architecture search (planned)", nullptr},
-    {"meta", "meta-initialisation over several fusion tasks (planned)", nullptr},
-    {"adapt", "fine-tune a meta-initialised network to one task (planned)", nullptr},
+    {"search", "implicit architecture search with a latency budget (IAS)", timfusion::train::cmd_search},
+    {"meta", "meta-initialisation over several fusion tasks (Reptile)", timfusion::train::cmd_meta},
+    {"adapt", "fine-tune a (meta-)initialised network to one task; --compare runs", timfusion::train::cmd_adapt},
 };
 
 void usage(FILE* out) {

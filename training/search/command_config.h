@@ -1,0 +1,104 @@
+// timfusion-train search / meta / adapt: configuration on top of run/config.
+//
+// The shared keys (data, seed, steps, batch, crop, lr, threads, loss.*, ...)
+// are run/config.h's Config, unchanged. Each of these commands adds its own
+// keys in one section of the same JSON ("search": {...}, "meta": {...},
+// "adapt": {...}): config files may hold the section, `--set
+// search.latency_weight=0.02` sets one of its keys, and a few flags are
+// shorthands. The run folder's config.json holds both, so --resume works as
+// for `train` (only steps, checkpoint_every and preview_* may change).
+//
+// Why a wrapper: run/config's schema is fixed to `train`'s keys (no hook
+// to extend it), so the section is split off before Config sees the JSON.
+// No LibTorch in this header.
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "run/cli.h"
+#include "run/config.h"
+
+namespace timfusion::train {
+
+enum class SectionType { Int, Number, Bool, String, Json };
+
+struct SectionKey {
+  std::string key;  // without the section prefix
+  SectionType type;
+  json def;
+  double min = 0, max = 0;  // for Int/Number when min < max
+  std::vector<std::string> choices;
+  std::string help;
+};
+
+struct CommandSpec {
+  std::string name;                            // "search", also the section key
+  std::vector<SectionKey> keys;                // the section's schema
+  json base_defaults = json::object();         // command defaults of shared keys (before --config)
+  std::map<std::string, std::string> flags;    // extra shorthand flag -> "section.key" or shared key
+  bool data_required = true;                   // run Config::validate()'s data check
+};
+
+struct CommandConfig {
+  Config base;
+  json own = json::object();  // the section, every key present
+  std::string section;
+
+  int64_t i(const std::string& k) const { return at(k).get<int64_t>(); }
+  double d(const std::string& k) const { return at(k).get<double>(); }
+  bool b(const std::string& k) const { return at(k).get<bool>(); }
+  std::string s(const std::string& k) const { return at(k).get<std::string>(); }
+  const json& at(const std::string& k) const;
+  // Shared keys and the section, as written to the run folder.
+  json values() const;
+  std::string dump() const { return values().dump(2); }
+};
+
+struct CommandArgs {
+  CliArgs cli;
+  std::vector<std::pair<std::string, json>> own;  // section overrides, in order
+};
+
+// Splits argv[first..] into the shared options (run/cli's parse_cli) and
+// the section's (--set SECTION.key=value and the spec's flags).
+CommandArgs parse_command_args(int argc, char** argv, int first, const CommandSpec& spec);
+
+// defaults < spec.base_defaults < --config FILE < command line; or, with
+// --resume, the run folder's config.json < the few overrides it allows.
+CommandConfig resolve_command_config(const CommandArgs& a, const CommandSpec& spec);
+
+// "--help-config" text: the shared keys and the section's.
+std::string describe_command_config(const CommandSpec& spec);
+
+// Sets the section key (coerced and range-checked; throws Error naming it).
+void set_section_key(CommandConfig& c, const CommandSpec& spec, const std::string& key, const json& value,
+                     const std::string& origin);
+
+// Data entries with the extensions of these commands, resolved to sources:
+// an entry is a folder ("DIR" with ir/ and vis/), or {"dir"} or {"ir","vis"},
+// plus optionally "exclude" (a names file) or "split" (a file of lines
+// "<name> <part>", as harvard_medical's split.txt) with "use" (the part to
+// keep, default "train"). Split lists become exclude files under
+// `work_dir`/splits/. Paths are made absolute.
+std::vector<DataSource> resolve_sources(const json& entries, const std::string& work_dir, const std::string& what);
+// The same entries with absolute paths (for config.json, so --resume works anywhere).
+json absolutize_entries(const json& entries);
+
+// A task folder: ir/ + vis/, or (harvard_medical layout) two image folders
+// one of which is mri/ (MRI goes in the "ir" slot), with a split.txt.
+// Returns {train entry, test entry}.
+std::pair<json, json> split_dir_entries(const std::string& dir);
+
+// Shared helpers of the three commands.
+std::string absolute_path(const std::string& p);
+std::string default_run_dir(const std::string& command);
+// Creates a fresh run folder (error if it already holds a run) or checks a
+// resumed one; returns its absolute path and stores it as "out".
+std::string prepare_run_dir(CommandConfig& c, const CommandArgs& a);
+// Writes config.json.
+void write_run_config(const CommandConfig& c, const std::string& dir);
+// Cosine/constant schedule with warm-up, as `train` uses (run/config keys lr, lr_min, lr_schedule, warmup, steps).
+double scheduled_lr(const Config& cfg, int64_t k);
+
+}  // namespace timfusion::train
