@@ -6,9 +6,8 @@
 namespace timfusion::train {
 
 int cmd_train(int argc, char** argv, int first);
-// Planned (TIM's other stages): search (implicit architecture search),
-// meta (meta-initialisation over tasks), adapt (fine-tuning a meta-init to
-// one task). They reuse run/ (config, run folder, checkpoints, log),
-// data/, losses/ and task/.
+// TIM's other stages (search, meta, adapt) are declared in search/commands.h
+// and meta/commands.h; they reuse run/ (config, run folder, checkpoints,
+// log), data/, losses/ and task/.
 
 }  // namespace timfusion::train
