@@ -34,10 +34,12 @@ struct Result {
 
 Result measure(const std::string& model, const std::string& arch, const Config& c, int frames) {
   torch::set_num_threads(c.threads);
-  ArchSpec spec = ArchSpec::resolve(arch);
-  nn::TimNet net(spec);
-  if (!model.empty()) {
-    ModelFile f = load_model_file(model, arch);
+  // With a weight file, its own metadata names the architecture unless --arch overrides it.
+  nn::TimNet net{nullptr};
+  if (model.empty()) {
+    net = nn::TimNet(ArchSpec::resolve(arch.empty() ? "ivif-light" : arch));
+  } else {
+    ModelFile f = load_model_file(resolve_model_path(model), arch);
     net = nn::TimNet(f.arch);
     nn::load_state(*net, f.weights, model);
   }
@@ -65,7 +67,7 @@ Result measure(const std::string& model, const std::string& arch, const Config& 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string arch = "ivif-light", model;
+  std::string arch, model;
   int frames = 3;
   std::vector<Config> configs = {{640, 480, 1}, {640, 480, 2}, {1280, 1024, 1}, {1280, 1024, 2}};
   for (int i = 1; i < argc; ++i) {
@@ -108,8 +110,9 @@ int main(int argc, char** argv) {
     waitpid(pid, &status, 0);
     if (!ok) return 1;
     // 77.87 GFLOP per 640x480 frame for ivif-light (TIM.md), scaled by pixels.
-    double gflop = arch == "ivif-light" ? 77.87 * (double(c.width) * c.height) / (640.0 * 480.0) : 0;
-    std::printf("| %s | %dx%d | %d | %s | %.1f | %.1f | %.2f | %s | %.0f |\n", arch.c_str(), c.width, c.height, c.threads, c.channels_last ? "NHWC" : "NCHW",
+    const std::string shown = !arch.empty() ? arch : !model.empty() ? model : "ivif-light";
+    double gflop = shown == "ivif-light" ? 77.87 * (double(c.width) * c.height) / (640.0 * 480.0) : 0;
+    std::printf("| %s | %dx%d | %d | %s | %.1f | %.1f | %.2f | %s | %.0f |\n", shown.c_str(), c.width, c.height, c.threads, c.channels_last ? "NHWC" : "NCHW",
                 r.ms_mean, r.ms_min, 1000.0 / r.ms_mean,
                 gflop > 0 ? std::to_string(int(gflop / (r.ms_mean / 1000.0))).c_str() : "-", r.rss_mb);
     std::fflush(stdout);
