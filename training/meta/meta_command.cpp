@@ -19,6 +19,7 @@
 #include "timfusion/metrics.h"
 #include "timfusion/model_file.h"
 #include "timfusion/pairs.h"
+#include "run/stop_signal.h"
 #include "timfusion/progress.h"
 
 #ifndef TIMFUSION_DATA_DIR
@@ -31,25 +32,7 @@ namespace timfusion::train {
 
 namespace {
 
-volatile std::sig_atomic_t g_stop = 0;
-void on_signal(int) {
-  g_stop = 1;
-  std::signal(SIGINT, SIG_DFL);
-  std::signal(SIGTERM, SIG_DFL);
-}
 
-struct SignalScope {
-  void (*a)(int), (*b)(int);
-  SignalScope() {
-    g_stop = 0;
-    a = std::signal(SIGINT, on_signal);
-    b = std::signal(SIGTERM, on_signal);
-  }
-  ~SignalScope() {
-    std::signal(SIGINT, a);
-    std::signal(SIGTERM, b);
-  }
-};
 
 torch::Tensor to_tensor(const std::vector<float>& v, int n, int h, int w) {
   return torch::from_blob(const_cast<float*>(v.data()), {n, 1, h, w}, torch::kFloat32).clone();
@@ -352,7 +335,7 @@ int MetaLearner::run(long stop_at, bool resume, const std::string& command_line)
       for (const auto& n : t.data.notes()) std::fprintf(stderr, "    note: %s\n", n.c_str());
     }
   }
-  SignalScope sig;
+  StopSignal stop;
   Progress bar("meta", steps, !m.quiet);
   bar.update(m.done);
   const int64_t first = m.done;
@@ -365,14 +348,14 @@ int MetaLearner::run(long stop_at, bool resume, const std::string& command_line)
       throw Error("the loss became " + fmt("%g", st.inner_last) + " at step " + std::to_string(m.done) + ": lower lr");
     log.append({static_cast<double>(m.done), static_cast<double>(st.task), st.epsilon, st.inner_first, st.inner_last, st.lr, m.elapsed});
     const bool last = m.done == steps;
-    if (m.done % ck_every == 0 || last || g_stop) {
+    if (m.done % ck_every == 0 || last || StopSignal::requested()) {
       log.flush();
       save();
       curve();
     }
     bar.update(m.done, m.tasks[static_cast<size_t>(st.task)].name + " " + fmt("%.4f", st.inner_first) + " -> " +
                            fmt("%.4f", st.inner_last) + " eps " + fmt("%.3f", st.epsilon));
-    if (g_stop) {
+    if (StopSignal::requested()) {
       log.flush();
       std::fprintf(stderr, "\ntimfusion-train meta: interrupted at step %lld; checkpoint saved. Continue with:\n"
                            "  timfusion-train meta --resume %s\n", static_cast<long long>(m.done), m.dir.c_str());
@@ -593,7 +576,7 @@ int Adapter::run(long stop_at, bool resume, const std::string& command_line) {
   }
   if (have_eval && m.done == 0 && eval_steps.count(0)) eval_row();
 
-  SignalScope sig;
+  StopSignal stop;
   Progress bar("adapt", steps, !m.quiet);
   bar.update(m.done);
   const int64_t first = m.done;
@@ -611,12 +594,12 @@ int Adapter::run(long stop_at, bool resume, const std::string& command_line) {
       status += " held-out " + fmt("%.4f", r.loss);
     }
     const bool last = m.done == steps;
-    if (m.done % ck_every == 0 || last || g_stop) {
+    if (m.done % ck_every == 0 || last || StopSignal::requested()) {
       log.flush();
       save();
     }
     bar.update(m.done, status);
-    if (g_stop) {
+    if (StopSignal::requested()) {
       log.flush();
       std::fprintf(stderr, "\ntimfusion-train adapt: interrupted at step %lld; checkpoint saved. Continue with:\n"
                            "  timfusion-train adapt --resume %s\n", static_cast<long long>(m.done), m.dir.c_str());

@@ -15,6 +15,7 @@
 #include "search/commands.h"
 #include "search/search.h"
 #include "timfusion/error.h"
+#include "run/stop_signal.h"
 #include "timfusion/progress.h"
 
 namespace fs = std::filesystem;
@@ -23,12 +24,6 @@ namespace timfusion::train {
 
 namespace {
 
-volatile std::sig_atomic_t g_stop = 0;
-void on_signal(int) {
-  g_stop = 1;
-  std::signal(SIGINT, SIG_DFL);
-  std::signal(SIGTERM, SIG_DFL);
-}
 
 const std::vector<std::string> kColumns = {"step", "f_train", "F_val_fusion", "latency_ms", "c", "g_alpha_norm", "lr",
                                            "seconds"};
@@ -362,16 +357,7 @@ int Searcher::run(long stop_at, bool resume, const std::string& command_line) {
     std::fflush(stdout);
   }
 
-  g_stop = 0;
-  auto old_int = std::signal(SIGINT, on_signal);
-  auto old_term = std::signal(SIGTERM, on_signal);
-  struct Restore {
-    decltype(old_int) a, b;
-    ~Restore() {
-      std::signal(SIGINT, a);
-      std::signal(SIGTERM, b);
-    }
-  } restore{old_int, old_term};
+  StopSignal stop;
 
   Progress bar("search", steps, !m.quiet);
   bar.update(m.done);
@@ -391,7 +377,7 @@ int Searcher::run(long stop_at, bool resume, const std::string& command_line) {
       for (size_t k = 0; k < m.so.candidates.size(); ++k) arow.push_back(p[e][static_cast<int64_t>(k)].item<double>());
     alog.append(arow);
     const bool last = m.done == steps;
-    if (m.done % ck_every == 0 || last || g_stop) {
+    if (m.done % ck_every == 0 || last || StopSignal::requested()) {
       log.flush();
       alog.flush();
       m.save_checkpoint(ckpt);
@@ -401,7 +387,7 @@ int Searcher::run(long stop_at, bool resume, const std::string& command_line) {
     if (std::isfinite(st.F_fusion)) status += " F " + fmt("%.4f", st.F_fusion) + " c " + fmt("%+.3f", st.c);
     status += " E[lat] " + fmt("%.2f", st.latency_ms) + " ms";
     bar.update(m.done, status);
-    if (g_stop) {
+    if (StopSignal::requested()) {
       log.flush();
       alog.flush();
       std::fprintf(stderr, "\ntimfusion-train search: interrupted at step %lld; checkpoint saved. Continue with:\n"

@@ -20,6 +20,7 @@
 #include "timfusion/error.h"
 #include "timfusion/model_file.h"
 #include "timfusion/pairs.h"
+#include "run/stop_signal.h"
 #include "timfusion/progress.h"
 
 namespace fs = std::filesystem;
@@ -28,13 +29,6 @@ namespace timfusion::train {
 
 namespace {
 
-volatile std::sig_atomic_t g_stop = 0;
-void on_signal(int) {
-  g_stop = 1;
-  // A second Ctrl-C ends the process at once (the last checkpoint stays valid).
-  std::signal(SIGINT, SIG_DFL);
-  std::signal(SIGTERM, SIG_DFL);
-}
 
 const std::vector<std::string> kColumns = {"step", "loss", "intensity", "gradient", "ssim", "task",
                                            "task_lower", "baseline", "lr", "seconds"};
@@ -397,16 +391,7 @@ int Trainer::run(const RunOptions& o) {
     for (const auto& n : m.notes) std::fprintf(stderr, "  note: %s\n", n.c_str());
   }
 
-  g_stop = 0;
-  auto old_int = std::signal(SIGINT, on_signal);
-  auto old_term = std::signal(SIGTERM, on_signal);
-  struct Restore {
-    decltype(old_int) a, b;
-    ~Restore() {
-      std::signal(SIGINT, a);
-      std::signal(SIGTERM, b);
-    }
-  } restore{old_int, old_term};
+  StopSignal stop;
 
   const int64_t first = m.done;
   // Counts this session's steps, so the rate and ETA are right after a resume.
@@ -424,7 +409,7 @@ int Trainer::run(const RunOptions& o) {
                 m.task ? st.task_lower : NAN, m.task && m.cfg.b("task.baseline") ? st.baseline : NAN, st.lr, m.elapsed});
     log.flush();  // one write per step: the log can be watched (tail -f)
     const bool last = m.done == steps;
-    if (m.done % ck_every == 0 || last || g_stop) {
+    if (m.done % ck_every == 0 || last || StopSignal::requested()) {
       log.flush();
       m.save_checkpoint(ckpt);
       curve();
@@ -439,7 +424,7 @@ int Trainer::run(const RunOptions& o) {
     if (m.task) status += " task " + fmt("%.3f", log.recent_mean(5, 20));
     status += " lr " + fmt("%.1e", st.lr);
     bar.update(m.done - first, status);
-    if (g_stop) {
+    if (StopSignal::requested()) {
       log.flush();
       std::fprintf(stderr, "\ntimfusion-train: interrupted at step %lld; checkpoint saved. Continue with:\n  %s train --resume %s\n",
                    static_cast<long long>(m.done), "timfusion-train", dir.c_str());
