@@ -73,6 +73,34 @@ TEST(Networks, SpaceToDepthNetworksKeepShapeAndRoundTripTheirSpec) {
   EXPECT_THROW(ArchSpec::from_json(R"({"channels":8,"downscale":3,"cells":["Chain2"],"normal":["Identity"]})"), Error);
 }
 
+// Blend head: F = sigmoid(z) * vis + (1 - sigmoid(z)) * ir + r, z and r per
+// full-resolution pixel. With a zero last conv, z = logit(0.25), r = 0.1 the
+// output is known exactly whatever the rest of the network does.
+TEST(Networks, BlendHeadMixesTheInputsAtFullResolution) {
+  c10::InferenceMode guard;
+  auto spec = ArchSpec::from_json(
+      R"({"name":"rt","channels":8,"downscale":2,"head":"blend","cells":["Chain2"],"normal":["ECAattention_3","Identity"]})");
+  EXPECT_EQ(spec.head, Head::Blend);
+  EXPECT_EQ(ArchSpec::from_json(spec.to_json()).head, Head::Blend);
+  nn::TimNet net(spec);
+  net->eval();
+  auto st = nn::to_safetensors(*net);
+  ASSERT_EQ(st.find("stem_out.3.conv2d.weight")->shape, (std::vector<int64_t>{8, 4, 1, 1}));  // (z, r) x 2x2 blocks
+  for (auto& p : net->named_parameters()) {
+    if (p.key() == "stem_out.3.conv2d.weight") p.value().zero_();
+    if (p.key() == "stem_out.3.conv2d.bias") {
+      p.value().narrow(0, 0, 4).fill_(std::log(0.25 / 0.75));
+      p.value().narrow(0, 4, 4).fill_(0.1);
+    }
+  }
+  auto ir = torch::rand({1, 1, 10, 14}), vis = torch::rand({1, 1, 10, 14});
+  EXPECT_TRUE(torch::allclose(net->forward(ir, vis), 0.25 * vis + 0.75 * ir + 0.1, 1e-5, 1e-6));
+  EXPECT_THROW(ArchSpec::from_json(R"({"channels":8,"head":"sharp","cells":["Chain2"],"normal":["Identity"]})"), Error);
+  auto two = ArchSpec::named("ivif-full");
+  two.head = Head::Blend;
+  EXPECT_THROW(two.validate(), Error);
+}
+
 TEST(Networks, FoldingBatchNormKeepsOutput) {
   c10::InferenceMode guard;
   auto spec = ArchSpec::named("ivif-full");

@@ -129,7 +129,7 @@ SuperNetImpl::SuperNetImpl(const SuperNetOptions& o) : o_(o) {
   stem = register_module("stem", make_stem(C, 2 * s2));
   cells = register_module("cells", torch::nn::ModuleList());
   for (int i = 0; i < o_.cells; ++i) cells->push_back(SuperCell(C, o_.edges, o_.candidates));
-  stem_out = register_module("stem_out", make_stem_out(C, s2));
+  stem_out = register_module("stem_out", make_stem_out(C, nn::head_channels(o_.head, o_.downscale)));
   // alpha = 0: every candidate starts with weight 1/K (DARTS uses 1e-3 * randn).
   alpha_ = torch::zeros({o_.edges, static_cast<int64_t>(o_.candidates.size())}).set_requires_grad(true);
 }
@@ -143,7 +143,7 @@ torch::Tensor SuperNetImpl::forward(const torch::Tensor& ir, const torch::Tensor
   for (auto& c : *cells) x = c->as<SuperCellImpl>()->forward(x, w);
   x = stem_out->forward(x);
   if (o_.downscale > 1) x = torch::pixel_shuffle(x, o_.downscale);
-  return x;
+  return nn::apply_head(o_.head, x, vis, ir);
 }
 
 ArchSpec SuperNetImpl::derive(const std::string& name) const {
@@ -156,6 +156,7 @@ ArchSpec SuperNetImpl::derive(const std::string& name) const {
   auto best = alpha_.detach().argmax(1);
   for (int e = 0; e < o_.edges; ++e) a.normal.push_back(o_.candidates[static_cast<size_t>(best[e].item<int64_t>())]);
   a.downscale = o_.downscale;
+  a.head = o_.head;
   a.validate();
   return a;
 }

@@ -24,6 +24,7 @@ namespace timfusion::train {
 struct SuperNetOptions {
   int channels = 8;
   int downscale = 2;
+  Head head = Head::Image;  // the derived network's output head (see arch.h)
   int cells = 2;
   int edges = 2;  // ops per Chain2 cell
   std::vector<std::string> candidates;

@@ -20,6 +20,11 @@
 // downscale: 1 (reference), 2 or 4: the single-stage network runs on a
 //          space-to-depth grid (pixel unshuffle of the input, pixel shuffle of
 //          the output), s*s fewer positions for real-time CPU models (ivif-rt).
+// head:    "image" (reference): the last conv is the fused image.
+//          "blend" (single-stage only): the last conv gives, per full-resolution
+//          pixel, a weight logit z and a residual r: F = s(z)*first + (1-s(z))*second + r
+//          (s = sigmoid). Detail then comes from the inputs at full resolution,
+//          not from the coarse grid: what makes downscaled networks sharp.
 // Two-stage models add "stage2": {"cells": 2, "g1": [...], "g2": [...],
 // "batch_stats": bool}; their state-dict keys are prefixed "stage1." and
 // "stage2.".
@@ -32,6 +37,7 @@ namespace timfusion {
 
 enum class NetKind { Single, IvifTwoStage, MmifTwoStage };
 enum class Input { Ir, Vis };
+enum class Head { Image, Blend };
 
 // One parsed op name, e.g. "DilConv_3_2" -> {"DilConv", 3, 2}.
 struct OpName {
@@ -53,6 +59,7 @@ struct ArchSpec {
   std::vector<std::string> normal;        // ops of Chain2 cells
   std::vector<std::string> chain_fusion;  // ops of Fusion cells
   int downscale = 1;                      // space-to-depth factor (single-stage only)
+  Head head = Head::Image;                // output head (single-stage only)
 
   // Two-stage models only.
   int stage2_cells = 2;

@@ -96,19 +96,28 @@ class Stage2 : public torch::nn::Module {
 
 }  // namespace
 
-FusionNetImpl::FusionNetImpl(const ArchSpec& spec) : downscale(spec.downscale) {
+int64_t head_channels(Head head, int64_t downscale) { return (head == Head::Blend ? 2 : 1) * downscale * downscale; }
+
+torch::Tensor apply_head(Head head, const torch::Tensor& raw, const torch::Tensor& a, const torch::Tensor& b) {
+  if (head == Head::Image) return raw;
+  auto w = torch::sigmoid(raw.narrow(1, 0, 1));
+  return torch::addcmul(b + raw.narrow(1, 1, 1), w, a - b);
+}
+
+FusionNetImpl::FusionNetImpl(const ArchSpec& spec) : downscale(spec.downscale), head(spec.head) {
   const int64_t C = spec.channels, s2 = downscale * downscale;
   stem = register_module("stem", make_stem(C, false, 2 * s2));
   cells = register_module("cells", make_cells(C, spec.cells, spec.normal, spec.chain_fusion));
-  stem_out = register_module("stem_out", make_stem_out(C, C, true, s2));
+  stem_out = register_module("stem_out", make_stem_out(C, C, true, head_channels(head, downscale)));
 }
 
 torch::Tensor FusionNetImpl::forward(const torch::Tensor& a, const torch::Tensor& b) {
   auto x = torch::cat({a, b}, 1);
-  if (downscale == 1) return stem_out->forward(run_cells(cells, stem->forward(x)));
   // Space-to-depth: each s x s block becomes channels, so every layer touches s^2 fewer positions.
-  x = torch::pixel_unshuffle(x, downscale);
-  return torch::pixel_shuffle(stem_out->forward(run_cells(cells, stem->forward(x))), downscale);
+  if (downscale > 1) x = torch::pixel_unshuffle(x, downscale);
+  auto raw = stem_out->forward(run_cells(cells, stem->forward(x)));
+  if (downscale > 1) raw = torch::pixel_shuffle(raw, downscale);
+  return apply_head(head, raw, a, b);
 }
 
 void FusionNetImpl::fold_bn() { fold_cells(cells); }

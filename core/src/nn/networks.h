@@ -16,8 +16,15 @@ class FusionNetImpl : public torch::nn::Module {
   torch::nn::Sequential stem{nullptr}, stem_out{nullptr};
   torch::nn::ModuleList cells{nullptr};
   int64_t downscale = 1;
+  Head head = Head::Image;
 };
 TORCH_MODULE(FusionNet);
+
+// Channels the last conv of a single-stage network produces per grid position.
+int64_t head_channels(Head head, int64_t downscale);
+// Turns the (pixel-shuffled, full-resolution) raw output into the fused image:
+// identity for Head::Image; sigmoid-weighted blend of a and b plus residual for Blend.
+torch::Tensor apply_head(Head head, const torch::Tensor& raw, const torch::Tensor& a, const torch::Tensor& b);
 
 // A complete model as users see it: f(ir, vis) with both [B,1,H,W] in
 // [0,1], output [B,1,H,W] (not clamped). Applies the reference's argument
