@@ -1,0 +1,116 @@
+// timfusion GStreamer element: one output frame. Maps the prepared IR and
+// visible frames, warps the IR onto the visible grid (black IR when there is
+// none), runs the model, copies the visible chroma, keeps the result for
+// repeats of the same input pair, and measures the time for the latency.
+#include <chrono>
+#include <exception>
+
+#include "gsttimfusion_private.h"
+#include "timfusion/color.h"
+#include "timfusion_formats.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+}  // namespace
+
+void gst_timfusion_report_latency(GstTimFusion* self) {
+  GstClockTime processing;
+  if (!self->st->processing.take_report(&processing)) return;
+  const GstClockTime total = self->st->frame_duration + processing;
+  GST_DEBUG_OBJECT(self, "reporting latency %" GST_TIME_FORMAT " (one frame + processing %" GST_TIME_FORMAT ")",
+                   GST_TIME_ARGS(total), GST_TIME_ARGS(processing));
+  gst_aggregator_set_latency(GST_AGGREGATOR(self), total, total);
+}
+
+static GstFlowReturn fusion_failed(GstTimFusion* self, const char* what) {
+  GST_ELEMENT_ERROR(self, STREAM, FAILED, ("Fusion failed: %s", what), (nullptr));
+  return GST_FLOW_ERROR;
+}
+
+GstFlowReturn gst_timfusion_aggregate_frames(GstVideoAggregator* vagg, GstBuffer* outbuf) {
+  GstTimFusion* self = GST_TIMFUSION(vagg);
+  tfgst::State* st = self->st;
+  const auto t0 = Clock::now();
+
+  GstVideoFrame* vis = gst_video_aggregator_pad_get_prepared_frame(self->vis_pad);
+  GstVideoFrame* ir = gst_video_aggregator_pad_get_prepared_frame(self->ir_pad);
+  if (!vis) return fusion_failed(self, "the visible frame could not be mapped");
+  auto engine = st->current_engine();
+  if (!engine) return fusion_failed(self, "no model is loaded");
+  timfusion::Homography h;
+  uint64_t reg_generation;
+  {
+    std::lock_guard<std::mutex> lock(st->reg_mu);
+    h = st->homography;
+    reg_generation = st->reg_generation;
+  }
+
+  GstVideoFrame out;
+  if (!gst_video_frame_map(&out, &vagg->info, outbuf, GST_MAP_WRITE))
+    return fusion_failed(self, "the output buffer could not be mapped");
+
+  // Same inputs as the last output (a repeated frame): reuse it.
+  tfgst::State::Key key{vis->buffer,      GST_BUFFER_PTS(vis->buffer), ir ? ir->buffer : nullptr,
+                        ir ? GST_BUFFER_PTS(ir->buffer) : GST_CLOCK_TIME_NONE, engine->generation(), reg_generation};
+  if (st->cache && key == st->cache_key) {
+    GstVideoFrame cached;
+    if (gst_video_frame_map(&cached, &vagg->info, st->cache, GST_MAP_READ)) {
+      gst_video_frame_copy(&out, &cached);
+      gst_video_frame_unmap(&cached);
+      gst_video_frame_unmap(&out);
+      GST_LOG_OBJECT(self, "same input pair as the previous output: repeated it");
+      return GST_FLOW_OK;
+    }
+  }
+
+  const tfgst::PlaneView view = tfgst::plane_view(GST_VIDEO_FRAME_FORMAT(vis));
+  cv::Mat vis_m = tfgst::wrap_plane0(vis, view);
+  cv::Mat out_m = tfgst::wrap_plane0(&out, view);
+  double infer_ms = 0;
+  try {
+    cv::Mat ir_m;
+    if (ir) {
+      const tfgst::PlaneView irv = tfgst::plane_view(GST_VIDEO_FRAME_FORMAT(ir));
+      ir_m = tfgst::wrap_plane0(ir, irv);
+      // Luma with the IR frame's own channel order (it may differ from vis).
+      if (ir_m.channels() > 1) ir_m = timfusion::luma_of(ir_m, irv.order);
+      ir_m = timfusion::warp_ir(ir_m, h, vis_m.size());
+    } else {
+      if (st->black_ir.size() != vis_m.size()) st->black_ir = cv::Mat::zeros(vis_m.size(), CV_8UC1);
+      ir_m = st->black_ir;
+      if (!st->said_black_ir) {
+        GST_INFO_OBJECT(self, "no IR frame for this output time: fusing with a black IR frame");
+        st->said_black_ir = true;
+      }
+    }
+    const auto t1 = Clock::now();
+    engine->fuse(ir_m, vis_m, out_m, view.order);
+    infer_ms = ms_since(t1);
+  } catch (const std::exception& e) {
+    gst_video_frame_unmap(&out);
+    return fusion_failed(self, e.what());
+  }
+  if (view.yuv) tfgst::copy_chroma(vis, &out);
+
+  // Keep a copy for repeats of the same pair.
+  if (!st->cache) st->cache = gst_buffer_new_allocate(nullptr, GST_VIDEO_INFO_SIZE(&vagg->info), nullptr);
+  GstVideoFrame cached;
+  if (st->cache && gst_video_frame_map(&cached, &vagg->info, st->cache, GST_MAP_WRITE)) {
+    gst_video_frame_copy(&cached, &out);
+    gst_video_frame_unmap(&cached);
+    st->cache_key = key;
+  }
+  gst_video_frame_unmap(&out);
+
+  ++st->processed;
+  st->inference.add(infer_ms);
+  st->processing.add(ms_since(t0));
+  gst_timfusion_report_latency(self);
+  return GST_FLOW_OK;
+}

@@ -1,0 +1,127 @@
+// timfusion GStreamer element: internals shared by its source files.
+//
+//   gsttimfusion.cpp               GObject type, properties, pads, state changes, registration
+//   gsttimfusion_caps.cpp          caps queries and output caps negotiation (+ warm-up)
+//   gsttimfusion_policy.cpp        what is output when: EOS, missing visible frame, late slots
+//   gsttimfusion_frames.cpp        one output frame: map, fuse, repeat cache, latency
+//   gsttimfusion_loading.cpp       model load at NULL->READY and live model swaps
+//   gsttimfusion_registration.cpp  the IR->visible homography properties
+//
+// Not installed. No LibTorch header: the core is reached through timfusion/fuser.h.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <gst/video/video.h>
+#include <opencv2/core.hpp>
+
+#include "gsttimfusion.h"
+#include "timfusion/fuser.h"
+#include "timfusion/registration.h"
+#include "timfusion_latency.h"
+#include "timfusion_model.h"
+
+GST_DEBUG_CATEGORY_EXTERN(gst_timfusion_debug);
+#define GST_CAT_DEFAULT gst_timfusion_debug
+
+namespace tfgst {
+
+// Everything C++ in the element (the GObject instance only holds a pointer).
+struct State {
+  // --- properties (props_mu) ---
+  std::mutex props_mu;
+  timfusion::FuserOptions options;
+  std::string homography_text;
+  std::string calibration_file;
+
+  // --- active registration (reg_mu) ---
+  std::mutex reg_mu;
+  timfusion::Homography homography;
+  uint64_t reg_generation = 0;
+
+  // --- loaded model (engine_mu) ---
+  std::mutex engine_mu;
+  std::shared_ptr<Engine> engine;
+  uint64_t next_generation = 0;
+  BackgroundLoader loader;
+
+  LatencyTracker processing;  // whole per-frame work: the latency estimate
+  LatencyTracker inference;   // the Fuser call alone: inference-ms
+
+  // --- streaming thread only ---
+  GstClockTime frame_duration = 0;
+  GstClockTime inputs_end = GST_CLOCK_TIME_NONE;  // running time the last input frames reach
+  bool said_black_ir = false;
+  cv::Mat black_ir;
+  guint64 processed = 0, dropped = 0;
+  // Last output, reused when the same input pair comes again (repeats).
+  struct Key {
+    const GstBuffer* vis = nullptr;
+    GstClockTime vis_pts = GST_CLOCK_TIME_NONE;
+    const GstBuffer* ir = nullptr;
+    GstClockTime ir_pts = GST_CLOCK_TIME_NONE;
+    uint64_t engine = 0, reg = 0;
+    bool operator==(const Key& o) const {
+      return vis == o.vis && vis_pts == o.vis_pts && ir == o.ir && ir_pts == o.ir_pts && engine == o.engine &&
+             reg == o.reg;
+    }
+  } cache_key;
+  GstBuffer* cache = nullptr;
+
+  std::shared_ptr<Engine> current_engine() {
+    std::lock_guard<std::mutex> lock(engine_mu);
+    return engine;
+  }
+  void clear_cache() {
+    gst_clear_buffer(&cache);
+    cache_key = Key{};
+  }
+};
+
+}  // namespace tfgst
+
+struct _GstTimFusion {
+  GstVideoAggregator parent;
+  GstVideoAggregatorPad* ir_pad;
+  GstVideoAggregatorPad* vis_pad;
+  tfgst::State* st;
+};
+
+// The classes the element chains up to (GstVideoAggregator's).
+GstAggregatorClass* gst_timfusion_parent_agg_class();
+GstVideoAggregatorClass* gst_timfusion_parent_vagg_class();
+
+// gsttimfusion_caps.cpp
+gboolean gst_timfusion_sink_query(GstAggregator* agg, GstAggregatorPad* bpad, GstQuery* query);
+GstFlowReturn gst_timfusion_update_src_caps(GstAggregator* agg, GstCaps* downstream_caps, GstCaps** ret);
+GstCaps* gst_timfusion_fixate_src_caps(GstAggregator* agg, GstCaps* caps);
+gboolean gst_timfusion_negotiated_src_caps(GstAggregator* agg, GstCaps* caps);
+
+// gsttimfusion_policy.cpp
+GstFlowReturn gst_timfusion_aggregate(GstAggregator* agg, gboolean timeout);
+GstFlowReturn gst_timfusion_flush(GstAggregator* agg);
+GstFlowReturn gst_timfusion_create_output_buffer(GstVideoAggregator* vagg, GstBuffer** outbuf);
+
+// gsttimfusion_frames.cpp
+GstFlowReturn gst_timfusion_aggregate_frames(GstVideoAggregator* vagg, GstBuffer* outbuf);
+// Sets the aggregator latency (one frame + processing) when a (re-)report is due.
+void gst_timfusion_report_latency(GstTimFusion* self);
+
+// gsttimfusion_loading.cpp
+// NULL->READY: (re)load the model unless the loaded one matches the
+// properties. Posts an element error and returns FALSE on failure.
+gboolean gst_timfusion_prepare_model(GstTimFusion* self);
+// "model" set while READY or above: load it in the background, swap it in
+// between two frames when ready. A failure keeps the current model.
+void gst_timfusion_request_model_swap(GstTimFusion* self);
+
+// gsttimfusion_registration.cpp
+// NULL->READY: makes the registration properties the active homography.
+// Posts an element error and returns FALSE when they are invalid.
+gboolean gst_timfusion_prepare_registration(GstTimFusion* self);
+// While READY or above, a new registration takes effect at the next frame;
+// an invalid one is refused with a warning (the previous one stays).
+void gst_timfusion_apply_registration_live(GstTimFusion* self);
