@@ -3,8 +3,6 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-IR_DEV=/dev/video2
-VIS_DEV=/dev/video0
 HOST=127.0.0.1
 PORT=5000
 BITRATE=2000
@@ -25,45 +23,21 @@ or with VLC / ffplay through the SDP file written by -S (ffplay -protocol_whitel
 For RTSP, serve the same pipeline with gst-rtsp-server's test-launch example.
 
 Options:
-  -i DEV    thermal (IR) camera device (default $IR_DEV)
-  -V DEV    visible camera device (default $VIS_DEV)
+$(tf_usage_cameras)
   -o HOST   receiver address (default $HOST; a multicast address works too)
   -p PORT   UDP port (default $PORT)
   -b KBPS   H.264 bitrate in kbit/s (default $BITRATE)
   -S FILE   also write an SDP file describing the stream
   -t SEC    stop after SEC seconds
-  -m FILE   weight file; -a ARCH architecture for files without metadata
-  -d DEV    device: auto, cpu or cuda (default auto)
+$(tf_usage_model)
   -H NINE   IR->visible homography "a,b,...,i"; -c FILE calibration file
-  -v        print the gst-launch-1.0 command
-  -h        this help
+$(tf_usage_end)
 USAGE
 }
 
-while getopts "i:V:o:p:b:S:t:m:a:d:H:c:vh" opt; do
-  case "$opt" in
-    i) IR_DEV="$OPTARG" ;;
-    V) VIS_DEV="$OPTARG" ;;
-    o) HOST="$OPTARG" ;;
-    p) PORT="$OPTARG" ;;
-    b) BITRATE="$OPTARG" ;;
-    S) SDP="$OPTARG" ;;
-    t) TF_SECONDS="$OPTARG" ;;
-    m) TF_MODEL="$OPTARG" ;;
-    a) TF_ARCH="$OPTARG" ;;
-    d) TF_DEVICE="$OPTARG" ;;
-    H) TF_HOMOGRAPHY="$OPTARG" ;;
-    c) TF_CALIBRATION="$OPTARG" ;;
-    v) TF_VERBOSE=1 ;;
-    h) usage; exit 0 ;;
-    *) usage >&2; exit 2 ;;
-  esac
-done
+tf_parse_options "i:V:o:p:b:S:t:m:a:d:H:c:vh" o=HOST p=PORT b=BITRATE S=SDP -- "$@"
 
-tf_setup_plugin_path
-tf_need_elements v4l2src videoconvert queue x264enc rtph264pay udpsink timfusion
-tf_need_camera "$IR_DEV" "thermal (IR)"
-tf_need_camera "$VIS_DEV" "visible"
+tf_check_cameras x264enc rtph264pay udpsink
 
 if [ -n "$SDP" ]; then
   cat >"$SDP" <<SDPEOF
@@ -79,11 +53,6 @@ SDPEOF
 fi
 echo "streaming to udp://$HOST:$PORT (see -h for how to view it)" >&2
 
-LEAKY=(queue max-size-buffers=1 max-size-bytes=0 max-size-time=0 leaky=downstream)
-tf_fusion
-tf_launch \
-  v4l2src device="$IR_DEV" ! videoconvert ! "video/x-raw,format={GRAY16_LE,GRAY8}" ! "${LEAKY[@]}" ! f.ir \
-  v4l2src device="$VIS_DEV" ! videoconvert ! video/x-raw,format=I420 ! "${LEAKY[@]}" ! f.vis \
-  "${FUSION[@]}" ! videoconvert \
+tf_launch_cameras ! videoconvert \
   ! x264enc tune=zerolatency speed-preset=ultrafast bitrate="$BITRATE" key-int-max=30 \
   ! rtph264pay config-interval=1 pt=96 ! udpsink host="$HOST" port="$PORT" sync=false

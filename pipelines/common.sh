@@ -1,4 +1,6 @@
-# Shared helpers for the timfusion pipeline scripts (sourced, not run).
+# Shared helpers for the timfusion pipeline scripts (sourced, not run):
+# finding the plugin, checking elements and cameras, the options every script
+# takes (parsing and help lines), the camera branches, gst-launch.
 #
 # Finds the uninstalled plugin: $TIMFUSION_BUILD/gst-plugin when
 # TIMFUSION_BUILD is set, else ./build/gst-plugin (run from the source root),
@@ -24,6 +26,60 @@ tf_setup_plugin_path() {
 tf_die() {
   echo "error: $*" >&2
   exit 1
+}
+
+# Camera devices of the cameras-to-*.sh scripts (-i, -V).
+IR_DEV=/dev/video2
+VIS_DEV=/dev/video0
+
+# tf_parse_options OPTSTRING [LETTER=VARIABLE...] -- "$@": getopts over the
+# script's arguments. Handles the options shared by the scripts (those of
+# them in OPTSTRING):
+#   -i DEV, -V DEV  cameras (IR_DEV, VIS_DEV)      -t SEC  TF_SECONDS
+#   -m -a -d -H -c  the element's properties (see tf_fusion)
+#   -v              TF_VERBOSE       -h  usage, exit 0
+# and stores the argument of each script option LETTER in VARIABLE. A bad
+# option prints the usage to stderr and exits 2. Afterwards the script does
+# shift $((OPTIND - 1)).
+tf_parse_options() {
+  local optstring="$1" opt
+  local -A own=()
+  shift
+  while [ "$1" != -- ]; do
+    own[${1%%=*}]="${1#*=}"
+    shift
+  done
+  shift
+  while getopts "$optstring" opt; do
+    case "$opt" in
+      i) IR_DEV="$OPTARG" ;;
+      V) VIS_DEV="$OPTARG" ;;
+      t) TF_SECONDS="$OPTARG" ;;
+      m) TF_MODEL="$OPTARG" ;;
+      a) TF_ARCH="$OPTARG" ;;
+      d) TF_DEVICE="$OPTARG" ;;
+      H) TF_HOMOGRAPHY="$OPTARG" ;;
+      c) TF_CALIBRATION="$OPTARG" ;;
+      v) TF_VERBOSE=1 ;;
+      h) usage; exit 0 ;;
+      \?) usage >&2; exit 2 ;;
+      *) printf -v "${own[$opt]}" '%s' "$OPTARG" ;;
+    esac
+  done
+}
+
+# Help lines of the shared options, for the scripts' usage texts.
+tf_usage_cameras() {
+  echo "  -i DEV    thermal (IR) camera device (default $IR_DEV)"
+  echo "  -V DEV    visible camera device (default $VIS_DEV)"
+}
+tf_usage_model() {
+  echo "  -m FILE   weight file; -a ARCH architecture for files without metadata"
+  echo "  -d DEV    device: auto, cpu or cuda (default auto)"
+}
+tf_usage_end() {
+  echo "  -v        print the gst-launch-1.0 command"
+  echo "  -h        this help"
 }
 
 # tf_need_elements NAME...: every element must exist (with a hint for ours).
@@ -66,6 +122,28 @@ tf_need_camera() {
     exit 1
   fi
   [ -r "$dev" ] || tf_die "$role camera $dev is not readable (add yourself to the 'video' group)"
+}
+
+# tf_check_cameras ELEMENT...: for the camera scripts: the plugin path, the
+# elements of the camera branches and timfusion (ELEMENT...: the script's
+# output side), and both camera devices (IR_DEV, VIS_DEV).
+tf_check_cameras() {
+  tf_setup_plugin_path
+  tf_need_elements v4l2src videoconvert queue "$@" timfusion
+  tf_need_camera "$IR_DEV" "thermal (IR)"
+  tf_need_camera "$VIS_DEV" "visible"
+}
+
+# tf_launch_cameras ! OUTPUT...: runs both cameras through leaky one-frame
+# queues (stale frames are dropped when inference is slower than the
+# cameras) into timfusion, followed by the script's output side.
+tf_launch_cameras() {
+  local leaky=(queue max-size-buffers=1 max-size-bytes=0 max-size-time=0 leaky=downstream)
+  tf_fusion
+  tf_launch \
+    v4l2src device="$IR_DEV" ! videoconvert ! "video/x-raw,format={GRAY16_LE,GRAY8}" ! "${leaky[@]}" ! f.ir \
+    v4l2src device="$VIS_DEV" ! videoconvert ! video/x-raw,format=I420 ! "${leaky[@]}" ! f.vis \
+    "${FUSION[@]}" "$@"
 }
 
 # tf_fusion: sets the array FUSION to "timfusion name=f <properties>" from

@@ -23,8 +23,7 @@ Options:
   -H NINE   IR->visible homography "a,b,c,d,e,f,g,h,i" (default identity)
   -c FILE   calibration file with the homography (JSON or key file)
   -n N      fuse only the first N pairs (sorted by name)
-  -v        print the gst-launch-1.0 command
-  -h        this help
+$(tf_usage_end)
 
 Environment: TIMFUSION_BUILD=<meson build dir> to use an uninstalled plugin
 (default: ./build when run from the source root).
@@ -33,19 +32,7 @@ USAGE
 }
 
 LIMIT=0
-while getopts "m:a:d:H:c:n:vh" opt; do
-  case "$opt" in
-    m) TF_MODEL="$OPTARG" ;;
-    a) TF_ARCH="$OPTARG" ;;
-    d) TF_DEVICE="$OPTARG" ;;
-    H) TF_HOMOGRAPHY="$OPTARG" ;;
-    c) TF_CALIBRATION="$OPTARG" ;;
-    n) LIMIT="$OPTARG" ;;
-    v) TF_VERBOSE=1 ;;
-    h) usage; exit 0 ;;
-    *) usage >&2; exit 2 ;;
-  esac
-done
+tf_parse_options "m:a:d:H:c:n:vh" n=LIMIT -- "$@"
 shift $((OPTIND - 1))
 [ $# -eq 3 ] || { usage >&2; exit 2; }
 IR_DIR="$1"; VIS_DIR="$2"; OUT_DIR="$3"

@@ -25,31 +25,13 @@ Options:
   -S WxH    IR size (default $IR_SIZE);     -R FPS IR rate (default $IR_FPS)
   -n N      stop after N visible frames (default: run until Ctrl-C)
   -t SEC    stop after SEC seconds
-  -m FILE   weight file; -a ARCH architecture for files without metadata
-  -d DEV    device: auto, cpu or cuda (default auto)
-  -v        print the gst-launch-1.0 command
-  -h        this help
+$(tf_usage_model)
+$(tf_usage_end)
 Example: $(basename "$0") -o stats -s 320x240 -n 150
 USAGE
 }
 
-while getopts "o:s:r:S:R:n:t:m:a:d:vh" opt; do
-  case "$opt" in
-    o) OUTPUT="$OPTARG" ;;
-    s) SIZE="$OPTARG" ;;
-    r) FPS="$OPTARG" ;;
-    S) IR_SIZE="$OPTARG" ;;
-    R) IR_FPS="$OPTARG" ;;
-    n) FRAMES="$OPTARG" ;;
-    t) TF_SECONDS="$OPTARG" ;;
-    m) TF_MODEL="$OPTARG" ;;
-    a) TF_ARCH="$OPTARG" ;;
-    d) TF_DEVICE="$OPTARG" ;;
-    v) TF_VERBOSE=1 ;;
-    h) usage; exit 0 ;;
-    *) usage >&2; exit 2 ;;
-  esac
-done
+tf_parse_options "o:s:r:S:R:n:t:m:a:d:vh" o=OUTPUT s=SIZE r=FPS S=IR_SIZE R=IR_FPS n=FRAMES -- "$@"
 W="${SIZE%x*}"; H="${SIZE#*x}"; IW="${IR_SIZE%x*}"; IH="${IR_SIZE#*x}"
 [[ "$W$H$IW$IH$FPS$IR_FPS$FRAMES" =~ ^[0-9]+$ ]] || tf_die "sizes, rates and -n must be numbers (WxH)"
 
