@@ -2,7 +2,7 @@
 # Speed table, one run: ivif-light at 640x480 — the Python/PyTorch reference
 # implementation (Debian python3-torch, same weights) vs timfusion core vs the
 # timfusion element in a real pipeline; ms/frame, ratio to Python, 1 and 2
-# threads, peak RSS. Usage: scripts/speed_table.sh [FRAMES]   (default 3)
+# threads, peak RSS; then the same for the real-time model ivif-rt. Usage: scripts/speed_table.sh [FRAMES]   (default 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
@@ -28,3 +28,13 @@ done
 echo
 echo "Element in a pipeline (appsrc ! timfusion ! fakesink, all cores) vs the bare core loop:"
 "$BUILD_DIR/gst-plugin/timfusion-gst-bench" --model "$MODEL" --frames "$FRAMES" --rounds 1 --no-rss
+# The real-time model (issue 6's goal: >= 30 fps at 640x480 on 2 cores, in the element).
+RT=core/models/ivif-rt.safetensors
+if [ -f "$RT" ]; then
+  RT_FRAMES=$((FRAMES * 30))
+  echo
+  echo "ivif-rt ($RT), $RT_FRAMES frames: core forward per thread count, then the element (all cores):"
+  echo
+  "$BUILD_DIR/core/timfusion-bench" --model "$RT" --frames "$RT_FRAMES" | grep '| 640x480 |\|^| arch\|^|---'
+  "$BUILD_DIR/gst-plugin/timfusion-gst-bench" --model "$RT" --frames "$RT_FRAMES" --rounds 1 --no-rss
+fi

@@ -1,0 +1,86 @@
+// The shipped weight files (core/models): they load by name, are the networks
+// the docs say, and fuse real held-out pairs better than the plain average.
+// These guard the committed weights against a regression (a retrain, a
+// conversion bug) rather than the code: the code has its own tests.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "test_support.h"
+#include "timfusion/arch.h"
+#include "timfusion/fuser.h"
+#include "timfusion/metrics.h"
+#include "timfusion/model_file.h"
+#include "timfusion/pairs.h"
+
+using namespace timfusion;
+
+namespace {
+
+struct GrayPair {
+  cv::Mat ir, vis;
+};
+
+// The first pairs of RoadScene's common test split: never trained on.
+std::vector<GrayPair> held_out_pairs(size_t n) {
+  std::ifstream list(tftest::data("roadscene/subsets/cddfuse_test50.txt"));
+  std::vector<GrayPair> out;
+  std::string name;
+  while (out.size() < n && list >> name) {
+    GrayPair p;
+    p.ir = read_image(tftest::data("roadscene/ir/" + name + ".png"), cv::IMREAD_GRAYSCALE);
+    p.vis = read_image(tftest::data("roadscene/vis/" + name + ".png"), cv::IMREAD_GRAYSCALE);
+    out.push_back(p);
+  }
+  return out;
+}
+
+const std::vector<std::string> kMetrics = {"sd", "mi", "qabf", "vif"};
+
+// Means of kMetrics over the pairs for a fusion function.
+template <typename Fuse>
+std::map<std::string, double> mean_metrics(const std::vector<GrayPair>& pairs, Fuse&& fuse) {
+  std::map<std::string, double> sum;
+  for (const auto& p : pairs) {
+    cv::Mat fused = fuse(p);
+    for (const auto& [k, v] : compute_all({p.ir, p.vis, fused}, ColorMode::Luma, kMetrics)) sum[k] += v / pairs.size();
+  }
+  return sum;
+}
+
+std::map<std::string, double> model_metrics(const std::string& name, const std::vector<GrayPair>& pairs) {
+  FuserOptions o;
+  o.model = name;
+  o.device = Device::Cpu;
+  Fuser f(o);
+  return mean_metrics(pairs, [&](const GrayPair& p) { return f.fuse(p.ir, p.vis); });
+}
+
+}  // namespace
+
+TEST(ShippedModels, RealTimeModelIsTheSearchedBlendNetwork) {
+  ModelFile m = load_model_file(resolve_model_path("ivif-rt"));
+  EXPECT_EQ(m.arch.name, "ivif-rt");
+  EXPECT_EQ(m.arch.downscale, 2);
+  EXPECT_EQ(m.arch.head, Head::Blend);
+}
+
+TEST(ShippedModels, BothBeatThePlainAverageAndRealTimeStaysCloseToLight) {
+  const auto pairs = held_out_pairs(4);
+  ASSERT_EQ(pairs.size(), 4u);
+  const auto avg = mean_metrics(pairs, [](const GrayPair& p) {
+    cv::Mat a;
+    cv::addWeighted(p.ir, 0.5, p.vis, 0.5, 0.0, a);
+    return a;
+  });
+  const auto light = model_metrics("ivif-light", pairs);
+  const auto rt = model_metrics("ivif-rt", pairs);
+  for (const auto& k : kMetrics) {
+    EXPECT_GT(light.at(k), avg.at(k)) << "ivif-light vs average on " << k;
+    EXPECT_GT(rt.at(k), avg.at(k)) << "ivif-rt vs average on " << k;
+    EXPECT_GT(rt.at(k), 0.9 * light.at(k)) << "ivif-rt fell behind ivif-light on " << k;
+  }
+}
