@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <torch/torch.h>
@@ -93,12 +94,18 @@ int main(int argc, char** argv) {
     if (pid == 0) {
       close(fd[0]);
       Result r{};
-      try {
-        r = measure(model, arch, c, frames);
-      } catch (const std::exception& e) {
-        std::fprintf(stderr, "timfusion-bench: %s\n", e.what());
-        _exit(1);
-      }
+      // On a worker thread, as the element's streaming thread runs it: glibc's
+      // main-thread heap hands large freed blocks back to the kernel, so per-frame
+      // temporaries would cost page faults there (see timfusion_gst_bench.cpp).
+      std::thread worker([&] {
+        try {
+          r = measure(model, arch, c, frames);
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "timfusion-bench: %s\n", e.what());
+          _exit(1);
+        }
+      });
+      worker.join();
       if (write(fd[1], &r, sizeof r) != sizeof r) _exit(1);
       _exit(0);
     }

@@ -41,6 +41,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr int kW = 640, kH = 480;
+int g_threads = 0;  // --threads: LibTorch threads of the bare loop and the element (0 = one per core)
 
 struct Pair {
   cv::Mat vis_rgb;  // CV_8UC3, RGB order (as the element gets it)
@@ -101,6 +102,7 @@ std::string default_model() {
 double bare_ms_per_frame_here(const std::string& model, const std::vector<Pair>& pairs, int frames) {
   timfusion::FuserOptions o;
   o.model = model;
+  o.threads = g_threads;
   timfusion::Fuser fuser(o);
   fuser.warmup(cv::Size(kW, kH));
   cv::Mat out(kH, kW, CV_8UC3);
@@ -181,7 +183,7 @@ ElementRun element_run(const std::string& model, const std::vector<Pair>& pairs,
   const std::string desc =
       "appsrc name=vis format=time block=true max-buffers=2 caps=\"" + vis_caps + "\" ! f.vis "
       "appsrc name=ir format=time block=true max-buffers=2 caps=\"" + ir_caps + "\" ! f.ir "
-      "timfusion name=f model=\"" + model + "\" ! fakesink name=sink sync=false";
+      "timfusion name=f threads=" + std::to_string(g_threads) + " model=\"" + model + "\" ! fakesink name=sink sync=false";
   GError* err = nullptr;
   GstElement* p = gst_parse_launch(desc.c_str(), &err);
   if (!p) {
@@ -268,7 +270,7 @@ void setup_gst(int* argc, char*** argv) {
 int main(int argc, char** argv) {
   std::string model;
   int frames = 30, rss_frames = 2000, rss_first = 200, rounds = 3;
-  bool rss_child = false, skip_rss = false;
+  bool rss_child = false, skip_rss = false, element_only = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--model" && i + 1 < argc) model = argv[++i];
@@ -277,6 +279,8 @@ int main(int argc, char** argv) {
     else if (a == "--rounds" && i + 1 < argc) rounds = std::max(1, std::atoi(argv[++i]));
     else if (a == "--no-rss") skip_rss = true;
     else if (a == "--rss-child") rss_child = true;
+    else if (a == "--threads" && i + 1 < argc) g_threads = std::max(0, std::atoi(argv[++i]));
+    else if (a == "--element-only") element_only = true;
     else if (a == "--write-tiny" && i + 1 < argc) {
       fs::rename(make_tiny_model(), argv[++i]);
       return 0;
@@ -284,11 +288,15 @@ int main(int argc, char** argv) {
     else {
       std::fprintf(stderr,
                    "Usage: timfusion-gst-bench [--model W.safetensors] [--frames N] [--rounds R] [--rss-frames N] [--no-rss]\n"
+                   "                           [--threads T] [--element-only]\n"
                    "  Throughput at 640x480 of the bare core vs the timfusion element, for the given model\n"
                    "  (default: the default model if installed, else the ivif-light C=48 test fixture; N\n"
                    "  frames, default 30) and a tiny C=8 ivif-light (4N frames), then peak/current RSS after\n"
                    "  200 and --rss-frames (default 2000) frames through the element with the tiny model.\n"
-                   "  Bare and element runs alternate for R rounds (default 3); the best of each is shown.\n");
+                   "  Bare and element runs alternate for R rounds (default 3); the best of each is shown.\n"
+                   "  --threads T: LibTorch threads of both (element property threads; default 0 = one per core).\n"
+                   "  --element-only: one element run of N frames in this process, printed as the line\n"
+                   "  'ELEMENT <frames> <ms/frame> <peak RSS MB>' (for scripts/speed_table.sh).\n");
       return 2;
     }
   }
@@ -307,6 +315,11 @@ int main(int argc, char** argv) {
   }
 
   if (model.empty()) model = default_model();
+  if (element_only) {  // nothing else ran in this process: its peak RSS is the pipeline's
+    const ElementRun r = element_run(model, pairs, frames, -1, -1);
+    std::printf("ELEMENT %d %.2f %.1f\n", r.outputs - 1, r.ms_per_frame, peak_rss_mb());
+    return 0;
+  }
   struct Row {
     std::string label, model;
     int frames;
