@@ -150,6 +150,21 @@ INSTANTIATE_TEST_SUITE_P(AllVisFormats, VisFormat,
                                            GST_VIDEO_FORMAT_BGRA, GST_VIDEO_FORMAT_I420, GST_VIDEO_FORMAT_NV12),
                          [](const auto& info) { return fmt_name(info.param); });
 
+// The searched real-time network (2x2 space-to-depth, blend head), selected by
+// name as users do: the element's bytes are core's.
+TEST(SearchedModel, ShippedRealTimeModelByNameEqualsCoreFuse) {
+  TwoPads t("ivif-rt");
+  t.start(caps_string(GST_VIDEO_FORMAT_I420, W, H), caps_string(GST_VIDEO_FORMAT_GRAY8, W, H));
+  Frame vis = make_vis(msrs_vis(W, H), GST_VIDEO_FORMAT_I420);
+  Frame ir = make_ir(msrs_ir(W, H), GST_VIDEO_FORMAT_GRAY8);
+  t.push_ir(ir, 0);
+  t.push_vis(vis, 0);
+  Frame out = t.pull();
+  EXPECT_EQ(0, max_abs_diff(out, reference_fuse("ivif-rt", "", ir, vis)));
+  EXPECT_FALSE(equal(out, vis)) << "the output should differ from the visible input";
+  EXPECT_TRUE(t.messages().errors.empty());
+}
+
 // --- every IR format ------------------------------------------------------
 
 class IrFormat : public ::testing::TestWithParam<GstVideoFormat> {};
