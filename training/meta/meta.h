@@ -26,7 +26,7 @@
 #include "losses/fusion_losses.h"
 #include "nn/networks.h"
 #include "run/checkpoint.h"
-#include "search/command_config.h"
+#include "run/command_config.h"
 #include "timfusion/safetensors.h"
 
 namespace timfusion::train {

@@ -1,4 +1,4 @@
-#include "search/command_config.h"
+#include "run/command_config.h"
 
 #include <cmath>
 #include <ctime>
