@@ -1,7 +1,5 @@
 // `timfusion-train meta` and `timfusion-train adapt`.
-#include <chrono>
 #include <cmath>
-#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -15,12 +13,11 @@
 #include "nn/state_dict.h"
 #include "run/plot.h"
 #include "run/run_dir.h"
+#include "run/run_loop.h"
 #include "timfusion/error.h"
 #include "timfusion/metrics.h"
 #include "timfusion/model_file.h"
 #include "timfusion/pairs.h"
-#include "run/stop_signal.h"
-#include "timfusion/progress.h"
 
 #ifndef TIMFUSION_DATA_DIR
 #define TIMFUSION_DATA_DIR "../shared/data"
@@ -205,7 +202,7 @@ const CommandSpec& meta_spec() {
   return spec;
 }
 
-struct MetaLearner::Impl {
+struct MetaLearner::Impl : RunProgress {
   CommandConfig cfg;
   std::string dir;
   bool quiet = true;
@@ -213,9 +210,6 @@ struct MetaLearner::Impl {
   std::vector<MetaTask> tasks;
   nn::TimNet theta{nullptr}, phi{nullptr};
   FusionLossWeights w;
-  int64_t done = 0;
-  double elapsed = 0;
-  std::vector<std::string> sessions;
 
   int task_of(int64_t k) const {
     const auto T = static_cast<uint64_t>(tasks.size());
@@ -291,14 +285,8 @@ int MetaLearner::run(long stop_at, bool resume, const std::string& command_line)
   Impl& m = *impl_;
   const std::string ckpt = m.dir + "/checkpoint.safetensors";
   if (resume && fs::exists(ckpt)) {
-    SafetensorsFile f = read_safetensors(ckpt);
-    auto it = f.metadata.find("timfusion.checkpoint");
-    if (it == f.metadata.end()) throw Error(ckpt + ": not a timfusion-train checkpoint");
-    auto meta = nlohmann::json::parse(it->second);
+    SafetensorsFile f = read_checkpoint(ckpt, m);
     load_module(*m.theta, f, "theta/", ckpt);
-    m.done = meta.at("step").get<int64_t>();
-    m.elapsed = meta.at("seconds").get<double>();
-    m.sessions = meta.at("sessions").get<std::vector<std::string>>();
     if (!m.quiet) std::fprintf(stderr, "timfusion-train meta: resuming %s at step %lld\n", m.dir.c_str(), static_cast<long long>(m.done));
   }
   const int64_t steps = m.cfg.base.i("steps"), ck_every = m.cfg.base.i("checkpoint_every");
@@ -308,7 +296,7 @@ int MetaLearner::run(long stop_at, bool resume, const std::string& command_line)
   auto save = [&]() {
     SafetensorsFile f;
     save_module(f, *m.theta, "theta/");
-    f.metadata["timfusion.checkpoint"] = nlohmann::json{{"step", m.done}, {"seconds", m.elapsed}, {"sessions", m.sessions}}.dump();
+    set_checkpoint_progress(f, m);
     f.metadata["timfusion.arch"] = m.spec.to_json();
     write_safetensors(ckpt, f);
   };
@@ -335,41 +323,28 @@ int MetaLearner::run(long stop_at, bool resume, const std::string& command_line)
       for (const auto& n : t.data.notes()) std::fprintf(stderr, "    note: %s\n", n.c_str());
     }
   }
-  StopSignal stop;
-  Progress bar("meta", steps, !m.quiet);
-  bar.update(m.done);
-  const int64_t first = m.done;
-  auto t0 = std::chrono::steady_clock::now();
-  const double base_elapsed = m.elapsed;
-  while (m.done < steps) {
-    MetaStats st = m.step(m.done);
-    m.elapsed = base_elapsed + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  StepLoop loop;
+  loop.command = "meta";
+  loop.run_dir = m.dir;
+  loop.steps = steps;
+  loop.checkpoint_every = ck_every;
+  loop.stop_at = stop_at;
+  loop.quiet = m.quiet;
+  MetaStats st;
+  loop.step = [&] { st = m.step(m.done); };
+  loop.record = [&] {
     if (!std::isfinite(st.inner_last))
       throw Error("the loss became " + fmt("%g", st.inner_last) + " at step " + std::to_string(m.done) + ": lower lr");
     log.append({static_cast<double>(m.done), static_cast<double>(st.task), st.epsilon, st.inner_first, st.inner_last, st.lr, m.elapsed});
-    const bool last = m.done == steps;
-    if (m.done % ck_every == 0 || last || StopSignal::requested()) {
-      log.flush();
-      save();
-      curve();
-    }
-    bar.update(m.done, m.tasks[static_cast<size_t>(st.task)].name + " " + fmt("%.4f", st.inner_first) + " -> " +
-                           fmt("%.4f", st.inner_last) + " eps " + fmt("%.3f", st.epsilon));
-    if (StopSignal::requested()) {
-      log.flush();
-      std::fprintf(stderr, "\ntimfusion-train meta: interrupted at step %lld; checkpoint saved. Continue with:\n"
-                           "  timfusion-train meta --resume %s\n", static_cast<long long>(m.done), m.dir.c_str());
-      return 130;
-    }
-    if (stop_at >= 0 && m.done >= stop_at && !last) {
-      log.flush();
-      std::fprintf(stderr, "\ntimfusion-train meta: stopped after step %lld (--stop-at)\n", static_cast<long long>(m.done));
-      return 0;
-    }
-  }
-  bar.finish();
-  log.flush();
-  if (first == steps) save(), curve();
+    return m.tasks[static_cast<size_t>(st.task)].name + " " + fmt("%.4f", st.inner_first) + " -> " +
+           fmt("%.4f", st.inner_last) + " eps " + fmt("%.3f", st.epsilon);
+  };
+  loop.flush = [&] { log.flush(); };
+  loop.checkpoint = [&] {
+    save();
+    curve();
+  };
+  if (std::optional<int> code = run_step_loop(loop, m)) return *code;
 
   nlohmann::json tj = nlohmann::json::array();
   for (size_t t = 0; t < m.tasks.size(); ++t) {
@@ -427,7 +402,7 @@ const CommandSpec& adapt_spec() {
   return spec;
 }
 
-struct Adapter::Impl {
+struct Adapter::Impl : RunProgress {
   CommandConfig cfg;
   std::string dir;
   bool quiet = true;
@@ -439,9 +414,6 @@ struct Adapter::Impl {
   std::unique_ptr<Adam> opt;
   FusionLossWeights w;
   std::vector<std::string> metrics;
-  int64_t done = 0;
-  double elapsed = 0;
-  std::vector<std::string> sessions;
 };
 
 Adapter::Adapter(const CommandConfig& config, const std::string& run_dir, bool quiet) : impl_(std::make_unique<Impl>()) {
@@ -525,15 +497,9 @@ int Adapter::run(long stop_at, bool resume, const std::string& command_line) {
   Impl& m = *impl_;
   const std::string ckpt = m.dir + "/checkpoint.safetensors";
   if (resume && fs::exists(ckpt)) {
-    SafetensorsFile f = read_safetensors(ckpt);
-    auto it = f.metadata.find("timfusion.checkpoint");
-    if (it == f.metadata.end()) throw Error(ckpt + ": not a timfusion-train checkpoint");
-    auto meta = nlohmann::json::parse(it->second);
+    SafetensorsFile f = read_checkpoint(ckpt, m);
     load_module(*m.net, f, "fusion/", ckpt);
     m.opt->load(f, "adam.fusion/");
-    m.done = meta.at("step").get<int64_t>();
-    m.elapsed = meta.at("seconds").get<double>();
-    m.sessions = meta.at("sessions").get<std::vector<std::string>>();
   }
   const int64_t steps = m.cfg.base.i("steps"), ck_every = m.cfg.base.i("checkpoint_every");
   if (m.done > steps) throw Error(ckpt + " is beyond steps = " + std::to_string(steps));
@@ -543,7 +509,7 @@ int Adapter::run(long stop_at, bool resume, const std::string& command_line) {
     SafetensorsFile f;
     save_module(f, *m.net, "fusion/");
     m.opt->save(f, "adam.fusion/");
-    f.metadata["timfusion.checkpoint"] = nlohmann::json{{"step", m.done}, {"seconds", m.elapsed}, {"sessions", m.sessions}}.dump();
+    set_checkpoint_progress(f, m);
     f.metadata["timfusion.arch"] = m.spec.to_json();
     write_safetensors(ckpt, f);
   };
@@ -576,15 +542,17 @@ int Adapter::run(long stop_at, bool resume, const std::string& command_line) {
   }
   if (have_eval && m.done == 0 && eval_steps.count(0)) eval_row();
 
-  StopSignal stop;
-  Progress bar("adapt", steps, !m.quiet);
-  bar.update(m.done);
-  const int64_t first = m.done;
-  auto t0 = std::chrono::steady_clock::now();
-  const double base_elapsed = m.elapsed;
-  while (m.done < steps) {
-    AdaptStats st = step(m.done);
-    m.elapsed = base_elapsed + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  StepLoop loop;
+  loop.command = "adapt";
+  loop.run_dir = m.dir;
+  loop.steps = steps;
+  loop.checkpoint_every = ck_every;
+  loop.stop_at = stop_at;
+  loop.quiet = m.quiet;
+  loop.announce_stop_at = false;
+  AdaptStats st;
+  loop.step = [&] { st = step(m.done); };
+  loop.record = [&] {
     if (!std::isfinite(st.loss))
       throw Error("the loss became " + fmt("%g", st.loss) + " at step " + std::to_string(m.done) + ": lower lr");
     log.append({static_cast<double>(m.done), st.loss, st.intensity, st.gradient, st.ssim, st.lr, m.elapsed});
@@ -593,26 +561,11 @@ int Adapter::run(long stop_at, bool resume, const std::string& command_line) {
       EvalResult r = eval_row();
       status += " held-out " + fmt("%.4f", r.loss);
     }
-    const bool last = m.done == steps;
-    if (m.done % ck_every == 0 || last || StopSignal::requested()) {
-      log.flush();
-      save();
-    }
-    bar.update(m.done, status);
-    if (StopSignal::requested()) {
-      log.flush();
-      std::fprintf(stderr, "\ntimfusion-train adapt: interrupted at step %lld; checkpoint saved. Continue with:\n"
-                           "  timfusion-train adapt --resume %s\n", static_cast<long long>(m.done), m.dir.c_str());
-      return 130;
-    }
-    if (stop_at >= 0 && m.done >= stop_at && !last) {
-      log.flush();
-      return 0;
-    }
-  }
-  bar.finish();
-  log.flush();
-  if (first == steps) save();
+    return status;
+  };
+  loop.flush = [&] { log.flush(); };
+  loop.checkpoint = save;
+  if (std::optional<int> code = run_step_loop(loop, m)) return *code;
   {
     std::vector<Series> s(1);
     s[0].name = "training loss";
@@ -852,30 +805,9 @@ const char* kAdaptUsage =
     "--compare draws eval.csv of several runs against the step (one panel per column).\n"
     "\n";
 
-template <typename Runner>
-int run_command(int argc, char** argv, int first, const CommandSpec& spec, const char* usage) {
-  CommandArgs a = parse_command_args(argc, argv, first, spec);
-  if (a.cli.help) {
-    std::fputs(usage, stdout);
-    std::fputs(cli_help(), stdout);
-    return 0;
-  }
-  if (a.cli.help_config) {
-    std::fputs(describe_command_config(spec).c_str(), stdout);
-    return 0;
-  }
-  CommandConfig cfg = resolve_command_config(a, spec);
-  const std::string dir = prepare_run_dir(cfg, a);
-  Runner r(cfg, dir, a.cli.quiet);
-  return r.run(a.cli.stop_at, !a.cli.resume.empty(), command_line(argc, argv));
-}
-
 }  // namespace
 
-int cmd_meta(int argc, char** argv, int first) {
-  const CommandSpec& spec = meta_spec();
-  return run_command<MetaLearner>(argc, argv, first, spec, kMetaUsage);
-}
+int cmd_meta(int argc, char** argv, int first) { return run_command<MetaLearner>(argc, argv, first, meta_spec(), kMetaUsage); }
 
 int cmd_adapt(int argc, char** argv, int first) {
   // Compare mode: its own small option set.

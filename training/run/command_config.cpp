@@ -1,6 +1,7 @@
 #include "run/command_config.h"
 
 #include <cmath>
+#include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -236,6 +237,27 @@ std::string describe_command_config(const CommandSpec& spec) {
     os << "\n";
   }
   return os.str();
+}
+
+std::optional<CommandRun> start_command(int argc, char** argv, int first, const CommandSpec& spec, const char* usage) {
+  CommandArgs a = parse_command_args(argc, argv, first, spec);
+  if (a.cli.help) {
+    std::fputs(usage, stdout);
+    std::fputs(cli_help(), stdout);
+    return std::nullopt;
+  }
+  if (a.cli.help_config) {
+    std::fputs(describe_command_config(spec).c_str(), stdout);
+    return std::nullopt;
+  }
+  CommandRun r;
+  r.cfg = resolve_command_config(a, spec);
+  r.dir = prepare_run_dir(r.cfg, a);
+  r.quiet = a.cli.quiet;
+  r.resume = !a.cli.resume.empty();
+  r.stop_at = a.cli.stop_at;
+  r.command_line = command_line(argc, argv);
+  return r;
 }
 
 std::string absolute_path(const std::string& p) { return p.empty() ? p : fs::absolute(p).lexically_normal().string(); }

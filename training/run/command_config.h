@@ -13,6 +13,7 @@
 // No LibTorch in this header.
 #pragma once
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -70,6 +71,31 @@ CommandConfig resolve_command_config(const CommandArgs& a, const CommandSpec& sp
 
 // "--help-config" text: the shared keys and the section's.
 std::string describe_command_config(const CommandSpec& spec);
+
+// A command's run once its options are read: the configuration, the
+// prepared run folder and the run control options.
+struct CommandRun {
+  CommandConfig cfg;
+  std::string dir;
+  bool quiet = false, resume = false;
+  long stop_at = -1;
+  std::string command_line;
+};
+
+// Reads argv[first..] for `spec`. --help prints `usage` and the shared
+// options, --help-config the keys; both return nothing. Otherwise resolves
+// the configuration and prepares the run folder.
+std::optional<CommandRun> start_command(int argc, char** argv, int first, const CommandSpec& spec, const char* usage);
+
+// A whole command for a Runner with Runner(cfg, run_dir, quiet) and
+// run(stop_at, resume, command_line) -> exit status.
+template <typename Runner>
+int run_command(int argc, char** argv, int first, const CommandSpec& spec, const char* usage) {
+  std::optional<CommandRun> r = start_command(argc, argv, first, spec, usage);
+  if (!r) return 0;
+  Runner runner(r->cfg, r->dir, r->quiet);
+  return runner.run(r->stop_at, r->resume, r->command_line);
+}
 
 // Sets the section key (coerced and range-checked; throws Error naming it).
 void set_section_key(CommandConfig& c, const CommandSpec& spec, const std::string& key, const json& value,

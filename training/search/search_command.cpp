@@ -1,7 +1,5 @@
 // `timfusion-train search`: implicit architecture search with a latency budget.
-#include <chrono>
 #include <cmath>
-#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -11,12 +9,11 @@
 #include "run/checkpoint.h"
 #include "run/plot.h"
 #include "run/run_dir.h"
+#include "run/run_loop.h"
 #include "nn/networks.h"
 #include "search/commands.h"
 #include "search/search.h"
 #include "timfusion/error.h"
-#include "run/stop_signal.h"
-#include "timfusion/progress.h"
 
 namespace fs = std::filesystem;
 
@@ -132,7 +129,7 @@ IasStep ias_hypergradient(SuperNetImpl& net, const LatencyTable* lat, double lam
   return s;
 }
 
-struct Searcher::Impl {
+struct Searcher::Impl : RunProgress {
   CommandConfig cfg;
   std::string dir;
   bool quiet = true;
@@ -143,9 +140,7 @@ struct Searcher::Impl {
   std::unique_ptr<Adam> opt, aopt;
   LatencyTable lat;
   FusionLossWeights w;
-  int64_t done = 0;
-  double elapsed = 0;
-  std::vector<std::string> sessions, notes;
+  std::vector<std::string> notes;
 
   SearchStats step(int64_t k);
   void save_checkpoint(const std::string& path) const;
@@ -249,8 +244,7 @@ void Searcher::Impl::save_checkpoint(const std::string& path) const {
   opt->save(f, "adam.omega/");
   save_module(f, *arch, "arch/");
   aopt->save(f, "adam.alpha/");
-  nlohmann::json meta = {{"step", done}, {"seconds", elapsed}, {"sessions", sessions}};
-  f.metadata["timfusion.checkpoint"] = meta.dump();
+  set_checkpoint_progress(f, *this);
   f.metadata["timfusion.search"] = nlohmann::json{{"candidates", so.candidates}, {"channels", so.channels},
                                                   {"downscale", so.downscale},
                                                   {"head", so.head == Head::Blend ? "blend" : "image"}, {"cells", so.cells}}
@@ -259,17 +253,11 @@ void Searcher::Impl::save_checkpoint(const std::string& path) const {
 }
 
 void Searcher::Impl::load_checkpoint(const std::string& path) {
-  SafetensorsFile f = read_safetensors(path);
-  auto it = f.metadata.find("timfusion.checkpoint");
-  if (it == f.metadata.end()) throw Error(path + ": not a timfusion-train checkpoint");
-  auto meta = nlohmann::json::parse(it->second);
+  SafetensorsFile f = read_checkpoint(path, *this);
   load_module(*net, f, "supernet/", path);
   opt->load(f, "adam.omega/");
   load_module(*arch, f, "arch/", path);
   aopt->load(f, "adam.alpha/");
-  done = meta.at("step").get<int64_t>();
-  elapsed = meta.at("seconds").get<double>();
-  sessions = meta.at("sessions").get<std::vector<std::string>>();
 }
 
 std::string Searcher::alpha_csv() const {
@@ -363,16 +351,16 @@ int Searcher::run(long stop_at, bool resume, const std::string& command_line) {
     std::fflush(stdout);
   }
 
-  StopSignal stop;
-
-  Progress bar("search", steps, !m.quiet);
-  bar.update(m.done);
-  const int64_t first = m.done;
-  auto t0 = std::chrono::steady_clock::now();
-  const double base_elapsed = m.elapsed;
-  while (m.done < steps) {
-    SearchStats st = m.step(m.done);
-    m.elapsed = base_elapsed + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  StepLoop loop;
+  loop.command = "search";
+  loop.run_dir = m.dir;
+  loop.steps = steps;
+  loop.checkpoint_every = ck_every;
+  loop.stop_at = stop_at;
+  loop.quiet = m.quiet;
+  SearchStats st;
+  loop.step = [&] { st = m.step(m.done); };
+  loop.record = [&] {
     if (!std::isfinite(st.f))
       throw Error("the loss became " + fmt("%g", st.f) + " at step " + std::to_string(m.done) +
                   ": lower lr or set grad_clip (the last checkpoint is intact)");
@@ -382,39 +370,19 @@ int Searcher::run(long stop_at, bool resume, const std::string& command_line) {
     for (int e = 0; e < m.so.edges; ++e)
       for (size_t k = 0; k < m.so.candidates.size(); ++k) arow.push_back(p[e][static_cast<int64_t>(k)].item<double>());
     alog.append(arow);
-    const bool last = m.done == steps;
-    if (m.done % ck_every == 0 || last || StopSignal::requested()) {
-      log.flush();
-      alog.flush();
-      m.save_checkpoint(ckpt);
-      plots();
-    }
     std::string status = "f " + fmt("%.4f", log.recent_mean(1, 20));
     if (std::isfinite(st.F_fusion)) status += " F " + fmt("%.4f", st.F_fusion) + " c " + fmt("%+.3f", st.c);
-    status += " E[lat] " + fmt("%.2f", st.latency_ms) + " ms";
-    bar.update(m.done, status);
-    if (StopSignal::requested()) {
-      log.flush();
-      alog.flush();
-      std::fprintf(stderr, "\ntimfusion-train search: interrupted at step %lld; checkpoint saved. Continue with:\n"
-                           "  timfusion-train search --resume %s\n",
-                   static_cast<long long>(m.done), m.dir.c_str());
-      return 130;
-    }
-    if (stop_at >= 0 && m.done >= stop_at && !last) {
-      log.flush();
-      alog.flush();
-      std::fprintf(stderr, "\ntimfusion-train search: stopped after step %lld (--stop-at)\n", static_cast<long long>(m.done));
-      return 0;
-    }
-  }
-  bar.finish();
-  log.flush();
-  alog.flush();
-  if (first == steps) {
+    return status + " E[lat] " + fmt("%.2f", st.latency_ms) + " ms";
+  };
+  loop.flush = [&] {
+    log.flush();
+    alog.flush();
+  };
+  loop.checkpoint = [&] {
     m.save_checkpoint(ckpt);
     plots();
-  }
+  };
+  if (std::optional<int> code = run_step_loop(loop, m)) return *code;
 
   // Outputs: the genotype, the alpha table, and the derived network's latency.
   ArchSpec g = genotype();
@@ -444,21 +412,7 @@ int Searcher::run(long stop_at, bool resume, const std::string& command_line) {
 }
 
 int cmd_search(int argc, char** argv, int first) {
-  const CommandSpec& spec = search_spec();
-  CommandArgs a = parse_command_args(argc, argv, first, spec);
-  if (a.cli.help) {
-    std::fputs(kUsage, stdout);
-    std::fputs(cli_help(), stdout);
-    return 0;
-  }
-  if (a.cli.help_config) {
-    std::fputs(describe_command_config(spec).c_str(), stdout);
-    return 0;
-  }
-  CommandConfig cfg = resolve_command_config(a, spec);
-  const std::string dir = prepare_run_dir(cfg, a);
-  Searcher s(cfg, dir, a.cli.quiet);
-  return s.run(a.cli.stop_at, !a.cli.resume.empty(), command_line(argc, argv));
+  return run_command<Searcher>(argc, argv, first, search_spec(), kUsage);
 }
 
 }  // namespace timfusion::train

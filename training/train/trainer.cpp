@@ -15,6 +15,7 @@
 #include "run/checkpoint.h"
 #include "run/plot.h"
 #include "run/run_dir.h"
+#include "run/run_loop.h"
 #include "task/seg_net.h"
 #include "timfusion/arch.h"
 #include "timfusion/error.h"
@@ -54,7 +55,7 @@ std::string fmt(const char* f, double v) {
 
 }  // namespace
 
-struct Trainer::Impl {
+struct Trainer::Impl : RunProgress {
   Config cfg;
   ArchSpec spec;
   PairDataset data, task_train, task_eval;
@@ -64,9 +65,7 @@ struct Trainer::Impl {
   std::unique_ptr<Adam> opt, topt, bopt;
   FusionLossWeights w;
   torch::Tensor class_weight;  // undefined: plain cross-entropy
-  int64_t done = 0;
-  double elapsed = 0;  // training seconds over all sessions
-  std::vector<std::string> notes, sessions;
+  std::vector<std::string> notes;
 
   double lr_at(int64_t k) const {
     const double lr = cfg.d("lr"), lo = cfg.d("lr_min");
@@ -213,17 +212,13 @@ void Trainer::Impl::save_checkpoint(const std::string& path) const {
     save_module(f, *bnet, "baseline/");
     bopt->save(f, "adam.baseline/");
   }
-  nlohmann::json meta = {{"step", done}, {"seconds", elapsed}, {"sessions", sessions}};
-  f.metadata["timfusion.checkpoint"] = meta.dump();
+  set_checkpoint_progress(f, *this);
   f.metadata["timfusion.arch"] = spec.to_json();
   write_safetensors(path, f);
 }
 
 void Trainer::Impl::load_checkpoint(const std::string& path) {
-  SafetensorsFile f = read_safetensors(path);
-  auto it = f.metadata.find("timfusion.checkpoint");
-  if (it == f.metadata.end()) throw Error(path + ": not a timfusion-train checkpoint");
-  auto meta = nlohmann::json::parse(it->second);
+  SafetensorsFile f = read_checkpoint(path, *this);
   load_module(*net, f, "fusion/", path);
   opt->load(f, "adam.fusion/");
   if (task) {
@@ -232,9 +227,6 @@ void Trainer::Impl::load_checkpoint(const std::string& path) {
     load_module(*bnet, f, "baseline/", path);
     bopt->load(f, "adam.baseline/");
   }
-  done = meta.at("step").get<int64_t>();
-  elapsed = meta.at("seconds").get<double>();
-  sessions = meta.at("sessions").get<std::vector<std::string>>();
 }
 
 void Trainer::Impl::preview(const std::string& path) {
