@@ -48,27 +48,6 @@ cv::Mat as_u8(const cv::Mat& m) {
   return u;
 }
 
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
-}
-
-FusionLossWeights loss_weights(const Config& b) {
-  return {b.d("loss.intensity"), b.d("loss.gradient"), b.d("loss.ssim"), static_cast<int>(b.i("loss.ssim_window"))};
-}
-
-nlohmann::json data_provenance(const std::vector<DataSource>& sources, const PairDataset& d) {
-  nlohmann::json out = nlohmann::json::array();
-  for (const auto& s : sources) {
-    nlohmann::json e = {{"ir", s.ir}, {"vis", s.vis}};
-    if (!s.exclude.empty()) e["exclude"] = s.exclude;
-    for (const auto& [src, n] : d.counts())
-      if (src == s.ir) e["pairs"] = n;
-    out.push_back(e);
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -236,7 +215,7 @@ MetaLearner::MetaLearner(const CommandConfig& config, const std::string& run_dir
   m.spec = ArchSpec::resolve(b.s("arch"));
   if (b.i("channels") > 0) m.spec.channels = static_cast<int>(b.i("channels"));
   m.spec.validate();
-  m.w = loss_weights(b);
+  m.w = fusion_loss_weights(b);
   m.tasks = load_tasks(m.cfg.at("tasks"), run_dir);
   torch::manual_seed(static_cast<uint64_t>(b.i("seed")));
   m.theta = nn::TimNet(m.spec);
@@ -366,10 +345,7 @@ int MetaLearner::run(long stop_at, bool resume, const std::string& command_line)
                          {"train_seconds", std::round(m.elapsed)},
                          {"finished", utc_now()},
                          {"config", m.cfg.values()}};
-  SafetensorsFile f = nn::to_safetensors(*m.theta);
-  f.metadata["timfusion.arch"] = m.spec.to_json();
-  f.metadata["timfusion.provenance"] = prov.dump();
-  write_safetensors(m.dir + "/model.safetensors", f);
+  write_model_file(m.dir + "/model.safetensors", *m.theta, m.spec, prov.dump());
   if (!m.quiet)
     std::fprintf(stderr, "timfusion-train meta: done: %lld outer steps, %.0f s; meta-initialisation %s/model.safetensors\n",
                  static_cast<long long>(steps), m.elapsed, m.dir.c_str());
@@ -423,7 +399,7 @@ Adapter::Adapter(const CommandConfig& config, const std::string& run_dir, bool q
   m.quiet = quiet;
   const Config& b = m.cfg.base;
   if (b.i("threads") > 0) torch::set_num_threads(static_cast<int>(b.i("threads")));
-  m.w = loss_weights(b);
+  m.w = fusion_loss_weights(b);
   m.metrics = m.cfg.s("metrics").empty() ? std::vector<std::string>{} : parse_metric_list(m.cfg.s("metrics"));
 
   nlohmann::json tr = m.cfg.at("train"), ev = m.cfg.at("eval");
@@ -588,17 +564,14 @@ int Adapter::run(long stop_at, bool resume, const std::string& command_line) {
                          {"init", m.init_desc},
                          {"git_commit", git_commit()},
                          {"command_lines", m.sessions},
-                         {"data", data_provenance(m.train_src, m.train)},
-                         {"held_out", data_provenance(m.held_src, m.held)},
+                         {"data", m.train.provenance(m.train_src)},
+                         {"held_out", m.held.provenance(m.held_src)},
                          {"held_out_final", held_j},
                          {"steps", steps},
                          {"train_seconds", std::round(m.elapsed)},
                          {"finished", utc_now()},
                          {"config", m.cfg.values()}};
-  SafetensorsFile f = nn::to_safetensors(*m.net);
-  f.metadata["timfusion.arch"] = m.spec.to_json();
-  f.metadata["timfusion.provenance"] = prov.dump();
-  write_safetensors(m.dir + "/model.safetensors", f);
+  write_model_file(m.dir + "/model.safetensors", *m.net, m.spec, prov.dump());
   if (!m.quiet) {
     std::fprintf(stderr, "timfusion-train adapt: done: %lld steps, %.0f s; weights %s/model.safetensors\n",
                  static_cast<long long>(steps), m.elapsed, m.dir.c_str());
@@ -610,21 +583,6 @@ int Adapter::run(long stop_at, bool resume, const std::string& command_line) {
 // ---------------------------------------------------------------- compare
 
 namespace {
-
-std::vector<std::vector<std::string>> read_csv(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw Error(path + ": cannot read");
-  std::vector<std::vector<std::string>> rows;
-  std::string line;
-  while (std::getline(in, line)) {
-    std::vector<std::string> row;
-    std::stringstream ls(line);
-    std::string cell;
-    while (std::getline(ls, cell, ',')) row.push_back(cell);
-    if (!row.empty()) rows.push_back(row);
-  }
-  return rows;
-}
 
 struct Curve {
   std::string label;

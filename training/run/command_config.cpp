@@ -373,13 +373,4 @@ std::string prepare_run_dir(CommandConfig& c, const CommandArgs& a) {
 
 void write_run_config(const CommandConfig& c, const std::string& dir) { write_text_atomic(dir + "/config.json", c.dump() + "\n"); }
 
-double scheduled_lr(const Config& cfg, int64_t k) {
-  const double lr = cfg.d("lr"), lo = cfg.d("lr_min");
-  const int64_t steps = cfg.i("steps"), warm = cfg.i("warmup");
-  if (k < warm) return lr * static_cast<double>(k + 1) / static_cast<double>(warm);
-  if (cfg.s("lr_schedule") == "constant") return lr;
-  double p = steps > warm ? static_cast<double>(k - warm) / static_cast<double>(steps - warm) : 1.0;
-  return lo + (lr - lo) * 0.5 * (1 + std::cos(M_PI * std::min(1.0, p)));
-}
-
 }  // namespace timfusion::train

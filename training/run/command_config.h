@@ -124,7 +124,5 @@ std::string default_run_dir(const std::string& command);
 std::string prepare_run_dir(CommandConfig& c, const CommandArgs& a);
 // Writes config.json.
 void write_run_config(const CommandConfig& c, const std::string& dir);
-// Cosine/constant schedule with warm-up, as `train` uses (run/config keys lr, lr_min, lr_schedule, warmup, steps).
-double scheduled_lr(const Config& cfg, int64_t k);
 
 }  // namespace timfusion::train

@@ -327,4 +327,13 @@ json data_entry(const std::string& dir, const std::string& exclude) {
   return e;
 }
 
+double scheduled_lr(const Config& cfg, int64_t k) {
+  const double lr = cfg.d("lr"), lo = cfg.d("lr_min");
+  const int64_t steps = cfg.i("steps"), warm = cfg.i("warmup");
+  if (k < warm) return lr * static_cast<double>(k + 1) / static_cast<double>(warm);
+  if (cfg.s("lr_schedule") == "constant") return lr;
+  double p = steps > warm ? static_cast<double>(k - warm) / static_cast<double>(steps - warm) : 1.0;
+  return lo + (lr - lo) * 0.5 * (1 + std::cos(M_PI * std::min(1.0, p)));
+}
+
 }  // namespace timfusion::train

@@ -70,6 +70,10 @@ class Config {
   json values_ = json::object();
 };
 
+// The learning rate of step k: linear warm-up, then cosine (lr -> lr_min) or
+// constant (keys lr, lr_min, lr_schedule, warmup, steps).
+double scheduled_lr(const Config& cfg, int64_t k);
+
 // A source spec given on the command line ("DIR" or "DIR:EXCLUDE_FILE" is
 // not used: --data DIR [--exclude FILE]) as JSON.
 json data_entry(const std::string& dir, const std::string& exclude);

@@ -34,12 +34,6 @@ SearchBatch batch_of(const PairDataset& d, uint64_t seed, int64_t k, uint64_t st
   return {to_tensor(b.ir, b.n, b.h, b.w), to_tensor(b.vis, b.n, b.h, b.w)};
 }
 
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
-}
-
 const char* kUsage =
     "Usage: timfusion-train search --data DIR [--exclude FILE] [--data DIR ...] [options]\n"
     "       timfusion-train search --resume RUN_DIR [--steps N]\n"
@@ -162,7 +156,7 @@ Searcher::Searcher(const CommandConfig& config, const std::string& run_dir, bool
   m.so.candidates = m.cfg.at("candidates").get<std::vector<std::string>>();
   m.so.validate();
   if (b.i("crop") % m.so.downscale) throw Error("search: crop must be divisible by search.downscale");
-  m.w = {b.d("loss.intensity"), b.d("loss.gradient"), b.d("loss.ssim"), static_cast<int>(b.i("loss.ssim_window"))};
+  m.w = fusion_loss_weights(b);
 
   PairDataset all = PairDataset::load(b.data_sources());
   m.notes = all.notes();
