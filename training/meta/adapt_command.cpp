@@ -41,7 +41,7 @@ const CommandSpec& adapt_spec() {
   static const CommandSpec spec = [] {
     CommandSpec s;
     s.name = "adapt";
-    using T = SectionType;
+    using T = KeyType;
     s.keys = {
         {"split_dir", T::String, "", 0, 0, {},
          "a task folder with split.txt (e.g. harvard_medical/mri_pet): trains on its train part, evaluates on its test part"},

@@ -106,7 +106,7 @@ const CommandSpec& meta_spec() {
   static const CommandSpec spec = [] {
     CommandSpec s;
     s.name = "meta";
-    using T = SectionType;
+    using T = KeyType;
     s.keys = {
         {"tasks", T::Json, default_meta_tasks(shared_data_dir()), 0, 0, {},
          "pretext tasks: [{\"name\", \"data\": [entries]}]; an entry is a folder with ir/ and vis/, or "

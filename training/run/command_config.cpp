@@ -17,56 +17,10 @@ namespace timfusion::train {
 
 namespace {
 
-const SectionKey* find_key(const CommandSpec& spec, const std::string& key) {
+const KeySpec* find_key(const CommandSpec& spec, const std::string& key) {
   for (const auto& k : spec.keys)
     if (k.key == key) return &k;
   return nullptr;
-}
-
-json coerce(const SectionKey& k, json v, const std::string& where, const std::string& section) {
-  const std::string name = section + "." + k.key;
-  auto bad = [&](const std::string& why) { return Error(where + ": bad value " + v.dump() + " for \"" + name + "\": " + why); };
-  switch (k.type) {
-    case SectionType::Int:
-      if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>()) v = static_cast<int64_t>(v.get<double>());
-      if (!v.is_number_integer()) throw bad("expected an integer");
-      break;
-    case SectionType::Number:
-      if (!v.is_number()) throw bad("expected a number");
-      v = v.get<double>();
-      if (!std::isfinite(v.get<double>())) throw bad("not a finite number");
-      break;
-    case SectionType::Bool:
-      if (!v.is_boolean()) throw bad("expected true or false");
-      break;
-    case SectionType::String:
-      if (v.is_number()) v = v.dump();
-      if (!v.is_string()) throw bad("expected a string");
-      if (!k.choices.empty() && std::find(k.choices.begin(), k.choices.end(), v.get<std::string>()) == k.choices.end()) {
-        std::string c;
-        for (const auto& s : k.choices) c += (c.empty() ? "" : ", ") + s;
-        throw bad("expected one of " + c);
-      }
-      break;
-    case SectionType::Json:
-      if (v.is_string()) {  // --set key='[...]' arrives parsed; a bare string may be JSON text
-        try {
-          v = json::parse(v.get<std::string>());
-        } catch (const json::exception&) {
-        }
-      }
-      if (!k.def.is_null() && v.type() != k.def.type()) throw bad("expected " + std::string(k.def.type_name()));
-      break;
-  }
-  if ((k.type == SectionType::Int || k.type == SectionType::Number) && k.min < k.max) {
-    double x = v.get<double>();
-    if (x < k.min || x > k.max) {
-      std::ostringstream os;
-      os << "must be between " << k.min << " and " << k.max;
-      throw bad(os.str());
-    }
-  }
-  return v;
 }
 
 json parse_value(const std::string& text) {
@@ -116,13 +70,13 @@ json CommandConfig::values() const {
 
 void set_section_key(CommandConfig& c, const CommandSpec& spec, const std::string& key, const json& value,
                      const std::string& origin) {
-  const SectionKey* k = find_key(spec, key);
+  const KeySpec* k = find_key(spec, key);
   if (!k) {
     std::string known;
     for (const auto& s : spec.keys) known += (known.empty() ? "" : ", ") + s.key;
     throw Error(origin + ": unknown key \"" + spec.name + "." + key + "\" (known: " + known + ")");
   }
-  c.own[key] = coerce(*k, value, origin, spec.name);
+  c.own[key] = coerce_value(*k, value, spec.name + "." + key, origin);
 }
 
 CommandArgs parse_command_args(int argc, char** argv, int first, const CommandSpec& spec) {

@@ -22,20 +22,9 @@
 
 namespace timfusion::train {
 
-enum class SectionType { Int, Number, Bool, String, Json };
-
-struct SectionKey {
-  std::string key;  // without the section prefix
-  SectionType type;
-  json def;
-  double min = 0, max = 0;  // for Int/Number when min < max
-  std::vector<std::string> choices;
-  std::string help;
-};
-
 struct CommandSpec {
   std::string name;                            // "search", also the section key
-  std::vector<SectionKey> keys;                // the section's schema
+  std::vector<KeySpec> keys;                   // the section's schema (Int, Number, Bool, String, Json)
   json base_defaults = json::object();         // command defaults of shared keys (before --config)
   std::map<std::string, std::string> flags;    // extra shorthand flag -> "section.key" or shared key
   bool data_required = true;                   // run Config::validate()'s data check

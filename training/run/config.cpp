@@ -106,6 +106,7 @@ std::string type_name(KeyType t) {
     case KeyType::Bool: return "true or false";
     case KeyType::String: return "a string";
     case KeyType::Data: return "a list of data folders";
+    case KeyType::Json: return "JSON";
   }
   return "?";
 }
@@ -126,10 +127,11 @@ void check_data(const json& v, const std::string& where) {
   }
 }
 
-// Coerces `v` to the key's type; throws a message naming key and value.
-json coerce(const KeySpec& k, json v, const std::string& where) {
+}  // namespace
+
+json coerce_value(const KeySpec& k, json v, const std::string& name, const std::string& where) {
   auto bad = [&](const std::string& why) -> Error {
-    return Error(where + ": bad value " + v.dump() + " for \"" + k.key + "\": " + why);
+    return Error(where + ": bad value " + v.dump() + " for \"" + name + "\": " + why);
   };
   switch (k.type) {
     case KeyType::Int: {
@@ -158,6 +160,15 @@ json coerce(const KeySpec& k, json v, const std::string& where) {
       if (v.is_string()) v = json::array({v});
       check_data(v, where);
       break;
+    case KeyType::Json:
+      if (v.is_string()) {  // --set key='[...]' arrives parsed; a bare string may be JSON text
+        try {
+          v = json::parse(v.get<std::string>());
+        } catch (const json::exception&) {
+        }
+      }
+      if (!k.def.is_null() && v.type() != k.def.type()) throw bad("expected " + std::string(k.def.type_name()));
+      break;
   }
   if ((k.type == KeyType::Int || k.type == KeyType::Number) && k.min < k.max) {
     double x = v.get<double>();
@@ -169,6 +180,8 @@ json coerce(const KeySpec& k, json v, const std::string& where) {
   }
   return v;
 }
+
+namespace {
 
 json* slot(json& root, const std::string& key, bool create) {
   json* cur = &root;
@@ -242,7 +255,7 @@ Config Config::defaults() {
 void Config::set(const std::string& key, const json& value, const std::string& origin) {
   const KeySpec* k = find_key(key);
   if (!k) throw Error(origin + ": unknown config key \"" + key + "\"" + suggestion(key) + " (see --help-config)");
-  *slot(values_, key, true) = coerce(*k, value, origin);
+  *slot(values_, key, true) = coerce_value(*k, value, key, origin);
 }
 
 void Config::merge(const json& j, const std::string& origin) {

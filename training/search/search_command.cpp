@@ -65,7 +65,7 @@ const CommandSpec& search_spec() {
   static const CommandSpec spec = [] {
     CommandSpec s;
     s.name = "search";
-    using T = SectionType;
+    using T = KeyType;
     nlohmann::json cands = SuperNetOptions::default_candidates();
     s.keys = {
         {"name", T::String, "ivif-rt", 0, 0, {}, "name written into the genotype"},
