@@ -14,10 +14,6 @@
 #include "timfusion/error.h"
 #include "timfusion/model_file.h"
 
-#ifndef TIMFUSION_DATA_DIR
-#define TIMFUSION_DATA_DIR "../shared/data"
-#endif
-
 namespace fs = std::filesystem;
 
 namespace timfusion::train {
@@ -40,10 +36,7 @@ const char* kMetaUsage =
 
 }  // namespace
 
-std::string shared_data_dir() {
-  const char* env = std::getenv("TIMFUSION_DATA_DIR");
-  return fs::absolute(env && *env ? env : TIMFUSION_DATA_DIR).lexically_normal().string();
-}
+std::string shared_data_dir() { return absolute_path(data_root()); }
 
 nlohmann::json default_meta_tasks(const std::string& d) {
   const std::string hm = d + "/harvard_medical";

@@ -2,7 +2,6 @@
 
 #include <cmath>
 #include <cstdio>
-#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -214,8 +213,6 @@ std::optional<CommandRun> start_command(int argc, char** argv, int first, const 
   return r;
 }
 
-std::string absolute_path(const std::string& p) { return p.empty() ? p : fs::absolute(p).lexically_normal().string(); }
-
 json absolutize_entries(const json& entries) {
   json out = json::array();
   for (auto e : entries) {
@@ -297,15 +294,6 @@ std::pair<json, json> split_dir_entries(const std::string& dir_in) {
   json train = {{"ir", ir}, {"vis", vis}, {"split", split}, {"use", "train"}};
   json test = {{"ir", ir}, {"vis", vis}, {"split", split}, {"use", "test"}};
   return {train, test};
-}
-
-std::string default_run_dir(const std::string& command) {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  localtime_r(&t, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "-%Y%m%d-%H%M%S", &tm);
-  return "runs/" + command + buf;
 }
 
 std::string prepare_run_dir(CommandConfig& c, const CommandArgs& a) {

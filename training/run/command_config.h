@@ -105,9 +105,6 @@ json absolutize_entries(const json& entries);
 // Returns {train entry, test entry}.
 std::pair<json, json> split_dir_entries(const std::string& dir);
 
-// Shared helpers of the three commands.
-std::string absolute_path(const std::string& p);
-std::string default_run_dir(const std::string& command);
 // Creates a fresh run folder (error if it already holds a run) or checks a
 // resumed one; returns its absolute path and stores it as "out".
 std::string prepare_run_dir(CommandConfig& c, const CommandArgs& a);

@@ -17,11 +17,7 @@ namespace timfusion::train {
 
 namespace {
 
-std::string default_task_data() {
-  const char* env = std::getenv("TIMFUSION_DATA_DIR");
-  std::string root = env && *env ? env : TIMFUSION_DATA_DIR;
-  return fs::path(root + "/msrs_seg").lexically_normal().string();
-}
+std::string default_task_data() { return fs::path(data_root() + "/msrs_seg").lexically_normal().string(); }
 
 std::vector<KeySpec> make_schema() {
   using T = KeyType;
@@ -347,6 +343,11 @@ double scheduled_lr(const Config& cfg, int64_t k) {
   if (cfg.s("lr_schedule") == "constant") return lr;
   double p = steps > warm ? static_cast<double>(k - warm) / static_cast<double>(steps - warm) : 1.0;
   return lo + (lr - lo) * 0.5 * (1 + std::cos(M_PI * std::min(1.0, p)));
+}
+
+std::string data_root() {
+  const char* env = std::getenv("TIMFUSION_DATA_DIR");
+  return env && *env ? env : TIMFUSION_DATA_DIR;
 }
 
 }  // namespace timfusion::train

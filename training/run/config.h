@@ -72,6 +72,10 @@ class Config {
   json values_ = json::object();
 };
 
+// The shared data folder: $TIMFUSION_DATA_DIR when set, else the build's
+// default (../shared/data), as given (it may be relative).
+std::string data_root();
+
 // The learning rate of step k: linear warm-up, then cosine (lr -> lr_min) or
 // constant (keys lr, lr_min, lr_schedule, warmup, steps).
 double scheduled_lr(const Config& cfg, int64_t k);
