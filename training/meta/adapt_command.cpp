@@ -61,10 +61,8 @@ const CommandSpec& adapt_spec() {
   return spec;
 }
 
-struct Adapter::Impl : RunProgress {
-  CommandConfig cfg;
-  std::string dir;
-  bool quiet = true;
+struct Adapter::Impl : CommandState {
+  using CommandState::CommandState;
   ArchSpec spec;
   std::string init_desc;
   PairDataset train, held;
@@ -75,11 +73,9 @@ struct Adapter::Impl : RunProgress {
   std::vector<std::string> metrics;
 };
 
-Adapter::Adapter(const CommandConfig& config, const std::string& run_dir, bool quiet) : impl_(std::make_unique<Impl>()) {
+Adapter::Adapter(const CommandConfig& config, const std::string& run_dir, bool quiet)
+    : impl_(std::make_unique<Impl>(config, run_dir, quiet)) {
   Impl& m = *impl_;
-  m.cfg = config;
-  m.dir = run_dir;
-  m.quiet = quiet;
   const Config& b = m.cfg.base;
   if (b.i("threads") > 0) torch::set_num_threads(static_cast<int>(b.i("threads")));
   m.w = fusion_loss_weights(b);
@@ -196,13 +192,7 @@ int Adapter::run(long stop_at, bool resume, const std::string& command_line) {
   }
   if (have_eval && m.done == 0 && eval_steps.count(0)) eval_row();
 
-  StepLoop loop;
-  loop.command = "adapt";
-  loop.run_dir = m.dir;
-  loop.steps = steps;
-  loop.checkpoint_every = ck_every;
-  loop.stop_at = stop_at;
-  loop.quiet = m.quiet;
+  StepLoop loop("adapt", m.dir, steps, ck_every, stop_at, m.quiet);
   loop.announce_stop_at = false;
   AdaptStats st;
   loop.step = [&] { st = step(m.done); };

@@ -120,10 +120,8 @@ const CommandSpec& meta_spec() {
   return spec;
 }
 
-struct MetaLearner::Impl : RunProgress {
-  CommandConfig cfg;
-  std::string dir;
-  bool quiet = true;
+struct MetaLearner::Impl : CommandState {
+  using CommandState::CommandState;
   ArchSpec spec;
   std::vector<MetaTask> tasks;
   nn::TimNet theta{nullptr}, phi{nullptr};
@@ -144,11 +142,9 @@ struct MetaLearner::Impl : RunProgress {
   MetaStats step(int64_t k);
 };
 
-MetaLearner::MetaLearner(const CommandConfig& config, const std::string& run_dir, bool quiet) : impl_(std::make_unique<Impl>()) {
+MetaLearner::MetaLearner(const CommandConfig& config, const std::string& run_dir, bool quiet)
+    : impl_(std::make_unique<Impl>(config, run_dir, quiet)) {
   Impl& m = *impl_;
-  m.cfg = config;
-  m.dir = run_dir;
-  m.quiet = quiet;
   const Config& b = m.cfg.base;
   if (b.i("threads") > 0) torch::set_num_threads(static_cast<int>(b.i("threads")));
   m.spec = ArchSpec::resolve(b.s("arch"));
@@ -241,13 +237,7 @@ int MetaLearner::run(long stop_at, bool resume, const std::string& command_line)
       for (const auto& n : t.data.notes()) std::fprintf(stderr, "    note: %s\n", n.c_str());
     }
   }
-  StepLoop loop;
-  loop.command = "meta";
-  loop.run_dir = m.dir;
-  loop.steps = steps;
-  loop.checkpoint_every = ck_every;
-  loop.stop_at = stop_at;
-  loop.quiet = m.quiet;
+  StepLoop loop("meta", m.dir, steps, ck_every, stop_at, m.quiet);
   MetaStats st;
   loop.step = [&] { st = m.step(m.done); };
   loop.record = [&] {

@@ -19,6 +19,7 @@
 
 #include "run/cli.h"
 #include "run/config.h"
+#include "run/run_loop.h"
 
 namespace timfusion::train {
 
@@ -43,6 +44,18 @@ struct CommandConfig {
   // Shared keys and the section, as written to the run folder.
   json values() const;
   std::string dump() const { return values().dump(2); }
+};
+
+// What the runner of a command (search, meta, adapt) holds besides its
+// networks and data: configuration, run folder, quietness, and the progress
+// that its checkpoints store.
+struct CommandState : RunProgress {
+  CommandState(CommandConfig config, std::string run_dir, bool quiet)
+      : cfg(std::move(config)), dir(std::move(run_dir)), quiet(quiet) {}
+
+  CommandConfig cfg;
+  std::string dir;
+  bool quiet = true;
 };
 
 struct CommandArgs {

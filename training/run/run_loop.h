@@ -10,6 +10,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "timfusion/safetensors.h"
@@ -29,6 +30,10 @@ void set_checkpoint_progress(SafetensorsFile& checkpoint, const RunProgress& p);
 SafetensorsFile read_checkpoint(const std::string& path, RunProgress& p);
 
 struct StepLoop {
+  StepLoop(std::string command, std::string run_dir, int64_t steps, int64_t checkpoint_every, long stop_at, bool quiet)
+      : command(std::move(command)), run_dir(std::move(run_dir)), steps(steps), checkpoint_every(checkpoint_every),
+        stop_at(stop_at), quiet(quiet) {}
+
   std::string command;  // "search": progress label and "timfusion-train search: ..." messages
   std::string run_dir;  // for the resume hint
   int64_t steps = 0, checkpoint_every = 1;

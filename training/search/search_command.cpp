@@ -123,10 +123,8 @@ IasStep ias_hypergradient(SuperNetImpl& net, const LatencyTable* lat, double lam
   return s;
 }
 
-struct Searcher::Impl : RunProgress {
-  CommandConfig cfg;
-  std::string dir;
-  bool quiet = true;
+struct Searcher::Impl : CommandState {
+  using CommandState::CommandState;
   SuperNetOptions so;
   PairDataset wdata, adata;  // weight split (f), architecture split (F)
   SuperNet net{nullptr};
@@ -141,11 +139,9 @@ struct Searcher::Impl : RunProgress {
   void load_checkpoint(const std::string& path);
 };
 
-Searcher::Searcher(const CommandConfig& config, const std::string& run_dir, bool quiet) : impl_(std::make_unique<Impl>()) {
+Searcher::Searcher(const CommandConfig& config, const std::string& run_dir, bool quiet)
+    : impl_(std::make_unique<Impl>(config, run_dir, quiet)) {
   Impl& m = *impl_;
-  m.cfg = config;
-  m.dir = run_dir;
-  m.quiet = quiet;
   const Config& b = m.cfg.base;
   if (b.i("threads") > 0) torch::set_num_threads(static_cast<int>(b.i("threads")));
   m.so.channels = b.i("channels") > 0 ? static_cast<int>(b.i("channels")) : 8;
@@ -345,13 +341,7 @@ int Searcher::run(long stop_at, bool resume, const std::string& command_line) {
     std::fflush(stdout);
   }
 
-  StepLoop loop;
-  loop.command = "search";
-  loop.run_dir = m.dir;
-  loop.steps = steps;
-  loop.checkpoint_every = ck_every;
-  loop.stop_at = stop_at;
-  loop.quiet = m.quiet;
+  StepLoop loop("search", m.dir, steps, ck_every, stop_at, m.quiet);
   SearchStats st;
   loop.step = [&] { st = m.step(m.done); };
   loop.record = [&] {
