@@ -22,14 +22,6 @@ const KeySpec* find_key(const CommandSpec& spec, const std::string& key) {
   return nullptr;
 }
 
-json parse_value(const std::string& text) {
-  try {
-    return json::parse(text);
-  } catch (const json::exception&) {
-    return text;
-  }
-}
-
 json read_json_file(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw Error(path + ": cannot read the configuration file");
@@ -180,15 +172,7 @@ std::string describe_command_config(const CommandSpec& spec) {
     os << "  [" << spec.name << " default] " << it.key() << " = " << it.value().dump() << "\n";
   os << shared << "\nKeys of \"" << spec.name << "\" (--set " << spec.name << ".KEY=VALUE, or a \"" << spec.name
      << "\" object in --config):\n";
-  for (const auto& k : spec.keys) {
-    os << "  " << spec.name << "." << k.key << " = " << k.def.dump() << "\n      " << k.help;
-    if (!k.choices.empty()) {
-      os << " [";
-      for (size_t i = 0; i < k.choices.size(); ++i) os << (i ? "|" : "") << k.choices[i];
-      os << "]";
-    }
-    os << "\n";
-  }
+  os << describe_keys(spec.keys, spec.name + ".");
   return os.str();
 }
 

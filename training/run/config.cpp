@@ -316,10 +316,12 @@ DataSource Config::task_source() const {
   return source_of(e);
 }
 
-std::string Config::describe() {
+std::string Config::describe() { return describe_keys(schema(), ""); }
+
+std::string describe_keys(const std::vector<KeySpec>& keys, const std::string& prefix) {
   std::ostringstream os;
-  for (const auto& k : schema()) {
-    os << "  " << k.key << " = " << k.def.dump() << "\n      " << k.help;
+  for (const auto& k : keys) {
+    os << "  " << prefix << k.key << " = " << k.def.dump() << "\n      " << k.help;
     if (!k.choices.empty()) {
       os << " [";
       for (size_t i = 0; i < k.choices.size(); ++i) os << (i ? "|" : "") << k.choices[i];

@@ -80,6 +80,9 @@ std::string data_root();
 // constant (keys lr, lr_min, lr_schedule, warmup, steps).
 double scheduled_lr(const Config& cfg, int64_t k);
 
+// "  <prefix><key> = <default>\n      <help> [<choices>]\n" for each key (--help-config).
+std::string describe_keys(const std::vector<KeySpec>& keys, const std::string& prefix);
+
 // `v` coerced to the type of key `k` (named `name` in messages), with its
 // choices and range checked; throws Error "<where>: bad value V for "<name>": why".
 json coerce_value(const KeySpec& k, json v, const std::string& name, const std::string& where);
