@@ -12,7 +12,7 @@
 #include "run/checkpoint.h"
 #include "run/run_dir.h"
 #include "timfusion/safetensors.h"
-#include "search/command_config.h"
+#include "run/command_config.h"
 #include "search/commands.h"
 #include "search/hypergradient.h"
 #include "search/search.h"

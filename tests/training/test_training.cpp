@@ -29,23 +29,10 @@ namespace fs = std::filesystem;
 
 namespace trtest {
 
-std::vector<std::vector<std::string>> read_csv(const std::string& path) {
-  std::ifstream in(path);
-  std::vector<std::vector<std::string>> rows;
-  std::string line;
-  while (std::getline(in, line)) {
-    std::vector<std::string> row;
-    std::stringstream ls(line);
-    std::string cell;
-    while (std::getline(ls, cell, ',')) row.push_back(cell);
-    rows.push_back(row);
-  }
-  return rows;
-}
-
 std::vector<double> log_column(const std::string& run, const std::string& col) {
-  auto rows = read_csv(run + "/log.csv");
   std::vector<double> v;
+  if (!fs::exists(run + "/log.csv")) return v;  // the run has not started yet
+  auto rows = read_csv(run + "/log.csv");
   if (rows.empty()) return v;
   size_t c = std::find(rows[0].begin(), rows[0].end(), col) - rows[0].begin();
   for (size_t i = 1; i < rows.size(); ++i) v.push_back(std::stod(rows[i].at(c)));

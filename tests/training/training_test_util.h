@@ -48,6 +48,5 @@ inline std::string make_pairs(const std::string& root, const std::vector<std::st
 
 // Column `col` of a run's log.csv (header skipped).
 std::vector<double> log_column(const std::string& run, const std::string& col);
-std::vector<std::vector<std::string>> read_csv(const std::string& path);
 
 }  // namespace trtest

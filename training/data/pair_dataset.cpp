@@ -161,6 +161,18 @@ PairDataset PairDataset::load(const std::vector<DataSource>& sources, bool need_
   return ds;
 }
 
+json PairDataset::provenance(const std::vector<DataSource>& sources) const {
+  json out = json::array();
+  for (const auto& s : sources) {
+    json e = {{"ir", s.ir}, {"vis", s.vis}};
+    if (!s.exclude.empty()) e["exclude"] = s.exclude;
+    for (const auto& [src, n] : counts_)
+      if (src == s.ir) e["pairs"] = n;
+    out.push_back(e);
+  }
+  return out;
+}
+
 std::pair<PairDataset, PairDataset> PairDataset::split_holdout(size_t n) const {
   if (n >= samples_.size())
     throw Error("cannot hold out " + std::to_string(n) + " of " + std::to_string(samples_.size()) + " pairs");

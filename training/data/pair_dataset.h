@@ -47,6 +47,9 @@ class PairDataset {
   const std::vector<std::string>& notes() const { return notes_; }
   // Counts per source folder, for provenance.
   const std::vector<std::pair<std::string, size_t>>& counts() const { return counts_; }
+  // `sources` (those this set was loaded from) for provenance:
+  // [{"ir", "vis", "exclude" when set, "pairs"}].
+  json provenance(const std::vector<DataSource>& sources) const;
 
   // Splits off `n` samples evenly spaced in name order (the i-th held out
   // is at floor((i + 0.5) * size / n)) as a second set: (kept, held out).

@@ -6,6 +6,10 @@ namespace F = torch::nn::functional;
 
 namespace timfusion::train {
 
+FusionLossWeights fusion_loss_weights(const Config& cfg) {
+  return {cfg.d("loss.intensity"), cfg.d("loss.gradient"), cfg.d("loss.ssim"), static_cast<int>(cfg.i("loss.ssim_window"))};
+}
+
 torch::Tensor sobel_magnitude(const torch::Tensor& x) {
   auto opts = x.options().requires_grad(false);
   static const float kx[9] = {-1, 0, 1, -2, 0, 2, -1, 0, 1};

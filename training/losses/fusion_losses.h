@@ -12,12 +12,17 @@
 #pragma once
 #include <torch/torch.h>
 
+#include "run/config.h"
+
 namespace timfusion::train {
 
 struct FusionLossWeights {
   double intensity = 1.0, gradient = 10.0, ssim = 1.0;
   int ssim_window = 11;
 };
+
+// The weights of the loss.* keys.
+FusionLossWeights fusion_loss_weights(const Config& cfg);
 
 struct FusionLosses {
   torch::Tensor total, intensity, gradient, ssim;  // scalars

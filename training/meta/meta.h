@@ -14,6 +14,10 @@
 // init) on a new task's pairs for a few hundred Adam steps and evaluates the
 // network on held-out pairs along the way (fusion-loss terms and fusion
 // metrics of core's metrics library), for adaptation-speed comparisons.
+//
+// Files: meta_command.cpp (meta), adapt_command.cpp (adapt),
+// adapt_compare.cpp (adapt --compare, no LibTorch) and fusion_tuning.cpp
+// (the fusion-loss step and held-out evaluation both commands use).
 #pragma once
 #include <map>
 #include <memory>
@@ -24,12 +28,15 @@
 
 #include "data/pair_dataset.h"
 #include "losses/fusion_losses.h"
+#include "meta/adapt_compare.h"
 #include "nn/networks.h"
 #include "run/checkpoint.h"
-#include "search/command_config.h"
+#include "run/command_config.h"
 #include "timfusion/safetensors.h"
 
 namespace timfusion::train {
+
+// ------------------------------------------------ meta_command.cpp (Reptile)
 
 struct MetaTask {
   std::string name;
@@ -49,9 +56,11 @@ void copy_state(torch::nn::Module& dst, const torch::nn::Module& src);
 // buffers; integer buffers (BN counters) are taken from phi.
 void reptile_update(torch::nn::Module& theta, const torch::nn::Module& phi, double epsilon);
 
-// One Adam step of the fusion losses on `batch` crops; returns the loss.
-double fusion_step(nn::TimNetImpl& net, Adam& opt, const Batch& batch, const FusionLossWeights& w, double lr,
-                   double grad_clip);
+// ------------------------------------------------ fusion_tuning.cpp (meta and adapt)
+
+// One Adam step of the fusion losses on `batch` crops; returns the losses (before the step).
+FusionLosses fusion_step(nn::TimNetImpl& net, Adam& opt, const Batch& batch, const FusionLossWeights& w, double lr,
+                         double grad_clip);
 
 struct EvalResult {
   size_t pairs = 0;
@@ -62,13 +71,14 @@ struct EvalResult {
 EvalResult evaluate(nn::TimNetImpl& net, const PairDataset& data, const FusionLossWeights& w,
                     const std::vector<std::string>& metrics);
 
+// ------------------------------------------------ meta_command.cpp (Reptile)
+
 struct MetaStats {
   int task = 0;
   double epsilon = 0, lr = 0, inner_first = 0, inner_last = 0;
 };
 
 const CommandSpec& meta_spec();
-const CommandSpec& adapt_spec();
 
 class MetaLearner {
  public:
@@ -87,9 +97,13 @@ class MetaLearner {
   std::unique_ptr<Impl> impl_;
 };
 
+// ------------------------------------------------ adapt_command.cpp
+
 struct AdaptStats {
   double loss = 0, intensity = 0, gradient = 0, ssim = 0, lr = 0;
 };
+
+const CommandSpec& adapt_spec();
 
 class Adapter {
  public:
@@ -105,10 +119,5 @@ class Adapter {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
-
-// Reads eval.csv of several adapt runs and draws one panel per column
-// (loss and each metric) against the adaptation step; writes a Markdown table.
-void compare_adapt_runs(const std::vector<std::pair<std::string, std::string>>& runs_and_labels, const std::string& png,
-                        const std::string& markdown);
 
 }  // namespace timfusion::train

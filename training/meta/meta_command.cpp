@@ -1,30 +1,18 @@
-// `timfusion-train meta` and `timfusion-train adapt`.
-#include <chrono>
+// `timfusion-train meta`: pretext meta-initialisation by first-order Reptile
+// over fusion tasks (meta.h). The inner loop's Adam step is fusion_tuning.cpp's.
 #include <cmath>
-#include <csignal>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <set>
-#include <sstream>
-
-#include <opencv2/imgproc.hpp>
 
 #include "meta/commands.h"
 #include "meta/meta.h"
 #include "nn/state_dict.h"
 #include "run/plot.h"
 #include "run/run_dir.h"
+#include "run/run_loop.h"
 #include "timfusion/error.h"
-#include "timfusion/metrics.h"
 #include "timfusion/model_file.h"
-#include "timfusion/pairs.h"
-#include "run/stop_signal.h"
-#include "timfusion/progress.h"
-
-#ifndef TIMFUSION_DATA_DIR
-#define TIMFUSION_DATA_DIR "../shared/data"
-#endif
 
 namespace fs = std::filesystem;
 
@@ -32,55 +20,23 @@ namespace timfusion::train {
 
 namespace {
 
-
-
-torch::Tensor to_tensor(const std::vector<float>& v, int n, int h, int w) {
-  return torch::from_blob(const_cast<float*>(v.data()), {n, 1, h, w}, torch::kFloat32).clone();
-}
-
-cv::Mat to_u8(const torch::Tensor& t) {  // [1,1,H,W] -> CV_8UC1, round(clamp(y,0,1)*255)
-  auto c = (t.detach().clamp(0, 1) * 255).round().to(torch::kUInt8).contiguous();
-  cv::Mat m(static_cast<int>(c.size(2)), static_cast<int>(c.size(3)), CV_8UC1, c.data_ptr<uint8_t>());
-  return m.clone();
-}
-
-cv::Mat as_u8(const cv::Mat& m) {
-  if (m.depth() == CV_8U) return m;
-  cv::Mat u;
-  m.convertTo(u, CV_8U, 255.0);
-  return u;
-}
-
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
-}
-
-FusionLossWeights loss_weights(const Config& b) {
-  return {b.d("loss.intensity"), b.d("loss.gradient"), b.d("loss.ssim"), static_cast<int>(b.i("loss.ssim_window"))};
-}
-
-nlohmann::json data_provenance(const std::vector<DataSource>& sources, const PairDataset& d) {
-  nlohmann::json out = nlohmann::json::array();
-  for (const auto& s : sources) {
-    nlohmann::json e = {{"ir", s.ir}, {"vis", s.vis}};
-    if (!s.exclude.empty()) e["exclude"] = s.exclude;
-    for (const auto& [src, n] : d.counts())
-      if (src == s.ir) e["pairs"] = n;
-    out.push_back(e);
-  }
-  return out;
-}
+const char* kMetaUsage =
+    "Usage: timfusion-train meta [options]\n"
+    "       timfusion-train meta --resume RUN_DIR [--steps N]\n"
+    "\n"
+    "Pretext meta-initialisation (TIM's PMI) by first-order Reptile: each outer step\n"
+    "adapts a copy of the initialisation to one pretext task (meta.inner_steps Adam\n"
+    "steps of the fusion losses) and moves the initialisation towards it by eps.\n"
+    "Default tasks: IVIF (roadscene minus cddfuse_test50, tno42), MRI-CT and MRI-SPECT\n"
+    "(train splits; MRI in the ir slot, CT / SPECT luma in vis); MRI-PET is left out\n"
+    "for evaluation. Default network: ivif-light at 16 channels. Writes\n"
+    "model.safetensors (the meta-initialisation), log.csv, loss_curve.png.\n"
+    "  --inner-steps N   --epsilon X   (meta.inner_steps, meta.epsilon; see --help-config)\n"
+    "\n";
 
 }  // namespace
 
-// ---------------------------------------------------------------- shared pieces
-
-std::string shared_data_dir() {
-  const char* env = std::getenv("TIMFUSION_DATA_DIR");
-  return fs::absolute(env && *env ? env : TIMFUSION_DATA_DIR).lexically_normal().string();
-}
+std::string shared_data_dir() { return absolute_path(data_root()); }
 
 nlohmann::json default_meta_tasks(const std::string& d) {
   const std::string hm = d + "/harvard_medical";
@@ -139,52 +95,11 @@ void reptile_update(torch::nn::Module& theta, const torch::nn::Module& phi, doub
   }
 }
 
-double fusion_step(nn::TimNetImpl& net, Adam& opt, const Batch& b, const FusionLossWeights& w, double lr, double grad_clip) {
-  auto ir = to_tensor(b.ir, b.n, b.h, b.w), vis = to_tensor(b.vis, b.n, b.h, b.w);
-  auto l = fusion_losses(net.forward(ir, vis), ir, vis, w);
-  opt.zero_grad();
-  l.total.backward();
-  if (grad_clip > 0) clip_grad_norm(net, grad_clip);
-  opt.step(lr);
-  return l.total.item<double>();
-}
-
-EvalResult evaluate(nn::TimNetImpl& net, const PairDataset& data, const FusionLossWeights& w,
-                    const std::vector<std::string>& metrics) {
-  EvalResult r;
-  const bool was_training = net.is_training();
-  net.eval();
-  torch::NoGradGuard ng;
-  for (size_t i = 0; i < data.size(); ++i) {
-    Batch b = data.center(i, 0);
-    auto ir = to_tensor(b.ir, 1, b.h, b.w), vis = to_tensor(b.vis, 1, b.h, b.w);
-    auto fused = net.forward(ir, vis);
-    auto l = fusion_losses(fused, ir, vis, w);
-    r.loss += l.total.item<double>();
-    r.intensity += l.intensity.item<double>();
-    r.gradient += l.gradient.item<double>();
-    r.ssim += l.ssim.item<double>();
-    if (!metrics.empty()) {
-      const Sample& s = data.at(i);
-      cv::Mat f8 = to_u8(fused);
-      for (const auto& m : metrics) r.metrics[m] += compute_metric(m, as_u8(s.ir), as_u8(s.vis_y), f8);
-    }
-    ++r.pairs;
-  }
-  if (was_training) net.train();
-  const double n = std::max<double>(1.0, static_cast<double>(r.pairs));
-  r.loss /= n, r.intensity /= n, r.gradient /= n, r.ssim /= n;
-  for (auto& [k, v] : r.metrics) v /= n;
-  return r;
-}
-
-// ---------------------------------------------------------------- meta
-
 const CommandSpec& meta_spec() {
   static const CommandSpec spec = [] {
     CommandSpec s;
     s.name = "meta";
-    using T = SectionType;
+    using T = KeyType;
     s.keys = {
         {"tasks", T::Json, default_meta_tasks(shared_data_dir()), 0, 0, {},
          "pretext tasks: [{\"name\", \"data\": [entries]}]; an entry is a folder with ir/ and vis/, or "
@@ -205,17 +120,12 @@ const CommandSpec& meta_spec() {
   return spec;
 }
 
-struct MetaLearner::Impl {
-  CommandConfig cfg;
-  std::string dir;
-  bool quiet = true;
+struct MetaLearner::Impl : CommandState {
+  using CommandState::CommandState;
   ArchSpec spec;
   std::vector<MetaTask> tasks;
   nn::TimNet theta{nullptr}, phi{nullptr};
   FusionLossWeights w;
-  int64_t done = 0;
-  double elapsed = 0;
-  std::vector<std::string> sessions;
 
   int task_of(int64_t k) const {
     const auto T = static_cast<uint64_t>(tasks.size());
@@ -232,17 +142,15 @@ struct MetaLearner::Impl {
   MetaStats step(int64_t k);
 };
 
-MetaLearner::MetaLearner(const CommandConfig& config, const std::string& run_dir, bool quiet) : impl_(std::make_unique<Impl>()) {
+MetaLearner::MetaLearner(const CommandConfig& config, const std::string& run_dir, bool quiet)
+    : impl_(std::make_unique<Impl>(config, run_dir, quiet)) {
   Impl& m = *impl_;
-  m.cfg = config;
-  m.dir = run_dir;
-  m.quiet = quiet;
   const Config& b = m.cfg.base;
   if (b.i("threads") > 0) torch::set_num_threads(static_cast<int>(b.i("threads")));
   m.spec = ArchSpec::resolve(b.s("arch"));
   if (b.i("channels") > 0) m.spec.channels = static_cast<int>(b.i("channels"));
   m.spec.validate();
-  m.w = loss_weights(b);
+  m.w = fusion_loss_weights(b);
   m.tasks = load_tasks(m.cfg.at("tasks"), run_dir);
   torch::manual_seed(static_cast<uint64_t>(b.i("seed")));
   m.theta = nn::TimNet(m.spec);
@@ -278,7 +186,7 @@ MetaStats MetaLearner::Impl::step(int64_t k) {
     // Batch index k*inner + j, stream 1 + task: every (step, task) draws its own crops.
     Batch batch = task.data.sample(static_cast<uint64_t>(b.i("seed")), k * inner + j, 1 + static_cast<uint64_t>(st.task),
                                    static_cast<int>(b.i("batch")), static_cast<int>(b.i("crop")), b.b("flip"));
-    double l = fusion_step(*phi, opt, batch, w, st.lr, b.d("grad_clip"));
+    double l = fusion_step(*phi, opt, batch, w, st.lr, b.d("grad_clip")).total.item<double>();
     if (j == 0) st.inner_first = l;
     st.inner_last = l;
   }
@@ -291,14 +199,8 @@ int MetaLearner::run(long stop_at, bool resume, const std::string& command_line)
   Impl& m = *impl_;
   const std::string ckpt = m.dir + "/checkpoint.safetensors";
   if (resume && fs::exists(ckpt)) {
-    SafetensorsFile f = read_safetensors(ckpt);
-    auto it = f.metadata.find("timfusion.checkpoint");
-    if (it == f.metadata.end()) throw Error(ckpt + ": not a timfusion-train checkpoint");
-    auto meta = nlohmann::json::parse(it->second);
+    SafetensorsFile f = read_checkpoint(ckpt, m);
     load_module(*m.theta, f, "theta/", ckpt);
-    m.done = meta.at("step").get<int64_t>();
-    m.elapsed = meta.at("seconds").get<double>();
-    m.sessions = meta.at("sessions").get<std::vector<std::string>>();
     if (!m.quiet) std::fprintf(stderr, "timfusion-train meta: resuming %s at step %lld\n", m.dir.c_str(), static_cast<long long>(m.done));
   }
   const int64_t steps = m.cfg.base.i("steps"), ck_every = m.cfg.base.i("checkpoint_every");
@@ -308,7 +210,7 @@ int MetaLearner::run(long stop_at, bool resume, const std::string& command_line)
   auto save = [&]() {
     SafetensorsFile f;
     save_module(f, *m.theta, "theta/");
-    f.metadata["timfusion.checkpoint"] = nlohmann::json{{"step", m.done}, {"seconds", m.elapsed}, {"sessions", m.sessions}}.dump();
+    set_checkpoint_progress(f, m);
     f.metadata["timfusion.arch"] = m.spec.to_json();
     write_safetensors(ckpt, f);
   };
@@ -335,41 +237,22 @@ int MetaLearner::run(long stop_at, bool resume, const std::string& command_line)
       for (const auto& n : t.data.notes()) std::fprintf(stderr, "    note: %s\n", n.c_str());
     }
   }
-  StopSignal stop;
-  Progress bar("meta", steps, !m.quiet);
-  bar.update(m.done);
-  const int64_t first = m.done;
-  auto t0 = std::chrono::steady_clock::now();
-  const double base_elapsed = m.elapsed;
-  while (m.done < steps) {
-    MetaStats st = m.step(m.done);
-    m.elapsed = base_elapsed + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  StepLoop loop("meta", m.dir, steps, ck_every, stop_at, m.quiet);
+  MetaStats st;
+  loop.step = [&] { st = m.step(m.done); };
+  loop.record = [&] {
     if (!std::isfinite(st.inner_last))
       throw Error("the loss became " + fmt("%g", st.inner_last) + " at step " + std::to_string(m.done) + ": lower lr");
     log.append({static_cast<double>(m.done), static_cast<double>(st.task), st.epsilon, st.inner_first, st.inner_last, st.lr, m.elapsed});
-    const bool last = m.done == steps;
-    if (m.done % ck_every == 0 || last || StopSignal::requested()) {
-      log.flush();
-      save();
-      curve();
-    }
-    bar.update(m.done, m.tasks[static_cast<size_t>(st.task)].name + " " + fmt("%.4f", st.inner_first) + " -> " +
-                           fmt("%.4f", st.inner_last) + " eps " + fmt("%.3f", st.epsilon));
-    if (StopSignal::requested()) {
-      log.flush();
-      std::fprintf(stderr, "\ntimfusion-train meta: interrupted at step %lld; checkpoint saved. Continue with:\n"
-                           "  timfusion-train meta --resume %s\n", static_cast<long long>(m.done), m.dir.c_str());
-      return 130;
-    }
-    if (stop_at >= 0 && m.done >= stop_at && !last) {
-      log.flush();
-      std::fprintf(stderr, "\ntimfusion-train meta: stopped after step %lld (--stop-at)\n", static_cast<long long>(m.done));
-      return 0;
-    }
-  }
-  bar.finish();
-  log.flush();
-  if (first == steps) save(), curve();
+    return m.tasks[static_cast<size_t>(st.task)].name + " " + fmt("%.4f", st.inner_first) + " -> " +
+           fmt("%.4f", st.inner_last) + " eps " + fmt("%.3f", st.epsilon);
+  };
+  loop.flush = [&] { log.flush(); };
+  loop.checkpoint = [&] {
+    save();
+    curve();
+  };
+  if (std::optional<int> code = run_step_loop(loop, m)) return *code;
 
   nlohmann::json tj = nlohmann::json::array();
   for (size_t t = 0; t < m.tasks.size(); ++t) {
@@ -391,520 +274,13 @@ int MetaLearner::run(long stop_at, bool resume, const std::string& command_line)
                          {"train_seconds", std::round(m.elapsed)},
                          {"finished", utc_now()},
                          {"config", m.cfg.values()}};
-  SafetensorsFile f = nn::to_safetensors(*m.theta);
-  f.metadata["timfusion.arch"] = m.spec.to_json();
-  f.metadata["timfusion.provenance"] = prov.dump();
-  write_safetensors(m.dir + "/model.safetensors", f);
+  write_model_file(m.dir + "/model.safetensors", *m.theta, m.spec, prov.dump());
   if (!m.quiet)
     std::fprintf(stderr, "timfusion-train meta: done: %lld outer steps, %.0f s; meta-initialisation %s/model.safetensors\n",
                  static_cast<long long>(steps), m.elapsed, m.dir.c_str());
   return 0;
 }
 
-// ---------------------------------------------------------------- adapt
-
-const CommandSpec& adapt_spec() {
-  static const CommandSpec spec = [] {
-    CommandSpec s;
-    s.name = "adapt";
-    using T = SectionType;
-    s.keys = {
-        {"split_dir", T::String, "", 0, 0, {},
-         "a task folder with split.txt (e.g. harvard_medical/mri_pet): trains on its train part, evaluates on its test part"},
-        {"train", T::Json, nlohmann::json::array(), 0, 0, {}, "training entries (as meta.tasks' data); empty: split_dir or data"},
-        {"eval", T::Json, nlohmann::json::array(), 0, 0, {}, "held-out entries evaluated along the way; empty: split_dir's test part"},
-        {"eval_at", T::Json, nlohmann::json::array({0, 5, 10, 25, 50, 75, 100, 150, 200, 300, 400, 500}), 0, 0, {},
-         "steps after which the held-out pairs are evaluated (and the last step)"},
-        {"eval_every", T::Int, 0, 0, 1e9, {}, "also evaluate every N steps (0: only eval_at)"},
-        {"metrics", T::String, "mi,qabf,vif,ssim", 0, 0, {}, "core fusion metrics on the held-out pairs (timfusion-eval names)"},
-    };
-    s.base_defaults = {{"steps", 300}, {"batch", 4}, {"crop", 96}, {"lr", 1e-3}, {"lr_schedule", "constant"},
-                       {"threads", 1}, {"checkpoint_every", 50}, {"preview_every", 0}};
-    s.flags = {{"--split-dir", "adapt.split_dir"}, {"--metrics", "adapt.metrics"}};
-    s.data_required = false;
-    return s;
-  }();
-  return spec;
-}
-
-struct Adapter::Impl {
-  CommandConfig cfg;
-  std::string dir;
-  bool quiet = true;
-  ArchSpec spec;
-  std::string init_desc;
-  PairDataset train, held;
-  std::vector<DataSource> train_src, held_src;
-  nn::TimNet net{nullptr};
-  std::unique_ptr<Adam> opt;
-  FusionLossWeights w;
-  std::vector<std::string> metrics;
-  int64_t done = 0;
-  double elapsed = 0;
-  std::vector<std::string> sessions;
-};
-
-Adapter::Adapter(const CommandConfig& config, const std::string& run_dir, bool quiet) : impl_(std::make_unique<Impl>()) {
-  Impl& m = *impl_;
-  m.cfg = config;
-  m.dir = run_dir;
-  m.quiet = quiet;
-  const Config& b = m.cfg.base;
-  if (b.i("threads") > 0) torch::set_num_threads(static_cast<int>(b.i("threads")));
-  m.w = loss_weights(b);
-  m.metrics = m.cfg.s("metrics").empty() ? std::vector<std::string>{} : parse_metric_list(m.cfg.s("metrics"));
-
-  nlohmann::json tr = m.cfg.at("train"), ev = m.cfg.at("eval");
-  if (!m.cfg.s("split_dir").empty()) {
-    auto [a, t] = split_dir_entries(m.cfg.s("split_dir"));
-    if (tr.empty()) tr = nlohmann::json::array({a});
-    if (ev.empty()) ev = nlohmann::json::array({t});
-  }
-  if (tr.empty()) tr = b.at("data");
-  if (tr.empty()) throw Error("adapt: no training data: give --split-dir DIR, --data DIR or adapt.train");
-  m.train_src = resolve_sources(tr, run_dir, "adapt training data");
-  m.train = PairDataset::load(m.train_src);
-  if (!ev.empty()) {
-    m.held_src = resolve_sources(ev, run_dir, "adapt held-out data");
-    m.held = PairDataset::load(m.held_src);
-    std::set<std::string> train_names;
-    for (size_t i = 0; i < m.train.size(); ++i) train_names.insert(m.train.at(i).source + "/" + m.train.at(i).name);
-    for (size_t i = 0; i < m.held.size(); ++i)
-      if (train_names.count(m.held.at(i).source + "/" + m.held.at(i).name))
-        throw Error("adapt: held-out pair " + m.held.at(i).name + " is also a training pair");
-  }
-
-  torch::manual_seed(static_cast<uint64_t>(b.i("seed")));
-  if (!b.s("init").empty()) {
-    ModelFile f = load_model_file(b.s("init"));
-    m.spec = f.arch;
-    if (b.i("channels") > 0 && b.i("channels") != m.spec.channels)
-      throw Error("adapt: --channels " + std::to_string(b.i("channels")) + " differs from the init's " +
-                  std::to_string(m.spec.channels));
-    m.net = nn::TimNet(m.spec);
-    nn::load_state(*m.net, f.weights, b.s("init"));
-    m.init_desc = b.s("init");
-  } else {
-    m.spec = ArchSpec::resolve(b.s("arch"));
-    if (b.i("channels") > 0) m.spec.channels = static_cast<int>(b.i("channels"));
-    m.spec.validate();
-    m.net = nn::TimNet(m.spec);
-    m.init_desc = "random (seed " + std::to_string(b.i("seed")) + ")";
-  }
-  m.net->train();
-  m.opt = std::make_unique<Adam>(*m.net);
-}
-
-Adapter::~Adapter() = default;
-SafetensorsFile Adapter::state() const { return nn::to_safetensors(*impl_->net); }
-const ArchSpec& Adapter::spec() const { return impl_->spec; }
-EvalResult Adapter::evaluate_now() { return evaluate(*impl_->net, impl_->held, impl_->w, impl_->metrics); }
-
-AdaptStats Adapter::step(int64_t k) {
-  Impl& m = *impl_;
-  const Config& b = m.cfg.base;
-  AdaptStats st;
-  st.lr = scheduled_lr(b, k);
-  Batch batch = m.train.sample(static_cast<uint64_t>(b.i("seed")), k, 0, static_cast<int>(b.i("batch")),
-                               static_cast<int>(b.i("crop")), b.b("flip"));
-  auto ir = to_tensor(batch.ir, batch.n, batch.h, batch.w), vis = to_tensor(batch.vis, batch.n, batch.h, batch.w);
-  auto l = fusion_losses(m.net->forward(ir, vis), ir, vis, m.w);
-  m.opt->zero_grad();
-  l.total.backward();
-  if (b.d("grad_clip") > 0) clip_grad_norm(*m.net, b.d("grad_clip"));
-  m.opt->step(st.lr);
-  st.loss = l.total.item<double>();
-  st.intensity = l.intensity.item<double>();
-  st.gradient = l.gradient.item<double>();
-  st.ssim = l.ssim.item<double>();
-  m.done = k + 1;
-  return st;
-}
-
-int Adapter::run(long stop_at, bool resume, const std::string& command_line) {
-  Impl& m = *impl_;
-  const std::string ckpt = m.dir + "/checkpoint.safetensors";
-  if (resume && fs::exists(ckpt)) {
-    SafetensorsFile f = read_safetensors(ckpt);
-    auto it = f.metadata.find("timfusion.checkpoint");
-    if (it == f.metadata.end()) throw Error(ckpt + ": not a timfusion-train checkpoint");
-    auto meta = nlohmann::json::parse(it->second);
-    load_module(*m.net, f, "fusion/", ckpt);
-    m.opt->load(f, "adam.fusion/");
-    m.done = meta.at("step").get<int64_t>();
-    m.elapsed = meta.at("seconds").get<double>();
-    m.sessions = meta.at("sessions").get<std::vector<std::string>>();
-  }
-  const int64_t steps = m.cfg.base.i("steps"), ck_every = m.cfg.base.i("checkpoint_every");
-  if (m.done > steps) throw Error(ckpt + " is beyond steps = " + std::to_string(steps));
-  m.sessions.push_back(command_line);
-  write_run_config(m.cfg, m.dir);
-  auto save = [&]() {
-    SafetensorsFile f;
-    save_module(f, *m.net, "fusion/");
-    m.opt->save(f, "adam.fusion/");
-    f.metadata["timfusion.checkpoint"] = nlohmann::json{{"step", m.done}, {"seconds", m.elapsed}, {"sessions", m.sessions}}.dump();
-    f.metadata["timfusion.arch"] = m.spec.to_json();
-    write_safetensors(ckpt, f);
-  };
-  std::set<int64_t> eval_steps;
-  for (const auto& v : m.cfg.at("eval_at"))
-    if (v.is_number_integer() && v.get<int64_t>() <= steps) eval_steps.insert(v.get<int64_t>());
-  if (m.cfg.i("eval_every") > 0)
-    for (int64_t s = 0; s <= steps; s += m.cfg.i("eval_every")) eval_steps.insert(s);
-  eval_steps.insert(steps);
-
-  const std::vector<std::string> cols = {"step", "loss", "intensity", "gradient", "ssim", "lr", "seconds"};
-  std::vector<std::string> ecols = {"step", "loss", "intensity", "gradient", "ssim_loss"};
-  for (const auto& n : m.metrics) ecols.push_back(n);
-  CsvLog log, elog;
-  log.open(m.dir + "/log.csv", cols, resume ? m.done : -1);
-  const bool have_eval = m.held.size() > 0;
-  if (have_eval) elog.open(m.dir + "/eval.csv", ecols, resume ? m.done : -1);
-  auto eval_row = [&]() {
-    EvalResult r = evaluate(*m.net, m.held, m.w, m.metrics);
-    std::vector<double> row = {static_cast<double>(m.done), r.loss, r.intensity, r.gradient, r.ssim};
-    for (const auto& n : m.metrics) row.push_back(r.metrics[n]);
-    elog.append(row);
-    elog.flush();
-    return r;
-  };
-  if (!m.quiet) {
-    std::fprintf(stderr, "timfusion-train adapt: %s, %d channels, init %s; %zu training pairs, %zu held out; run folder %s\n",
-                 m.spec.name.c_str(), m.spec.channels, m.init_desc.c_str(), m.train.size(), m.held.size(), m.dir.c_str());
-    for (const auto& n : m.train.notes()) std::fprintf(stderr, "  note: %s\n", n.c_str());
-  }
-  if (have_eval && m.done == 0 && eval_steps.count(0)) eval_row();
-
-  StopSignal stop;
-  Progress bar("adapt", steps, !m.quiet);
-  bar.update(m.done);
-  const int64_t first = m.done;
-  auto t0 = std::chrono::steady_clock::now();
-  const double base_elapsed = m.elapsed;
-  while (m.done < steps) {
-    AdaptStats st = step(m.done);
-    m.elapsed = base_elapsed + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (!std::isfinite(st.loss))
-      throw Error("the loss became " + fmt("%g", st.loss) + " at step " + std::to_string(m.done) + ": lower lr");
-    log.append({static_cast<double>(m.done), st.loss, st.intensity, st.gradient, st.ssim, st.lr, m.elapsed});
-    std::string status = "loss " + fmt("%.4f", log.recent_mean(1, 20));
-    if (have_eval && eval_steps.count(m.done)) {
-      EvalResult r = eval_row();
-      status += " held-out " + fmt("%.4f", r.loss);
-    }
-    const bool last = m.done == steps;
-    if (m.done % ck_every == 0 || last || StopSignal::requested()) {
-      log.flush();
-      save();
-    }
-    bar.update(m.done, status);
-    if (StopSignal::requested()) {
-      log.flush();
-      std::fprintf(stderr, "\ntimfusion-train adapt: interrupted at step %lld; checkpoint saved. Continue with:\n"
-                           "  timfusion-train adapt --resume %s\n", static_cast<long long>(m.done), m.dir.c_str());
-      return 130;
-    }
-    if (stop_at >= 0 && m.done >= stop_at && !last) {
-      log.flush();
-      return 0;
-    }
-  }
-  bar.finish();
-  log.flush();
-  if (first == steps) save();
-  {
-    std::vector<Series> s(1);
-    s[0].name = "training loss";
-    for (const auto& r : log.rows()) s[0].x.push_back(r[0]), s[0].y.push_back(r[1]);
-    if (have_eval) {
-      Series e;
-      e.name = "held-out loss";
-      for (const auto& r : elog.rows()) e.x.push_back(r[0]), e.y.push_back(r[1]);
-      s.push_back(e);
-    }
-    write_curve_png(m.dir + "/loss_curve.png", "timfusion-train adapt", s);
-  }
-  nlohmann::json held_j = nlohmann::json::object();
-  if (have_eval && !elog.rows().empty()) {
-    const auto& r = elog.rows().back();
-    for (size_t c = 1; c < ecols.size(); ++c) held_j[ecols[c]] = r[c];
-    held_j["pairs"] = m.held.size();
-  }
-  nlohmann::json prov = {{"tool", "timfusion-train adapt"},
-                         {"init", m.init_desc},
-                         {"git_commit", git_commit()},
-                         {"command_lines", m.sessions},
-                         {"data", data_provenance(m.train_src, m.train)},
-                         {"held_out", data_provenance(m.held_src, m.held)},
-                         {"held_out_final", held_j},
-                         {"steps", steps},
-                         {"train_seconds", std::round(m.elapsed)},
-                         {"finished", utc_now()},
-                         {"config", m.cfg.values()}};
-  SafetensorsFile f = nn::to_safetensors(*m.net);
-  f.metadata["timfusion.arch"] = m.spec.to_json();
-  f.metadata["timfusion.provenance"] = prov.dump();
-  write_safetensors(m.dir + "/model.safetensors", f);
-  if (!m.quiet) {
-    std::fprintf(stderr, "timfusion-train adapt: done: %lld steps, %.0f s; weights %s/model.safetensors\n",
-                 static_cast<long long>(steps), m.elapsed, m.dir.c_str());
-    if (have_eval) std::fprintf(stderr, "  held-out curve: %s/eval.csv\n", m.dir.c_str());
-  }
-  return 0;
-}
-
-// ---------------------------------------------------------------- compare
-
-namespace {
-
-std::vector<std::vector<std::string>> read_csv(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw Error(path + ": cannot read");
-  std::vector<std::vector<std::string>> rows;
-  std::string line;
-  while (std::getline(in, line)) {
-    std::vector<std::string> row;
-    std::stringstream ls(line);
-    std::string cell;
-    while (std::getline(ls, cell, ',')) row.push_back(cell);
-    if (!row.empty()) rows.push_back(row);
-  }
-  return rows;
-}
-
-struct Curve {
-  std::string label;
-  std::vector<double> x, y;
-};
-
-// One panel: linear axes, lines with markers, legend.
-cv::Mat draw_panel(const std::string& title, const std::vector<Curve>& curves_in, bool lower_better, bool log_y, int W, int H) {
-  // Log axis: plot log10(y) (values <= 0 dropped), label ticks with y.
-  std::vector<Curve> curves = curves_in;
-  if (log_y)
-    for (auto& c : curves)
-      for (auto& v : c.y) v = v > 0 ? std::log10(v) : NAN;
-  static const cv::Scalar colours[] = {{200, 80, 20}, {40, 40, 220}, {30, 150, 30}, {160, 40, 160}, {20, 140, 200}};
-  cv::Mat img(H, W, CV_8UC3, cv::Scalar(255, 255, 255));
-  const int L = 70, R = 15, T = 30, B = 45;
-  double x0 = 1e300, x1 = -1e300, y0 = 1e300, y1 = -1e300;
-  for (const auto& c : curves)
-    for (size_t i = 0; i < c.x.size(); ++i)
-      if (std::isfinite(c.y[i])) x0 = std::min(x0, c.x[i]), x1 = std::max(x1, c.x[i]), y0 = std::min(y0, c.y[i]), y1 = std::max(y1, c.y[i]);
-  if (x0 > x1) return img;
-  if (x1 == x0) x1 = x0 + 1;
-  const double pad = (y1 - y0) * 0.06 + 1e-9;
-  y0 -= pad, y1 += pad;
-  auto px = [&](double x) { return L + static_cast<int>((x - x0) / (x1 - x0) * (W - L - R)); };
-  auto py = [&](double y) { return H - B - static_cast<int>((y - y0) / (y1 - y0) * (H - T - B)); };
-  cv::rectangle(img, {L, T}, {W - R, H - B}, {0, 0, 0}, 1);
-  for (int i = 0; i <= 4; ++i) {
-    double yv = y0 + (y1 - y0) * i / 4.0, xv = x0 + (x1 - x0) * i / 4.0;
-    cv::line(img, {L, py(yv)}, {W - R, py(yv)}, {225, 225, 225}, 1);
-    cv::putText(img, fmt("%.4g", log_y ? std::pow(10.0, yv) : yv), {4, py(yv) + 4}, cv::FONT_HERSHEY_SIMPLEX, 0.38, {0, 0, 0}, 1, cv::LINE_AA);
-    cv::putText(img, fmt("%.0f", xv), {px(xv) - 10, H - B + 16}, cv::FONT_HERSHEY_SIMPLEX, 0.38, {0, 0, 0}, 1, cv::LINE_AA);
-  }
-  cv::putText(img, "adaptation step", {W / 2 - 50, H - 8}, cv::FONT_HERSHEY_SIMPLEX, 0.42, {0, 0, 0}, 1, cv::LINE_AA);
-  cv::putText(img, title + (log_y ? ", log scale" : "") + (lower_better ? " (lower is better)" : " (higher is better)"), {L, 20}, cv::FONT_HERSHEY_SIMPLEX,
-              0.5, {0, 0, 0}, 1, cv::LINE_AA);
-  // Runs labelled "NAME#seed" share NAME's colour; repeats are drawn thinner
-  // and listed once in the legend.
-  std::vector<std::string> keys;
-  for (size_t ci = 0; ci < curves.size(); ++ci) {
-    const auto& c = curves[ci];
-    const std::string key = c.label.substr(0, c.label.find('#'));
-    size_t ki = std::find(keys.begin(), keys.end(), key) - keys.begin();
-    const bool repeat = ki < keys.size();
-    if (!repeat) keys.push_back(key);
-    const auto col = colours[ki % 5];
-    std::vector<cv::Point> pts;
-    for (size_t i = 0; i < c.x.size(); ++i)
-      if (std::isfinite(c.y[i])) pts.emplace_back(px(c.x[i]), py(c.y[i]));
-    if (pts.size() > 1) cv::polylines(img, pts, false, col, repeat ? 1 : 2, cv::LINE_AA);
-    for (const auto& p : pts) cv::circle(img, p, repeat ? 2 : 3, col, cv::FILLED, cv::LINE_AA);
-    if (repeat) continue;
-    // Legend where the curves are not: top for lower-is-better, bottom otherwise.
-    const int ly = lower_better ? T + 14 + 16 * static_cast<int>(ki) : H - B - 12 - 16 * static_cast<int>(ki);
-    cv::line(img, {W - R - 230, ly}, {W - R - 205, ly}, col, 2);
-    cv::putText(img, key, {W - R - 200, ly + 4}, cv::FONT_HERSHEY_SIMPLEX, 0.4, {0, 0, 0}, 1, cv::LINE_AA);
-  }
-  return img;
-}
-
-}  // namespace
-
-void compare_adapt_runs(const std::vector<std::pair<std::string, std::string>>& runs, const std::string& png,
-                        const std::string& markdown) {
-  if (runs.empty()) throw Error("--compare needs at least one run folder");
-  std::vector<std::vector<std::vector<std::string>>> tables;
-  for (const auto& [dir, label] : runs) {
-    tables.push_back(read_csv(dir + "/eval.csv"));
-    if (tables.back().size() < 2) throw Error(dir + "/eval.csv has no rows");
-  }
-  const auto header = tables[0][0];
-  std::vector<cv::Mat> panels;
-  for (size_t c = 1; c < header.size(); ++c) {
-    std::vector<Curve> curves;
-    for (size_t r = 0; r < runs.size(); ++r) {
-      const auto& t = tables[r];
-      size_t col = std::find(t[0].begin(), t[0].end(), header[c]) - t[0].begin();
-      if (col >= t[0].size()) continue;
-      Curve cv_;
-      cv_.label = runs[r].second;
-      for (size_t i = 1; i < t.size(); ++i) cv_.x.push_back(std::stod(t[i][0])), cv_.y.push_back(std::stod(t[i][col]));
-      curves.push_back(cv_);
-    }
-    const std::string& name = header[c];
-    const bool lower = name == "loss" || name == "intensity" || name == "gradient" || name == "ssim_loss" ||
-                       (is_metric(name) && !higher_is_better(name));
-    const std::string title = name == "loss" ? "held-out fusion loss" : (is_metric(name) ? name : name + " term");
-    if (name == "loss" || is_metric(name)) panels.push_back(draw_panel(title, curves, lower, name == "loss", 560, 340));
-  }
-  // Grid of 2 columns.
-  std::vector<cv::Mat> rows;
-  for (size_t i = 0; i < panels.size(); i += 2) {
-    cv::Mat row;
-    if (i + 1 < panels.size())
-      cv::hconcat(panels[i], panels[i + 1], row);
-    else
-      cv::hconcat(panels[i], cv::Mat(panels[i].rows, panels[i].cols, CV_8UC3, cv::Scalar(255, 255, 255)), row);
-    rows.push_back(row);
-  }
-  cv::Mat grid;
-  cv::vconcat(rows, grid);
-  if (!png.empty()) write_image(png, grid);
-  // Markdown: every run's value per step for each column, plus the mean of
-  // the runs sharing a "NAME#..." label when there are several.
-  std::vector<std::string> keys;
-  std::map<std::string, std::vector<size_t>> members;
-  for (size_t r = 0; r < runs.size(); ++r) {
-    const std::string key = runs[r].second.substr(0, runs[r].second.find('#'));
-    if (!members.count(key)) keys.push_back(key);
-    members[key].push_back(r);
-  }
-  std::vector<std::string> mean_keys;
-  for (const auto& k : keys)
-    if (members[k].size() > 1) mean_keys.push_back(k);
-  auto value = [&](size_t r, const std::string& step, const std::string& name) {
-    const auto& t = tables[r];
-    size_t col = std::find(t[0].begin(), t[0].end(), name) - t[0].begin();
-    for (size_t j = 1; j < t.size(); ++j)
-      if (t[j][0] == step && col < t[j].size()) return std::stod(t[j][col]);
-    return std::nan("");
-  };
-  std::ostringstream os;
-  for (size_t c = 1; c < header.size(); ++c) {
-    os << "\n**" << header[c] << "**\n\n| step |";
-    for (const auto& r : runs) os << " " << r.second << " |";
-    for (const auto& k : mean_keys) os << " " << k << " mean |";
-    os << "\n|---|";
-    for (size_t r = 0; r < runs.size() + mean_keys.size(); ++r) os << "---|";
-    os << "\n";
-    for (size_t i = 1; i < tables[0].size(); ++i) {
-      const std::string& step = tables[0][i][0];
-      os << "| " << step << " |";
-      for (size_t r = 0; r < runs.size(); ++r) {
-        const double v = value(r, step, header[c]);
-        os << " " << (std::isnan(v) ? std::string("–") : fmt("%.4f", v)) << " |";
-      }
-      for (const auto& k : mean_keys) {
-        double sum = 0;
-        for (size_t r : members[k]) sum += value(r, step, header[c]);
-        os << " " << (std::isnan(sum) ? std::string("–") : fmt("%.4f", sum / static_cast<double>(members[k].size())))
-           << " |";
-      }
-      os << "\n";
-    }
-  }
-  if (!markdown.empty()) write_text_atomic(markdown, os.str());
-  std::fputs(os.str().c_str(), stdout);
-}
-
-// ---------------------------------------------------------------- commands
-
-namespace {
-
-const char* kMetaUsage =
-    "Usage: timfusion-train meta [options]\n"
-    "       timfusion-train meta --resume RUN_DIR [--steps N]\n"
-    "\n"
-    "Pretext meta-initialisation (TIM's PMI) by first-order Reptile: each outer step\n"
-    "adapts a copy of the initialisation to one pretext task (meta.inner_steps Adam\n"
-    "steps of the fusion losses) and moves the initialisation towards it by eps.\n"
-    "Default tasks: IVIF (roadscene minus cddfuse_test50, tno42), MRI-CT and MRI-SPECT\n"
-    "(train splits; MRI in the ir slot, CT / SPECT luma in vis); MRI-PET is left out\n"
-    "for evaluation. Default network: ivif-light at 16 channels. Writes\n"
-    "model.safetensors (the meta-initialisation), log.csv, loss_curve.png.\n"
-    "  --inner-steps N   --epsilon X   (meta.inner_steps, meta.epsilon; see --help-config)\n"
-    "\n";
-
-const char* kAdaptUsage =
-    "Usage: timfusion-train adapt --init W.safetensors (--split-dir DIR | --data DIR ...) [options]\n"
-    "       timfusion-train adapt --compare RUN[=LABEL] --compare RUN[=LABEL] ... [--plot OUT.png] [--table OUT.md]\n"
-    "\n"
-    "Fine-tunes weights (a meta-initialisation, any model, or a random init when\n"
-    "--init is not given: --arch/--channels) to a new task for a few hundred Adam\n"
-    "steps, evaluating the held-out pairs (fusion-loss terms, --metrics) after the\n"
-    "steps in adapt.eval_at. --split-dir DIR takes a folder with split.txt\n"
-    "(harvard_medical/<task>): trains on \"train\", evaluates on \"test\".\n"
-    "Writes model.safetensors, log.csv, eval.csv, loss_curve.png.\n"
-    "--compare draws eval.csv of several runs against the step (one panel per column).\n"
-    "\n";
-
-template <typename Runner>
-int run_command(int argc, char** argv, int first, const CommandSpec& spec, const char* usage) {
-  CommandArgs a = parse_command_args(argc, argv, first, spec);
-  if (a.cli.help) {
-    std::fputs(usage, stdout);
-    std::fputs(cli_help(), stdout);
-    return 0;
-  }
-  if (a.cli.help_config) {
-    std::fputs(describe_command_config(spec).c_str(), stdout);
-    return 0;
-  }
-  CommandConfig cfg = resolve_command_config(a, spec);
-  const std::string dir = prepare_run_dir(cfg, a);
-  Runner r(cfg, dir, a.cli.quiet);
-  return r.run(a.cli.stop_at, !a.cli.resume.empty(), command_line(argc, argv));
-}
-
-}  // namespace
-
-int cmd_meta(int argc, char** argv, int first) {
-  const CommandSpec& spec = meta_spec();
-  return run_command<MetaLearner>(argc, argv, first, spec, kMetaUsage);
-}
-
-int cmd_adapt(int argc, char** argv, int first) {
-  // Compare mode: its own small option set.
-  for (int i = first; i < argc; ++i) {
-    if (std::string(argv[i]) != "--compare") continue;
-    std::vector<std::pair<std::string, std::string>> runs;
-    std::string png, md;
-    for (int j = first; j < argc; ++j) {
-      std::string k = argv[j];
-      auto value = [&]() -> std::string {
-        if (j + 1 >= argc) throw Error(k + " needs a value");
-        return argv[++j];
-      };
-      if (k == "--compare") {
-        std::string v = value();
-        auto eq = v.find('=');
-        runs.emplace_back(v.substr(0, eq), eq == std::string::npos ? fs::path(v).filename().string() : v.substr(eq + 1));
-      } else if (k == "--plot") {
-        png = value();
-      } else if (k == "--table") {
-        md = value();
-      } else {
-        throw Error("with --compare, only --compare, --plot and --table are allowed (got \"" + k + "\")");
-      }
-    }
-    compare_adapt_runs(runs, png, md);
-    return 0;
-  }
-  return run_command<Adapter>(argc, argv, first, adapt_spec(), kAdaptUsage);
-}
+int cmd_meta(int argc, char** argv, int first) { return run_command<MetaLearner>(argc, argv, first, meta_spec(), kMetaUsage); }
 
 }  // namespace timfusion::train

@@ -114,4 +114,12 @@ bool same_tensors(const SafetensorsFile& a, const SafetensorsFile& b, std::strin
   return true;
 }
 
+void write_model_file(const std::string& path, const torch::nn::Module& net, const ArchSpec& arch,
+                      const std::string& provenance_json) {
+  SafetensorsFile f = nn::to_safetensors(net);
+  f.metadata["timfusion.arch"] = arch.to_json();
+  f.metadata["timfusion.provenance"] = provenance_json;
+  write_safetensors(path, f);
+}
+
 }  // namespace timfusion::train

@@ -8,6 +8,7 @@
 
 #include <torch/torch.h>
 
+#include "timfusion/arch.h"
 #include "timfusion/safetensors.h"
 
 namespace timfusion::train {
@@ -40,6 +41,11 @@ double clip_grad_norm(torch::nn::Module& module, double max_norm);
 void save_module(SafetensorsFile& out, const torch::nn::Module& module, const std::string& prefix);
 // Loads what save_module wrote (every key must be present).
 void load_module(torch::nn::Module& module, const SafetensorsFile& in, const std::string& prefix, const std::string& what);
+
+// A final weight file: the module's weights plus "timfusion.arch" and
+// "timfusion.provenance" metadata (what core's model loader reads).
+void write_model_file(const std::string& path, const torch::nn::Module& net, const ArchSpec& arch,
+                      const std::string& provenance_json);
 
 // Every tensor's bytes equal (names, dtypes, shapes, data)? Metadata ignored.
 bool same_tensors(const SafetensorsFile& a, const SafetensorsFile& b, std::string* first_difference = nullptr);

@@ -25,6 +25,8 @@ const std::map<std::string, std::string>& shorthands() {
   return m;
 }
 
+}  // namespace
+
 json parse_value(const std::string& text) {
   try {
     return json::parse(text);
@@ -32,8 +34,6 @@ json parse_value(const std::string& text) {
     return text;
   }
 }
-
-}  // namespace
 
 const char* cli_help() {
   return "Configuration (later wins: defaults < --config FILE < command line, in order):\n"

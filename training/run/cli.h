@@ -32,6 +32,10 @@ CliArgs parse_cli(int argc, char** argv, int first);
 // (steps, checkpoint_every, preview_*; anything else would change the run).
 Config resolve_config(const CliArgs& a);
 
+// A value on the command line: its JSON when it parses as JSON, else the text
+// as a string (--set KEY=VALUE, shorthand flags).
+json parse_value(const std::string& text);
+
 // Help text for the shared options.
 const char* cli_help();
 

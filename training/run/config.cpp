@@ -17,11 +17,7 @@ namespace timfusion::train {
 
 namespace {
 
-std::string default_task_data() {
-  const char* env = std::getenv("TIMFUSION_DATA_DIR");
-  std::string root = env && *env ? env : TIMFUSION_DATA_DIR;
-  return fs::path(root + "/msrs_seg").lexically_normal().string();
-}
+std::string default_task_data() { return fs::path(data_root() + "/msrs_seg").lexically_normal().string(); }
 
 std::vector<KeySpec> make_schema() {
   using T = KeyType;
@@ -106,6 +102,7 @@ std::string type_name(KeyType t) {
     case KeyType::Bool: return "true or false";
     case KeyType::String: return "a string";
     case KeyType::Data: return "a list of data folders";
+    case KeyType::Json: return "JSON";
   }
   return "?";
 }
@@ -126,10 +123,11 @@ void check_data(const json& v, const std::string& where) {
   }
 }
 
-// Coerces `v` to the key's type; throws a message naming key and value.
-json coerce(const KeySpec& k, json v, const std::string& where) {
+}  // namespace
+
+json coerce_value(const KeySpec& k, json v, const std::string& name, const std::string& where) {
   auto bad = [&](const std::string& why) -> Error {
-    return Error(where + ": bad value " + v.dump() + " for \"" + k.key + "\": " + why);
+    return Error(where + ": bad value " + v.dump() + " for \"" + name + "\": " + why);
   };
   switch (k.type) {
     case KeyType::Int: {
@@ -158,6 +156,15 @@ json coerce(const KeySpec& k, json v, const std::string& where) {
       if (v.is_string()) v = json::array({v});
       check_data(v, where);
       break;
+    case KeyType::Json:
+      if (v.is_string()) {  // --set key='[...]' arrives parsed; a bare string may be JSON text
+        try {
+          v = json::parse(v.get<std::string>());
+        } catch (const json::exception&) {
+        }
+      }
+      if (!k.def.is_null() && v.type() != k.def.type()) throw bad("expected " + std::string(k.def.type_name()));
+      break;
   }
   if ((k.type == KeyType::Int || k.type == KeyType::Number) && k.min < k.max) {
     double x = v.get<double>();
@@ -169,6 +176,8 @@ json coerce(const KeySpec& k, json v, const std::string& where) {
   }
   return v;
 }
+
+namespace {
 
 json* slot(json& root, const std::string& key, bool create) {
   json* cur = &root;
@@ -242,7 +251,7 @@ Config Config::defaults() {
 void Config::set(const std::string& key, const json& value, const std::string& origin) {
   const KeySpec* k = find_key(key);
   if (!k) throw Error(origin + ": unknown config key \"" + key + "\"" + suggestion(key) + " (see --help-config)");
-  *slot(values_, key, true) = coerce(*k, value, origin);
+  *slot(values_, key, true) = coerce_value(*k, value, key, origin);
 }
 
 void Config::merge(const json& j, const std::string& origin) {
@@ -307,10 +316,12 @@ DataSource Config::task_source() const {
   return source_of(e);
 }
 
-std::string Config::describe() {
+std::string Config::describe() { return describe_keys(schema(), ""); }
+
+std::string describe_keys(const std::vector<KeySpec>& keys, const std::string& prefix) {
   std::ostringstream os;
-  for (const auto& k : schema()) {
-    os << "  " << k.key << " = " << k.def.dump() << "\n      " << k.help;
+  for (const auto& k : keys) {
+    os << "  " << prefix << k.key << " = " << k.def.dump() << "\n      " << k.help;
     if (!k.choices.empty()) {
       os << " [";
       for (size_t i = 0; i < k.choices.size(); ++i) os << (i ? "|" : "") << k.choices[i];
@@ -325,6 +336,20 @@ json data_entry(const std::string& dir, const std::string& exclude) {
   json e = {{"dir", dir}};
   if (!exclude.empty()) e["exclude"] = exclude;
   return e;
+}
+
+double scheduled_lr(const Config& cfg, int64_t k) {
+  const double lr = cfg.d("lr"), lo = cfg.d("lr_min");
+  const int64_t steps = cfg.i("steps"), warm = cfg.i("warmup");
+  if (k < warm) return lr * static_cast<double>(k + 1) / static_cast<double>(warm);
+  if (cfg.s("lr_schedule") == "constant") return lr;
+  double p = steps > warm ? static_cast<double>(k - warm) / static_cast<double>(steps - warm) : 1.0;
+  return lo + (lr - lo) * 0.5 * (1 + std::cos(M_PI * std::min(1.0, p)));
+}
+
+std::string data_root() {
+  const char* env = std::getenv("TIMFUSION_DATA_DIR");
+  return env && *env ? env : TIMFUSION_DATA_DIR;
 }
 
 }  // namespace timfusion::train

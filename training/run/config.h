@@ -16,10 +16,12 @@ namespace timfusion::train {
 
 using json = nlohmann::json;
 
-enum class KeyType { Int, Number, Bool, String, Data };
+// Data: the "data" list; Json: any JSON of the default's type (the keys of
+// run/command_config.h's command sections).
+enum class KeyType { Int, Number, Bool, String, Data, Json };
 
 struct KeySpec {
-  std::string key;  // dotted path, e.g. "loss.ssim"
+  std::string key;  // dotted path, e.g. "loss.ssim" (in a command section: without the section prefix)
   KeyType type;
   json def;
   double min = 0, max = 0;            // for Int/Number when min < max
@@ -69,6 +71,21 @@ class Config {
  private:
   json values_ = json::object();
 };
+
+// The shared data folder: $TIMFUSION_DATA_DIR when set, else the build's
+// default (../shared/data), as given (it may be relative).
+std::string data_root();
+
+// The learning rate of step k: linear warm-up, then cosine (lr -> lr_min) or
+// constant (keys lr, lr_min, lr_schedule, warmup, steps).
+double scheduled_lr(const Config& cfg, int64_t k);
+
+// "  <prefix><key> = <default>\n      <help> [<choices>]\n" for each key (--help-config).
+std::string describe_keys(const std::vector<KeySpec>& keys, const std::string& prefix);
+
+// `v` coerced to the type of key `k` (named `name` in messages), with its
+// choices and range checked; throws Error "<where>: bad value V for "<name>": why".
+json coerce_value(const KeySpec& k, json v, const std::string& name, const std::string& where);
 
 // A source spec given on the command line ("DIR" or "DIR:EXCLUDE_FILE" is
 // not used: --data DIR [--exclude FILE]) as JSON.

@@ -89,13 +89,45 @@ std::string command_line(int argc, char** argv) {
   return r;
 }
 
-std::string utc_now() {
+namespace {
+std::string format_now(const char* strftime_format, bool utc) {
   std::time_t t = std::time(nullptr);
   std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  if (utc)
+    gmtime_r(&t, &tm);
+  else
+    localtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, strftime_format, &tm);
   return buf;
+}
+}  // namespace
+
+std::string utc_now() { return format_now("%Y-%m-%dT%H:%M:%SZ", true); }
+
+std::string default_run_dir(const std::string& command) { return "runs/" + command + format_now("-%Y%m%d-%H%M%S", false); }
+
+std::string absolute_path(const std::string& p) { return p.empty() ? p : fs::absolute(p).lexically_normal().string(); }
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+std::vector<std::vector<std::string>> read_csv(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error(path + ": cannot read");
+  std::vector<std::vector<std::string>> rows;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> row;
+    std::stringstream ls(line);
+    std::string cell;
+    while (std::getline(ls, cell, ',')) row.push_back(cell);
+    if (!row.empty()) rows.push_back(row);
+  }
+  return rows;
 }
 
 CsvLog::~CsvLog() {

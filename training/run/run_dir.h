@@ -25,6 +25,16 @@ std::string git_commit();
 std::string command_line(int argc, char** argv);
 // "2024-05-01T12:00:00Z"
 std::string utc_now();
+// "runs/<command>-YYYYmmdd-HHMMSS" (local time): a new run's folder when --out is not given.
+std::string default_run_dir(const std::string& command);
+// `p` absolute and normalised ("" stays "").
+std::string absolute_path(const std::string& p);
+// One number printf-formatted: fmt("%.4f", x).
+std::string fmt(const char* printf_format, double v);
+
+// Every line of a CSV file split at commas (no quoting); empty lines are
+// skipped. Throws Error when the file cannot be read.
+std::vector<std::vector<std::string>> read_csv(const std::string& path);
 
 // The CSV log. Rows are kept in memory for plots and summaries.
 class CsvLog {

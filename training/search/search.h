@@ -18,7 +18,7 @@
 #include <string>
 
 #include "losses/fusion_losses.h"
-#include "search/command_config.h"
+#include "run/command_config.h"
 #include "search/hypergradient.h"
 #include "search/supernet.h"
 #include "timfusion/safetensors.h"

@@ -1,7 +1,5 @@
 // `timfusion-train search`: implicit architecture search with a latency budget.
-#include <chrono>
 #include <cmath>
-#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -11,12 +9,11 @@
 #include "run/checkpoint.h"
 #include "run/plot.h"
 #include "run/run_dir.h"
+#include "run/run_loop.h"
 #include "nn/networks.h"
 #include "search/commands.h"
 #include "search/search.h"
 #include "timfusion/error.h"
-#include "run/stop_signal.h"
-#include "timfusion/progress.h"
 
 namespace fs = std::filesystem;
 
@@ -35,12 +32,6 @@ torch::Tensor to_tensor(const std::vector<float>& v, int n, int h, int w) {
 SearchBatch batch_of(const PairDataset& d, uint64_t seed, int64_t k, uint64_t stream, int n, int crop, bool flip) {
   Batch b = d.sample(seed, k, stream, n, crop, flip);
   return {to_tensor(b.ir, b.n, b.h, b.w), to_tensor(b.vis, b.n, b.h, b.w)};
-}
-
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
 }
 
 const char* kUsage =
@@ -74,7 +65,7 @@ const CommandSpec& search_spec() {
   static const CommandSpec spec = [] {
     CommandSpec s;
     s.name = "search";
-    using T = SectionType;
+    using T = KeyType;
     nlohmann::json cands = SuperNetOptions::default_candidates();
     s.keys = {
         {"name", T::String, "ivif-rt", 0, 0, {}, "name written into the genotype"},
@@ -132,10 +123,8 @@ IasStep ias_hypergradient(SuperNetImpl& net, const LatencyTable* lat, double lam
   return s;
 }
 
-struct Searcher::Impl {
-  CommandConfig cfg;
-  std::string dir;
-  bool quiet = true;
+struct Searcher::Impl : CommandState {
+  using CommandState::CommandState;
   SuperNetOptions so;
   PairDataset wdata, adata;  // weight split (f), architecture split (F)
   SuperNet net{nullptr};
@@ -143,20 +132,16 @@ struct Searcher::Impl {
   std::unique_ptr<Adam> opt, aopt;
   LatencyTable lat;
   FusionLossWeights w;
-  int64_t done = 0;
-  double elapsed = 0;
-  std::vector<std::string> sessions, notes;
+  std::vector<std::string> notes;
 
   SearchStats step(int64_t k);
   void save_checkpoint(const std::string& path) const;
   void load_checkpoint(const std::string& path);
 };
 
-Searcher::Searcher(const CommandConfig& config, const std::string& run_dir, bool quiet) : impl_(std::make_unique<Impl>()) {
+Searcher::Searcher(const CommandConfig& config, const std::string& run_dir, bool quiet)
+    : impl_(std::make_unique<Impl>(config, run_dir, quiet)) {
   Impl& m = *impl_;
-  m.cfg = config;
-  m.dir = run_dir;
-  m.quiet = quiet;
   const Config& b = m.cfg.base;
   if (b.i("threads") > 0) torch::set_num_threads(static_cast<int>(b.i("threads")));
   m.so.channels = b.i("channels") > 0 ? static_cast<int>(b.i("channels")) : 8;
@@ -167,7 +152,7 @@ Searcher::Searcher(const CommandConfig& config, const std::string& run_dir, bool
   m.so.candidates = m.cfg.at("candidates").get<std::vector<std::string>>();
   m.so.validate();
   if (b.i("crop") % m.so.downscale) throw Error("search: crop must be divisible by search.downscale");
-  m.w = {b.d("loss.intensity"), b.d("loss.gradient"), b.d("loss.ssim"), static_cast<int>(b.i("loss.ssim_window"))};
+  m.w = fusion_loss_weights(b);
 
   PairDataset all = PairDataset::load(b.data_sources());
   m.notes = all.notes();
@@ -249,8 +234,7 @@ void Searcher::Impl::save_checkpoint(const std::string& path) const {
   opt->save(f, "adam.omega/");
   save_module(f, *arch, "arch/");
   aopt->save(f, "adam.alpha/");
-  nlohmann::json meta = {{"step", done}, {"seconds", elapsed}, {"sessions", sessions}};
-  f.metadata["timfusion.checkpoint"] = meta.dump();
+  set_checkpoint_progress(f, *this);
   f.metadata["timfusion.search"] = nlohmann::json{{"candidates", so.candidates}, {"channels", so.channels},
                                                   {"downscale", so.downscale},
                                                   {"head", so.head == Head::Blend ? "blend" : "image"}, {"cells", so.cells}}
@@ -259,17 +243,11 @@ void Searcher::Impl::save_checkpoint(const std::string& path) const {
 }
 
 void Searcher::Impl::load_checkpoint(const std::string& path) {
-  SafetensorsFile f = read_safetensors(path);
-  auto it = f.metadata.find("timfusion.checkpoint");
-  if (it == f.metadata.end()) throw Error(path + ": not a timfusion-train checkpoint");
-  auto meta = nlohmann::json::parse(it->second);
+  SafetensorsFile f = read_checkpoint(path, *this);
   load_module(*net, f, "supernet/", path);
   opt->load(f, "adam.omega/");
   load_module(*arch, f, "arch/", path);
   aopt->load(f, "adam.alpha/");
-  done = meta.at("step").get<int64_t>();
-  elapsed = meta.at("seconds").get<double>();
-  sessions = meta.at("sessions").get<std::vector<std::string>>();
 }
 
 std::string Searcher::alpha_csv() const {
@@ -363,16 +341,10 @@ int Searcher::run(long stop_at, bool resume, const std::string& command_line) {
     std::fflush(stdout);
   }
 
-  StopSignal stop;
-
-  Progress bar("search", steps, !m.quiet);
-  bar.update(m.done);
-  const int64_t first = m.done;
-  auto t0 = std::chrono::steady_clock::now();
-  const double base_elapsed = m.elapsed;
-  while (m.done < steps) {
-    SearchStats st = m.step(m.done);
-    m.elapsed = base_elapsed + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  StepLoop loop("search", m.dir, steps, ck_every, stop_at, m.quiet);
+  SearchStats st;
+  loop.step = [&] { st = m.step(m.done); };
+  loop.record = [&] {
     if (!std::isfinite(st.f))
       throw Error("the loss became " + fmt("%g", st.f) + " at step " + std::to_string(m.done) +
                   ": lower lr or set grad_clip (the last checkpoint is intact)");
@@ -382,39 +354,19 @@ int Searcher::run(long stop_at, bool resume, const std::string& command_line) {
     for (int e = 0; e < m.so.edges; ++e)
       for (size_t k = 0; k < m.so.candidates.size(); ++k) arow.push_back(p[e][static_cast<int64_t>(k)].item<double>());
     alog.append(arow);
-    const bool last = m.done == steps;
-    if (m.done % ck_every == 0 || last || StopSignal::requested()) {
-      log.flush();
-      alog.flush();
-      m.save_checkpoint(ckpt);
-      plots();
-    }
     std::string status = "f " + fmt("%.4f", log.recent_mean(1, 20));
     if (std::isfinite(st.F_fusion)) status += " F " + fmt("%.4f", st.F_fusion) + " c " + fmt("%+.3f", st.c);
-    status += " E[lat] " + fmt("%.2f", st.latency_ms) + " ms";
-    bar.update(m.done, status);
-    if (StopSignal::requested()) {
-      log.flush();
-      alog.flush();
-      std::fprintf(stderr, "\ntimfusion-train search: interrupted at step %lld; checkpoint saved. Continue with:\n"
-                           "  timfusion-train search --resume %s\n",
-                   static_cast<long long>(m.done), m.dir.c_str());
-      return 130;
-    }
-    if (stop_at >= 0 && m.done >= stop_at && !last) {
-      log.flush();
-      alog.flush();
-      std::fprintf(stderr, "\ntimfusion-train search: stopped after step %lld (--stop-at)\n", static_cast<long long>(m.done));
-      return 0;
-    }
-  }
-  bar.finish();
-  log.flush();
-  alog.flush();
-  if (first == steps) {
+    return status + " E[lat] " + fmt("%.2f", st.latency_ms) + " ms";
+  };
+  loop.flush = [&] {
+    log.flush();
+    alog.flush();
+  };
+  loop.checkpoint = [&] {
     m.save_checkpoint(ckpt);
     plots();
-  }
+  };
+  if (std::optional<int> code = run_step_loop(loop, m)) return *code;
 
   // Outputs: the genotype, the alpha table, and the derived network's latency.
   ArchSpec g = genotype();
@@ -444,21 +396,7 @@ int Searcher::run(long stop_at, bool resume, const std::string& command_line) {
 }
 
 int cmd_search(int argc, char** argv, int first) {
-  const CommandSpec& spec = search_spec();
-  CommandArgs a = parse_command_args(argc, argv, first, spec);
-  if (a.cli.help) {
-    std::fputs(kUsage, stdout);
-    std::fputs(cli_help(), stdout);
-    return 0;
-  }
-  if (a.cli.help_config) {
-    std::fputs(describe_command_config(spec).c_str(), stdout);
-    return 0;
-  }
-  CommandConfig cfg = resolve_command_config(a, spec);
-  const std::string dir = prepare_run_dir(cfg, a);
-  Searcher s(cfg, dir, a.cli.quiet);
-  return s.run(a.cli.stop_at, !a.cli.resume.empty(), command_line(argc, argv));
+  return run_command<Searcher>(argc, argv, first, search_spec(), kUsage);
 }
 
 }  // namespace timfusion::train

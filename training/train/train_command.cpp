@@ -1,6 +1,5 @@
 // `timfusion-train train`: fusion-loss training, optionally task-guided.
 #include <cstdio>
-#include <ctime>
 #include <filesystem>
 
 #include "commands.h"
@@ -27,41 +26,30 @@ const char* kTrainUsage =
     "loss_curve.png, previews/. Ctrl-C saves a checkpoint; --resume continues.\n"
     "\n";
 
-std::string absolute(const std::string& p) { return p.empty() ? p : fs::absolute(p).lexically_normal().string(); }
-
 // Paths in the stored config are absolute, so --resume works from anywhere.
 void absolutize(Config& c) {
   json data = json::array();
   for (auto e : c.at("data")) {
     if (e.is_string()) e = json{{"dir", e}};
     for (const char* k : {"dir", "ir", "vis"})
-      if (e.contains(k)) e[k] = absolute(e[k].get<std::string>());
+      if (e.contains(k)) e[k] = absolute_path(e[k].get<std::string>());
     if (e.contains("exclude")) {
       std::string x = e["exclude"].get<std::string>();
       if (e.contains("dir") && fs::path(x).is_relative() && fs::exists(fs::path(e["dir"].get<std::string>()) / x))
         x = (fs::path(e["dir"].get<std::string>()) / x).string();
-      e["exclude"] = absolute(x);
+      e["exclude"] = absolute_path(x);
     }
     if (e.contains("labels")) {
       std::string l = e["labels"].get<std::string>();
       if (e.contains("dir") && fs::path(l).is_relative() && !fs::exists(l)) l = (fs::path(e["dir"].get<std::string>()) / l).string();
-      e["labels"] = absolute(l);
+      e["labels"] = absolute_path(l);
     }
     data.push_back(e);
   }
   c.set("data", data, "config");
-  c.set("task.data", absolute(c.s("task.data")), "config");
-  if (!c.s("init").empty()) c.set("init", absolute(c.s("init")), "config");
-  if (fs::exists(c.s("arch"))) c.set("arch", absolute(c.s("arch")), "config");
-}
-
-std::string default_run_dir() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  localtime_r(&t, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "runs/train-%Y%m%d-%H%M%S", &tm);
-  return buf;
+  c.set("task.data", absolute_path(c.s("task.data")), "config");
+  if (!c.s("init").empty()) c.set("init", absolute_path(c.s("init")), "config");
+  if (fs::exists(c.s("arch"))) c.set("arch", absolute_path(c.s("arch")), "config");
 }
 
 }  // namespace
@@ -81,11 +69,11 @@ int cmd_train(int argc, char** argv, int first) {
   Config cfg = resolve_config(a);
   std::string dir = cfg.s("out");
   if (a.resume.empty()) {
-    if (dir.empty()) dir = default_run_dir();
+    if (dir.empty()) dir = default_run_dir("train");
     if (fs::exists(dir + "/config.json"))
       throw Error(dir + " already holds a run: continue it with --resume " + dir + ", or choose another --out");
     if (fs::exists(dir) && !fs::is_directory(dir)) throw Error(dir + ": exists and is not a folder");
-    cfg.set("out", absolute(dir), "config");
+    cfg.set("out", absolute_path(dir), "config");
     absolutize(cfg);
   }
   dir = cfg.s("out");

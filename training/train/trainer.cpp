@@ -15,6 +15,7 @@
 #include "run/checkpoint.h"
 #include "run/plot.h"
 #include "run/run_dir.h"
+#include "run/run_loop.h"
 #include "task/seg_net.h"
 #include "timfusion/arch.h"
 #include "timfusion/error.h"
@@ -46,15 +47,9 @@ cv::Mat to_u8(const torch::Tensor& t) {  // [1,1,H,W] -> CV_8UC1
   return m.clone();
 }
 
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
-}
-
 }  // namespace
 
-struct Trainer::Impl {
+struct Trainer::Impl : RunProgress {
   Config cfg;
   ArchSpec spec;
   PairDataset data, task_train, task_eval;
@@ -64,18 +59,7 @@ struct Trainer::Impl {
   std::unique_ptr<Adam> opt, topt, bopt;
   FusionLossWeights w;
   torch::Tensor class_weight;  // undefined: plain cross-entropy
-  int64_t done = 0;
-  double elapsed = 0;  // training seconds over all sessions
-  std::vector<std::string> notes, sessions;
-
-  double lr_at(int64_t k) const {
-    const double lr = cfg.d("lr"), lo = cfg.d("lr_min");
-    const int64_t steps = cfg.i("steps"), warm = cfg.i("warmup");
-    if (k < warm) return lr * static_cast<double>(k + 1) / warm;
-    if (cfg.s("lr_schedule") == "constant") return lr;
-    double p = steps > warm ? static_cast<double>(k - warm) / static_cast<double>(steps - warm) : 1.0;
-    return lo + (lr - lo) * 0.5 * (1 + std::cos(M_PI * std::min(1.0, p)));
-  }
+  std::vector<std::string> notes;
 
   StepStats step(int64_t k);
   void save_checkpoint(const std::string& path) const;
@@ -93,7 +77,7 @@ Trainer::Trainer(const Config& config) : impl_(std::make_unique<Impl>()) {
   if (m.cfg.i("channels") > 0) m.spec.channels = static_cast<int>(m.cfg.i("channels"));
   m.spec.validate();
   m.task = m.cfg.b("task.enabled");
-  m.w = {m.cfg.d("loss.intensity"), m.cfg.d("loss.gradient"), m.cfg.d("loss.ssim"), static_cast<int>(m.cfg.i("loss.ssim_window"))};
+  m.w = fusion_loss_weights(m.cfg);
 
   if (!m.cfg.at("data").empty()) {
     m.data = PairDataset::load(m.cfg.data_sources());
@@ -144,7 +128,7 @@ StepStats Trainer::step(int64_t k) { return impl_->step(k); }
 
 StepStats Trainer::Impl::step(int64_t k) {
   StepStats st;
-  st.lr = lr_at(k);
+  st.lr = scheduled_lr(cfg, k);
   const uint64_t seed = static_cast<uint64_t>(cfg.i("seed"));
   const int batch = static_cast<int>(cfg.i("batch")), crop = static_cast<int>(cfg.i("crop"));
   const bool flip = cfg.b("flip");
@@ -213,17 +197,13 @@ void Trainer::Impl::save_checkpoint(const std::string& path) const {
     save_module(f, *bnet, "baseline/");
     bopt->save(f, "adam.baseline/");
   }
-  nlohmann::json meta = {{"step", done}, {"seconds", elapsed}, {"sessions", sessions}};
-  f.metadata["timfusion.checkpoint"] = meta.dump();
+  set_checkpoint_progress(f, *this);
   f.metadata["timfusion.arch"] = spec.to_json();
   write_safetensors(path, f);
 }
 
 void Trainer::Impl::load_checkpoint(const std::string& path) {
-  SafetensorsFile f = read_safetensors(path);
-  auto it = f.metadata.find("timfusion.checkpoint");
-  if (it == f.metadata.end()) throw Error(path + ": not a timfusion-train checkpoint");
-  auto meta = nlohmann::json::parse(it->second);
+  SafetensorsFile f = read_checkpoint(path, *this);
   load_module(*net, f, "fusion/", path);
   opt->load(f, "adam.fusion/");
   if (task) {
@@ -232,9 +212,6 @@ void Trainer::Impl::load_checkpoint(const std::string& path) {
     load_module(*bnet, f, "baseline/", path);
     bopt->load(f, "adam.baseline/");
   }
-  done = meta.at("step").get<int64_t>();
-  elapsed = meta.at("seconds").get<double>();
-  sessions = meta.at("sessions").get<std::vector<std::string>>();
 }
 
 void Trainer::Impl::preview(const std::string& path) {
@@ -338,10 +315,7 @@ nlohmann::json Trainer::Impl::task_evaluation() {
 }
 
 void Trainer::save_model(const std::string& path, const std::string& provenance_json) const {
-  SafetensorsFile f = nn::to_safetensors(*impl_->net);
-  f.metadata["timfusion.arch"] = impl_->spec.to_json();
-  f.metadata["timfusion.provenance"] = provenance_json;
-  write_safetensors(path, f);
+  write_model_file(path, *impl_->net, impl_->spec, provenance_json);
 }
 
 int Trainer::run(const RunOptions& o) {
@@ -452,14 +426,6 @@ int Trainer::run(const RunOptions& o) {
   }
 
   // Provenance: everything needed to make these weights again.
-  nlohmann::json data = nlohmann::json::array();
-  for (const auto& s : m.cfg.data_sources()) {
-    nlohmann::json e = {{"ir", s.ir}, {"vis", s.vis}};
-    if (!s.exclude.empty()) e["exclude"] = s.exclude;
-    for (const auto& [src, n] : m.data.counts())
-      if (src == s.ir) e["pairs"] = n;
-    data.push_back(e);
-  }
   const size_t window = 100;
   nlohmann::json losses = {{"window_steps", std::min(window, log.rows().size())},
                            {"total", log.recent_mean(1, window)},
@@ -470,7 +436,7 @@ int Trainer::run(const RunOptions& o) {
   nlohmann::json prov = {{"tool", "timfusion-train train"},
                          {"git_commit", commit},
                          {"command_lines", m.sessions},
-                         {"data", data},
+                         {"data", m.data.provenance(m.cfg.data_sources())},
                          {"steps", steps},
                          {"seed", m.cfg.i("seed")},
                          {"batch", m.cfg.i("batch")},

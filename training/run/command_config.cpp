@@ -1,7 +1,7 @@
-#include "search/command_config.h"
+#include "run/command_config.h"
 
 #include <cmath>
-#include <ctime>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -16,64 +16,10 @@ namespace timfusion::train {
 
 namespace {
 
-const SectionKey* find_key(const CommandSpec& spec, const std::string& key) {
+const KeySpec* find_key(const CommandSpec& spec, const std::string& key) {
   for (const auto& k : spec.keys)
     if (k.key == key) return &k;
   return nullptr;
-}
-
-json coerce(const SectionKey& k, json v, const std::string& where, const std::string& section) {
-  const std::string name = section + "." + k.key;
-  auto bad = [&](const std::string& why) { return Error(where + ": bad value " + v.dump() + " for \"" + name + "\": " + why); };
-  switch (k.type) {
-    case SectionType::Int:
-      if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>()) v = static_cast<int64_t>(v.get<double>());
-      if (!v.is_number_integer()) throw bad("expected an integer");
-      break;
-    case SectionType::Number:
-      if (!v.is_number()) throw bad("expected a number");
-      v = v.get<double>();
-      if (!std::isfinite(v.get<double>())) throw bad("not a finite number");
-      break;
-    case SectionType::Bool:
-      if (!v.is_boolean()) throw bad("expected true or false");
-      break;
-    case SectionType::String:
-      if (v.is_number()) v = v.dump();
-      if (!v.is_string()) throw bad("expected a string");
-      if (!k.choices.empty() && std::find(k.choices.begin(), k.choices.end(), v.get<std::string>()) == k.choices.end()) {
-        std::string c;
-        for (const auto& s : k.choices) c += (c.empty() ? "" : ", ") + s;
-        throw bad("expected one of " + c);
-      }
-      break;
-    case SectionType::Json:
-      if (v.is_string()) {  // --set key='[...]' arrives parsed; a bare string may be JSON text
-        try {
-          v = json::parse(v.get<std::string>());
-        } catch (const json::exception&) {
-        }
-      }
-      if (!k.def.is_null() && v.type() != k.def.type()) throw bad("expected " + std::string(k.def.type_name()));
-      break;
-  }
-  if ((k.type == SectionType::Int || k.type == SectionType::Number) && k.min < k.max) {
-    double x = v.get<double>();
-    if (x < k.min || x > k.max) {
-      std::ostringstream os;
-      os << "must be between " << k.min << " and " << k.max;
-      throw bad(os.str());
-    }
-  }
-  return v;
-}
-
-json parse_value(const std::string& text) {
-  try {
-    return json::parse(text);
-  } catch (const json::exception&) {
-    return text;
-  }
 }
 
 json read_json_file(const std::string& path) {
@@ -115,13 +61,13 @@ json CommandConfig::values() const {
 
 void set_section_key(CommandConfig& c, const CommandSpec& spec, const std::string& key, const json& value,
                      const std::string& origin) {
-  const SectionKey* k = find_key(spec, key);
+  const KeySpec* k = find_key(spec, key);
   if (!k) {
     std::string known;
     for (const auto& s : spec.keys) known += (known.empty() ? "" : ", ") + s.key;
     throw Error(origin + ": unknown key \"" + spec.name + "." + key + "\" (known: " + known + ")");
   }
-  c.own[key] = coerce(*k, value, origin, spec.name);
+  c.own[key] = coerce_value(*k, value, spec.name + "." + key, origin);
 }
 
 CommandArgs parse_command_args(int argc, char** argv, int first, const CommandSpec& spec) {
@@ -226,19 +172,30 @@ std::string describe_command_config(const CommandSpec& spec) {
     os << "  [" << spec.name << " default] " << it.key() << " = " << it.value().dump() << "\n";
   os << shared << "\nKeys of \"" << spec.name << "\" (--set " << spec.name << ".KEY=VALUE, or a \"" << spec.name
      << "\" object in --config):\n";
-  for (const auto& k : spec.keys) {
-    os << "  " << spec.name << "." << k.key << " = " << k.def.dump() << "\n      " << k.help;
-    if (!k.choices.empty()) {
-      os << " [";
-      for (size_t i = 0; i < k.choices.size(); ++i) os << (i ? "|" : "") << k.choices[i];
-      os << "]";
-    }
-    os << "\n";
-  }
+  os << describe_keys(spec.keys, spec.name + ".");
   return os.str();
 }
 
-std::string absolute_path(const std::string& p) { return p.empty() ? p : fs::absolute(p).lexically_normal().string(); }
+std::optional<CommandRun> start_command(int argc, char** argv, int first, const CommandSpec& spec, const char* usage) {
+  CommandArgs a = parse_command_args(argc, argv, first, spec);
+  if (a.cli.help) {
+    std::fputs(usage, stdout);
+    std::fputs(cli_help(), stdout);
+    return std::nullopt;
+  }
+  if (a.cli.help_config) {
+    std::fputs(describe_command_config(spec).c_str(), stdout);
+    return std::nullopt;
+  }
+  CommandRun r;
+  r.cfg = resolve_command_config(a, spec);
+  r.dir = prepare_run_dir(r.cfg, a);
+  r.quiet = a.cli.quiet;
+  r.resume = !a.cli.resume.empty();
+  r.stop_at = a.cli.stop_at;
+  r.command_line = command_line(argc, argv);
+  return r;
+}
 
 json absolutize_entries(const json& entries) {
   json out = json::array();
@@ -323,15 +280,6 @@ std::pair<json, json> split_dir_entries(const std::string& dir_in) {
   return {train, test};
 }
 
-std::string default_run_dir(const std::string& command) {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  localtime_r(&t, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "-%Y%m%d-%H%M%S", &tm);
-  return "runs/" + command + buf;
-}
-
 std::string prepare_run_dir(CommandConfig& c, const CommandArgs& a) {
   std::string dir = c.base.s("out");
   if (a.cli.resume.empty()) {
@@ -350,14 +298,5 @@ std::string prepare_run_dir(CommandConfig& c, const CommandArgs& a) {
 }
 
 void write_run_config(const CommandConfig& c, const std::string& dir) { write_text_atomic(dir + "/config.json", c.dump() + "\n"); }
-
-double scheduled_lr(const Config& cfg, int64_t k) {
-  const double lr = cfg.d("lr"), lo = cfg.d("lr_min");
-  const int64_t steps = cfg.i("steps"), warm = cfg.i("warmup");
-  if (k < warm) return lr * static_cast<double>(k + 1) / static_cast<double>(warm);
-  if (cfg.s("lr_schedule") == "constant") return lr;
-  double p = steps > warm ? static_cast<double>(k - warm) / static_cast<double>(steps - warm) : 1.0;
-  return lo + (lr - lo) * 0.5 * (1 + std::cos(M_PI * std::min(1.0, p)));
-}
 
 }  // namespace timfusion::train

@@ -13,28 +13,19 @@
 // No LibTorch in this header.
 #pragma once
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "run/cli.h"
 #include "run/config.h"
+#include "run/run_loop.h"
 
 namespace timfusion::train {
 
-enum class SectionType { Int, Number, Bool, String, Json };
-
-struct SectionKey {
-  std::string key;  // without the section prefix
-  SectionType type;
-  json def;
-  double min = 0, max = 0;  // for Int/Number when min < max
-  std::vector<std::string> choices;
-  std::string help;
-};
-
 struct CommandSpec {
   std::string name;                            // "search", also the section key
-  std::vector<SectionKey> keys;                // the section's schema
+  std::vector<KeySpec> keys;                   // the section's schema (Int, Number, Bool, String, Json)
   json base_defaults = json::object();         // command defaults of shared keys (before --config)
   std::map<std::string, std::string> flags;    // extra shorthand flag -> "section.key" or shared key
   bool data_required = true;                   // run Config::validate()'s data check
@@ -55,6 +46,18 @@ struct CommandConfig {
   std::string dump() const { return values().dump(2); }
 };
 
+// What the runner of a command (search, meta, adapt) holds besides its
+// networks and data: configuration, run folder, quietness, and the progress
+// that its checkpoints store.
+struct CommandState : RunProgress {
+  CommandState(CommandConfig config, std::string run_dir, bool quiet)
+      : cfg(std::move(config)), dir(std::move(run_dir)), quiet(quiet) {}
+
+  CommandConfig cfg;
+  std::string dir;
+  bool quiet = true;
+};
+
 struct CommandArgs {
   CliArgs cli;
   std::vector<std::pair<std::string, json>> own;  // section overrides, in order
@@ -70,6 +73,31 @@ CommandConfig resolve_command_config(const CommandArgs& a, const CommandSpec& sp
 
 // "--help-config" text: the shared keys and the section's.
 std::string describe_command_config(const CommandSpec& spec);
+
+// A command's run once its options are read: the configuration, the
+// prepared run folder and the run control options.
+struct CommandRun {
+  CommandConfig cfg;
+  std::string dir;
+  bool quiet = false, resume = false;
+  long stop_at = -1;
+  std::string command_line;
+};
+
+// Reads argv[first..] for `spec`. --help prints `usage` and the shared
+// options, --help-config the keys; both return nothing. Otherwise resolves
+// the configuration and prepares the run folder.
+std::optional<CommandRun> start_command(int argc, char** argv, int first, const CommandSpec& spec, const char* usage);
+
+// A whole command for a Runner with Runner(cfg, run_dir, quiet) and
+// run(stop_at, resume, command_line) -> exit status.
+template <typename Runner>
+int run_command(int argc, char** argv, int first, const CommandSpec& spec, const char* usage) {
+  std::optional<CommandRun> r = start_command(argc, argv, first, spec, usage);
+  if (!r) return 0;
+  Runner runner(r->cfg, r->dir, r->quiet);
+  return runner.run(r->stop_at, r->resume, r->command_line);
+}
 
 // Sets the section key (coerced and range-checked; throws Error naming it).
 void set_section_key(CommandConfig& c, const CommandSpec& spec, const std::string& key, const json& value,
@@ -90,15 +118,10 @@ json absolutize_entries(const json& entries);
 // Returns {train entry, test entry}.
 std::pair<json, json> split_dir_entries(const std::string& dir);
 
-// Shared helpers of the three commands.
-std::string absolute_path(const std::string& p);
-std::string default_run_dir(const std::string& command);
 // Creates a fresh run folder (error if it already holds a run) or checks a
 // resumed one; returns its absolute path and stores it as "out".
 std::string prepare_run_dir(CommandConfig& c, const CommandArgs& a);
 // Writes config.json.
 void write_run_config(const CommandConfig& c, const std::string& dir);
-// Cosine/constant schedule with warm-up, as `train` uses (run/config keys lr, lr_min, lr_schedule, warmup, steps).
-double scheduled_lr(const Config& cfg, int64_t k);
 
 }  // namespace timfusion::train

@@ -1,0 +1,74 @@
+// What meta and adapt share: one Adam step of the fusion losses on a batch of
+// crops, and the evaluation of a network on held-out pairs.
+#include <algorithm>
+
+#include <opencv2/core.hpp>
+
+#include "meta/meta.h"
+#include "timfusion/metrics.h"
+
+namespace timfusion::train {
+
+namespace {
+
+torch::Tensor to_tensor(const std::vector<float>& v, int n, int h, int w) {
+  return torch::from_blob(const_cast<float*>(v.data()), {n, 1, h, w}, torch::kFloat32).clone();
+}
+
+cv::Mat to_u8(const torch::Tensor& t) {  // [1,1,H,W] -> CV_8UC1, round(clamp(y,0,1)*255)
+  auto c = (t.detach().clamp(0, 1) * 255).round().to(torch::kUInt8).contiguous();
+  cv::Mat m(static_cast<int>(c.size(2)), static_cast<int>(c.size(3)), CV_8UC1, c.data_ptr<uint8_t>());
+  return m.clone();
+}
+
+cv::Mat as_u8(const cv::Mat& m) {
+  if (m.depth() == CV_8U) return m;
+  cv::Mat u;
+  m.convertTo(u, CV_8U, 255.0);
+  return u;
+}
+
+
+}  // namespace
+
+FusionLosses fusion_step(nn::TimNetImpl& net, Adam& opt, const Batch& b, const FusionLossWeights& w, double lr,
+                         double grad_clip) {
+  auto ir = to_tensor(b.ir, b.n, b.h, b.w), vis = to_tensor(b.vis, b.n, b.h, b.w);
+  auto l = fusion_losses(net.forward(ir, vis), ir, vis, w);
+  opt.zero_grad();
+  l.total.backward();
+  if (grad_clip > 0) clip_grad_norm(net, grad_clip);
+  opt.step(lr);
+  return l;
+}
+
+EvalResult evaluate(nn::TimNetImpl& net, const PairDataset& data, const FusionLossWeights& w,
+                    const std::vector<std::string>& metrics) {
+  EvalResult r;
+  const bool was_training = net.is_training();
+  net.eval();
+  torch::NoGradGuard ng;
+  for (size_t i = 0; i < data.size(); ++i) {
+    Batch b = data.center(i, 0);
+    auto ir = to_tensor(b.ir, 1, b.h, b.w), vis = to_tensor(b.vis, 1, b.h, b.w);
+    auto fused = net.forward(ir, vis);
+    auto l = fusion_losses(fused, ir, vis, w);
+    r.loss += l.total.item<double>();
+    r.intensity += l.intensity.item<double>();
+    r.gradient += l.gradient.item<double>();
+    r.ssim += l.ssim.item<double>();
+    if (!metrics.empty()) {
+      const Sample& s = data.at(i);
+      cv::Mat f8 = to_u8(fused);
+      for (const auto& m : metrics) r.metrics[m] += compute_metric(m, as_u8(s.ir), as_u8(s.vis_y), f8);
+    }
+    ++r.pairs;
+  }
+  if (was_training) net.train();
+  const double n = std::max<double>(1.0, static_cast<double>(r.pairs));
+  r.loss /= n, r.intensity /= n, r.gradient /= n, r.ssim /= n;
+  for (auto& [k, v] : r.metrics) v /= n;
+  return r;
+}
+
+}  // namespace timfusion::train
