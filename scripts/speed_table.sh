@@ -39,23 +39,17 @@ for t in 1 2; do
   py[$t]=$ms
   row "ivif-light: Python reference (PyTorch eager)" "$t" "$ms" "$rss" "$ms"
 done
-for t in 1 2; do
-  read -r ms rss < <(core_row "$LIGHT" "$t" "$FRAMES")
-  row "ivif-light: timfusion core (LibTorch, BN folded, NHWC)" "$t" "$ms" "$rss" "${py[$t]}"
-done
-for t in 1 2; do
-  read -r ms rss < <(element_row "$LIGHT" "$t" "$FRAMES")
-  row "ivif-light: timfusion element in a pipeline" "$t" "$ms" "$rss" "${py[$t]}"
-done
+rows() {  # label measure-function model frames [vs-python]: one row per thread count
+  for t in 1 2; do
+    read -r ms rss < <("$2" "$3" "$t" "$4")
+    row "$1" "$t" "$ms" "$rss" "${5:+${py[$t]}}"
+  done
+}
+rows "ivif-light: timfusion core (LibTorch, BN folded, NHWC)" core_row "$LIGHT" "$FRAMES" vs-python
+rows "ivif-light: timfusion element in a pipeline" element_row "$LIGHT" "$FRAMES" vs-python
 if [ -f "$RT" ]; then
-  for t in 1 2; do
-    read -r ms rss < <(core_row "$RT" "$t" "$RT_FRAMES")
-    row "ivif-rt: timfusion core" "$t" "$ms" "$rss" ""
-  done
-  for t in 1 2; do
-    read -r ms rss < <(element_row "$RT" "$t" "$RT_FRAMES")
-    row "ivif-rt: timfusion element in a pipeline" "$t" "$ms" "$rss" ""
-  done
+  rows "ivif-rt: timfusion core" core_row "$RT" "$RT_FRAMES"
+  rows "ivif-rt: timfusion element in a pipeline" element_row "$RT" "$RT_FRAMES"
 fi
 echo
 echo "Frames: $FRAMES (ivif-light), $RT_FRAMES (ivif-rt) after an untimed warm-up frame. Core rows: timfusion-bench"
