@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Quality table: the default model and the real-time model vs published methods'
+# Quality table: the shipped models (ivif-light, ivif-rt) vs published methods'
 # fused outputs in the shared data (tno42/fused/*, msrs_sample/fused/*), VIFB
 # metric conventions.
 #

@@ -67,7 +67,7 @@ ModelFile load_model_file(const std::string& path, const std::string& arch_overr
 
 std::string default_model_path() {
   if (const char* env = std::getenv("TIMFUSION_MODEL"); env && *env) return env;
-  const std::string name = "/ivif-light.safetensors";
+  const std::string name = "/ivif-rt.safetensors";
   for (const char* dir : {TIMFUSION_MODELS_DIR, TIMFUSION_SOURCE_MODELS_DIR})
     if (std::filesystem::exists(dir + name)) return dir + name;
   return TIMFUSION_MODELS_DIR + name;

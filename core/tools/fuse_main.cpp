@@ -27,7 +27,7 @@ const char* kUsage =
     "reads; OUT/<name>.png is written for each pair).\n"
     "\n"
     "  --model FILE|NAME weights (.safetensors) or a shipped model name (ivif-light, ivif-rt);\n"
-    "                    default: the installed ivif-light model\n"
+    "                    default: the installed ivif-rt model\n"
     "  --arch NAME|FILE  architecture for files without metadata:\n"
     "                    ivif-light, ivif-full, mmif-ct, mmif-pet, mmif-spect, or a JSON genotype\n"
     "  --resize-ir       scale IR to the visible size when they differ (default: error)\n"

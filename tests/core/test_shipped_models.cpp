@@ -4,6 +4,7 @@
 // conversion bug) rather than the code: the code has its own tests.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <fstream>
 
 #include <opencv2/imgcodecs.hpp>
@@ -83,4 +84,16 @@ TEST(ShippedModels, BothBeatThePlainAverageAndRealTimeStaysCloseToLight) {
     EXPECT_GT(rt.at(k), avg.at(k)) << "ivif-rt vs average on " << k;
     EXPECT_GT(rt.at(k), 0.9 * light.at(k)) << "ivif-rt fell behind ivif-light on " << k;
   }
+}
+
+// Without $TIMFUSION_MODEL the element and the CLI use ivif-rt (installed
+// copy, else the source tree's): live on a CPU out of the box.
+TEST(ShippedModels, TheDefaultIsTheRealTimeModel) {
+  const char* saved = std::getenv("TIMFUSION_MODEL");
+  const std::string keep = saved ? saved : "";
+  unsetenv("TIMFUSION_MODEL");
+  const std::string p = default_model_path();
+  if (!keep.empty()) setenv("TIMFUSION_MODEL", keep.c_str(), 1);
+  EXPECT_NE(p.find("ivif-rt.safetensors"), std::string::npos) << p;
+  EXPECT_EQ(load_model_file(p).arch.name, "ivif-rt");
 }

@@ -27,7 +27,8 @@ struct ModelFile {
 ModelFile load_model_file(const std::string& path, const std::string& arch_override = "");
 
 // The model used when none is given: $TIMFUSION_MODEL, else the installed
-// default (ivif-light trained by timfusion-train), else the source tree copy.
+// default (ivif-rt: the searched real-time network, trained by timfusion-train),
+// else the source tree copy.
 std::string default_model_path();
 
 // A weight file path, or the name of a shipped model ("ivif-light",
