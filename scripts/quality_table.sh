@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
-DATA=${TIMFUSION_DATA_DIR:-../shared/data}
+DATA=${TIMFUSION_DATA_DIR:-$(cat "$BUILD_DIR/data_dir.txt")}  # as meson.build found it
 MODEL=${1:-ivif-light}
 SECOND=${2-ivif-rt}
 label() { basename "${1%.safetensors}"; }

@@ -7,7 +7,8 @@
 #   scripts/setup.sh --no-run   install + build only
 #
 # Idempotent and quiet when everything is already there; works as root or
-# through sudo. BUILD_DIR (default: build) and MESON_ARGS are honoured.
+# through sudo. BUILD_DIR (default: build), MESON_ARGS and TIMFUSION_DATA_DIR
+# (the shared data; default ../shared/data, see meson.build) are honoured.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,13 +44,14 @@ BUILD_DIR=${BUILD_DIR:-build}
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 [ "$JOBS" -gt 2 ] || JOBS=2
 if [ ! -f "$BUILD_DIR/build.ninja" ]; then
-  meson setup "$BUILD_DIR" --buildtype=release ${MESON_ARGS:-} >/dev/null
+  meson setup "$BUILD_DIR" --buildtype=release ${TIMFUSION_DATA_DIR:+-Ddata_dir="$TIMFUSION_DATA_DIR"} \
+    ${MESON_ARGS:-} >/dev/null
 fi
 ninja -C "$BUILD_DIR" -j"$JOBS" >/dev/null || ninja -C "$BUILD_DIR" -j1
 
 [ $run_main -eq 1 ] || exit 0
 
-DATA=${TIMFUSION_DATA_DIR:-../shared/data}
+DATA=$(cat "$BUILD_DIR/data_dir.txt")  # meson.build finds it (../shared/data, or beside the origin clone)
 OUT=${OUT:-out/fused}
 echo "setup: gst-launch-1.0 ... timfusion ...: fusing $DATA/msrs_sample (IR + visible, 640x480) with the default model"
 TIMFUSION_BUILD="$BUILD_DIR" pipelines/fuse-folders.sh -v "$DATA/msrs_sample/ir" "$DATA/msrs_sample/vis" "$OUT"
