@@ -14,24 +14,6 @@ namespace timfusion::train {
 
 namespace {
 
-// As core's FusionNet (networks.cpp), whose helpers are private to core.
-torch::nn::Sequential make_stem(int64_t C, int64_t in) {
-  return torch::nn::Sequential(nn::ConvLayer(in, 2 * C, 3), torch::nn::PReLU(), nn::ConvLayer(2 * C, C, 3),
-                               torch::nn::PReLU());
-}
-torch::nn::Sequential make_stem_out(int64_t C, int64_t out) {
-  return torch::nn::Sequential(nn::ConvLayer(C, C, 3), torch::nn::PReLU(), nn::ConvLayer(C, C / 2, 3),
-                               nn::ConvLayer(C / 2, out, 1));
-}
-
-void to_channels_last(torch::nn::Module& m) {
-  torch::NoGradGuard ng;
-  for (auto& p : m.parameters())
-    if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
-  for (auto& b : m.buffers())
-    if (b.dim() == 4) b.set_data(b.contiguous(at::MemoryFormat::ChannelsLast));
-}
-
 // Best and median of `reps` timed calls after two warm-ups (oneDNN primitive creation).
 template <typename Fn>
 std::pair<double, double> time_calls(Fn&& fn, int reps) {
@@ -126,10 +108,10 @@ torch::Tensor SuperCellImpl::forward(torch::Tensor x, const torch::Tensor& weigh
 SuperNetImpl::SuperNetImpl(const SuperNetOptions& o) : o_(o) {
   o_.validate();
   const int64_t C = o_.channels, s2 = static_cast<int64_t>(o_.downscale) * o_.downscale;
-  stem = register_module("stem", make_stem(C, 2 * s2));
+  stem = register_module("stem", nn::make_stem(C, /*with_bn=*/false, 2 * s2));
   cells = register_module("cells", torch::nn::ModuleList());
   for (int i = 0; i < o_.cells; ++i) cells->push_back(SuperCell(C, o_.edges, o_.candidates));
-  stem_out = register_module("stem_out", make_stem_out(C, nn::head_channels(o_.head, o_.downscale)));
+  stem_out = register_module("stem_out", nn::make_stem_out(C, C, /*prelu=*/true, nn::head_channels(o_.head, o_.downscale)));
   // alpha = 0: every candidate starts with weight 1/K (DARTS uses 1e-3 * randn).
   alpha_ = torch::zeros({o_.edges, static_cast<int64_t>(o_.candidates.size())}).set_requires_grad(true);
 }
@@ -277,7 +259,7 @@ LatencyTable measure_latency(const SuperNetOptions& o, int width, int height, in
     for (const auto& name : o.candidates) {
       auto op = nn::make_op(name, o.channels);
       op->eval();
-      to_channels_last(*op);
+      nn::to_channels_last(*op);
       op->fold_bn();
       c10::InferenceMode guard;
       auto x = torch::rand({1, o.channels, h, w}).contiguous(at::MemoryFormat::ChannelsLast);

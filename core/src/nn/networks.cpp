@@ -6,22 +6,22 @@ namespace F = torch::nn::functional;
 
 namespace timfusion::nn {
 
-namespace {
-
-torch::nn::Sequential make_stem(int64_t C, bool with_bn, int64_t in = 2) {
+torch::nn::Sequential make_stem(int64_t C, bool with_bn, int64_t in) {
   torch::nn::Sequential s(ConvLayer(in, 2 * C, 3), torch::nn::PReLU(), ConvLayer(2 * C, C, 3));
   if (with_bn) s->push_back(TimBatchNorm(C));
   s->push_back(torch::nn::PReLU());
   return s;
 }
 
-torch::nn::Sequential make_stem_out(int64_t c_in, int64_t C, bool prelu, int64_t out = 1) {
+torch::nn::Sequential make_stem_out(int64_t c_in, int64_t C, bool prelu, int64_t out) {
   torch::nn::Sequential s(ConvLayer(c_in, C, 3));
   if (prelu) s->push_back(torch::nn::PReLU());
   s->push_back(ConvLayer(C, C / 2, 3));
   s->push_back(ConvLayer(C / 2, out, 1));
   return s;
 }
+
+namespace {
 
 torch::nn::ModuleList make_cells(int64_t C, const std::vector<std::string>& types, const std::vector<std::string>& normal,
                                  const std::vector<std::string>& chain_fusion) {
@@ -169,13 +169,15 @@ void TimNetImpl::fold_bn() {
   if (stage2_) std::static_pointer_cast<Stage2>(stage2_)->fold_bn();
 }
 
-void TimNetImpl::to_channels_last() {
+void to_channels_last(torch::nn::Module& m) {
   torch::NoGradGuard ng;
-  for (auto& p : parameters())
+  for (auto& p : m.parameters())
     if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
-  for (auto& b : buffers())
+  for (auto& b : m.buffers())
     if (b.dim() == 4) b.set_data(b.contiguous(at::MemoryFormat::ChannelsLast));
 }
+
+void TimNetImpl::to_channels_last() { nn::to_channels_last(*this); }
 
 int64_t count_parameters(torch::nn::Module& m) {
   int64_t n = 0;

@@ -6,6 +6,15 @@
 
 namespace timfusion::nn {
 
+// The reference's stem (ConvLayer(in, 2C) PReLU ConvLayer(2C, C) [BN] PReLU) and
+// stem_out (ConvLayer(c_in, C) [PReLU] ConvLayer(C, C/2) ConvLayer(C/2, out, 1)).
+// Shared with the search supernet, whose keys must match the final network's.
+torch::nn::Sequential make_stem(int64_t C, bool with_bn, int64_t in = 2);
+torch::nn::Sequential make_stem_out(int64_t c_in, int64_t C, bool prelu, int64_t out = 1);
+
+// Stores every 4-d parameter and buffer of m NHWC (oneDNN's fast path on CPU).
+void to_channels_last(torch::nn::Module& m);
+
 // Network_Fusion9_Meta: stem -> cells -> stem_out, no final activation.
 class FusionNetImpl : public torch::nn::Module {
  public:
