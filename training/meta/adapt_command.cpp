@@ -51,10 +51,13 @@ const CommandSpec& adapt_spec() {
          "steps after which the held-out pairs are evaluated (and the last step)"},
         {"eval_every", T::Int, 0, 0, 1e9, {}, "also evaluate every N steps (0: only eval_at)"},
         {"metrics", T::String, "mi,qabf,vif,ssim", 0, 0, {}, "core fusion metrics on the held-out pairs (timfusion-eval names)"},
+        {"bn_recalibrate", T::Int, 0, 0, 1e6, {},
+         "before each evaluation and before writing the model, re-estimate the BatchNorm statistics over up to N "
+         "training pairs (whole images); 0: keep the running averages of the training batches"},
     };
     s.base_defaults = {{"steps", 300}, {"batch", 4}, {"crop", 96}, {"lr", 1e-3}, {"lr_schedule", "constant"},
                        {"threads", 1}, {"checkpoint_every", 50}, {"preview_every", 0}};
-    s.flags = {{"--split-dir", "adapt.split_dir"}, {"--metrics", "adapt.metrics"}};
+    s.flags = {{"--split-dir", "adapt.split_dir"}, {"--metrics", "adapt.metrics"}, {"--bn-recalibrate", "adapt.bn_recalibrate"}};
     s.data_required = false;
     return s;
   }();
@@ -71,6 +74,10 @@ struct Adapter::Impl : CommandState {
   std::unique_ptr<Adam> opt;
   FusionLossWeights w;
   std::vector<std::string> metrics;
+
+  void recalibrate() {
+    if (cfg.i("bn_recalibrate") > 0) recalibrate_bn(*net, train, static_cast<size_t>(cfg.i("bn_recalibrate")));
+  }
 };
 
 Adapter::Adapter(const CommandConfig& config, const std::string& run_dir, bool quiet)
@@ -125,7 +132,10 @@ Adapter::Adapter(const CommandConfig& config, const std::string& run_dir, bool q
 Adapter::~Adapter() = default;
 SafetensorsFile Adapter::state() const { return nn::to_safetensors(*impl_->net); }
 const ArchSpec& Adapter::spec() const { return impl_->spec; }
-EvalResult Adapter::evaluate_now() { return evaluate(*impl_->net, impl_->held, impl_->w, impl_->metrics); }
+EvalResult Adapter::evaluate_now() {
+  impl_->recalibrate();
+  return evaluate(*impl_->net, impl_->held, impl_->w, impl_->metrics);
+}
 
 AdaptStats Adapter::step(int64_t k) {
   Impl& m = *impl_;
@@ -178,6 +188,7 @@ int Adapter::run(long stop_at, bool resume, const std::string& command_line) {
   const bool have_eval = m.held.size() > 0;
   if (have_eval) elog.open(m.dir + "/eval.csv", ecols, resume ? m.done : -1);
   auto eval_row = [&]() {
+    m.recalibrate();
     EvalResult r = evaluate(*m.net, m.held, m.w, m.metrics);
     std::vector<double> row = {static_cast<double>(m.done), r.loss, r.intensity, r.gradient, r.ssim};
     for (const auto& n : m.metrics) row.push_back(r.metrics[n]);
@@ -210,6 +221,7 @@ int Adapter::run(long stop_at, bool resume, const std::string& command_line) {
   loop.flush = [&] { log.flush(); };
   loop.checkpoint = save;
   if (std::optional<int> code = run_step_loop(loop, m)) return *code;
+  m.recalibrate();
   {
     std::vector<Series> s(1);
     s[0].name = "training loss";

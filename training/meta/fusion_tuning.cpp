@@ -5,6 +5,7 @@
 #include <opencv2/core.hpp>
 
 #include "meta/meta.h"
+#include "nn/ops.h"
 #include "timfusion/metrics.h"
 
 namespace timfusion::train {
@@ -40,6 +41,32 @@ FusionLosses fusion_step(nn::TimNetImpl& net, Adam& opt, const Batch& b, const F
   if (grad_clip > 0) clip_grad_norm(net, grad_clip);
   opt.step(lr);
   return l;
+}
+
+void recalibrate_bn(nn::TimNetImpl& net, const PairDataset& data, size_t max_pairs) {
+  std::vector<std::shared_ptr<nn::TimBatchNormImpl>> bns;
+  for (const auto& m : net.modules(/*include_self=*/false))
+    if (auto bn = std::dynamic_pointer_cast<nn::TimBatchNormImpl>(m)) bns.push_back(bn);
+  const size_t n = std::min(max_pairs, data.size());
+  if (bns.empty() || n == 0) return;
+  std::vector<double> momentum;
+  torch::NoGradGuard ng;
+  for (auto& bn : bns) {
+    momentum.push_back(bn->momentum);
+    bn->running_mean.zero_();
+    bn->running_var.fill_(1.0);
+  }
+  const bool was_training = net.is_training();
+  net.train();
+  for (size_t k = 0; k < n; ++k) {
+    // momentum 1/(k+1): the running statistics are the plain average of the k+1 images'.
+    for (auto& bn : bns) bn->momentum = 1.0 / static_cast<double>(k + 1);
+    // Evenly spread over the set, so a cap does not take only the first folder.
+    Batch b = data.center(k * data.size() / n, 0);
+    net.forward(to_tensor(b.ir, 1, b.h, b.w), to_tensor(b.vis, 1, b.h, b.w));
+  }
+  for (size_t i = 0; i < bns.size(); ++i) bns[i]->momentum = momentum[i];
+  if (!was_training) net.eval();
 }
 
 EvalResult evaluate(nn::TimNetImpl& net, const PairDataset& data, const FusionLossWeights& w,
