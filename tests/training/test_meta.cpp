@@ -194,34 +194,35 @@ TEST(Adapter, OneStepIsOneAdamStepOfTheFusionLoss) {
   EXPECT_GT(checked, 10u);
 }
 
-// Precise BN: after recalibrating on a one-pair set, eval mode normalises that
-// pair with its own statistics, so eval-mode and train-mode outputs agree; the
-// result does not depend on the running statistics it started from.
-TEST(RecalibrateBn, RunningStatisticsBecomeThoseOfTheData) {
+// Precise BN: recalibrated on one batch, eval mode normalises that batch with
+// its own statistics, so eval-mode and train-mode outputs agree; the result
+// does not depend on the running statistics it started from.
+TEST(RecalibrateBn, RunningStatisticsBecomeThoseOfTheBatches) {
   torch::set_num_threads(1);
   const std::string root = tftest::temp_dir("precise-bn");
-  trtest::make_pairs(root + "/d", {"a"}, 40, 36, false);
+  trtest::make_pairs(root + "/d", {"a", "b"}, 40, 36, false);
   PairDataset data = PairDataset::load(resolve_sources(nlohmann::json::array({root + "/d"}), root, "test"));
   ArchSpec s = ArchSpec::named("ivif-light");
   s.channels = 4;
   torch::manual_seed(3);
   nn::TimNet net(s);
-  Batch b = data.center(0, 0);
-  auto ir = torch::from_blob(b.ir.data(), {1, 1, b.h, b.w}).clone(), vis = torch::from_blob(b.vis.data(), {1, 1, b.h, b.w}).clone();
+  Batch b = data.sample(11, 0, 7, 2, 32, false);  // the batch recalibrate_bn draws first
+  auto ir = torch::from_blob(b.ir.data(), {2, 1, 32, 32}).clone(), vis = torch::from_blob(b.vis.data(), {2, 1, 32, 32}).clone();
   torch::NoGradGuard ng;
   net->train();
   auto train_out = net->forward(ir, vis);
   net->eval();
   const double before = (net->forward(ir, vis) - train_out).abs().max().item<double>();
-  EXPECT_GT(before, 1e-3);  // fresh statistics (mean 0, var 1) are not this image's
-  recalibrate_bn(*net, data, 64);
+  EXPECT_GT(before, 1e-3);  // fresh statistics (mean 0, var 1) are not this batch's
+  recalibrate_bn(*net, data, 1, 2, 32, 11);
   EXPECT_FALSE(net->is_training());
   // Not exact: running_var holds the unbiased variance, train mode divides by the biased one.
   EXPECT_LT((net->forward(ir, vis) - train_out).abs().max().item<double>(), before * 0.01);
+  recalibrate_bn(*net, data, 8, 2, 32, 11);
   SafetensorsFile first = nn::to_safetensors(*net);
   for (auto& buf : net->buffers())
     if (buf.is_floating_point()) buf.fill_(5.0);
-  recalibrate_bn(*net, data, 64);
+  recalibrate_bn(*net, data, 8, 2, 32, 11);
   SafetensorsFile second = nn::to_safetensors(*net);
   size_t stats = 0;
   for (const auto& kv : net->named_buffers())
@@ -229,7 +230,7 @@ TEST(RecalibrateBn, RunningStatisticsBecomeThoseOfTheData) {
       EXPECT_TRUE(torch::allclose(tensor_of(first, kv.key()), tensor_of(second, kv.key()))) << kv.key();
       ++stats;
     }
-  EXPECT_GE(stats, 4u);  // running_mean and running_var of both cells' BatchNorms
+  EXPECT_GE(stats, 4u);  // running_mean and running_var of the cells' BatchNorms
 }
 
 TEST(CommandConfig, SplitFilesBecomeExcludeLists) {

@@ -52,8 +52,8 @@ const CommandSpec& adapt_spec() {
         {"eval_every", T::Int, 0, 0, 1e9, {}, "also evaluate every N steps (0: only eval_at)"},
         {"metrics", T::String, "mi,qabf,vif,ssim", 0, 0, {}, "core fusion metrics on the held-out pairs (timfusion-eval names)"},
         {"bn_recalibrate", T::Int, 0, 0, 1e6, {},
-         "before each evaluation and before writing the model, re-estimate the BatchNorm statistics over up to N "
-         "training pairs (whole images); 0: keep the running averages of the training batches"},
+         "before each evaluation and before writing the model, re-estimate the BatchNorm statistics as the average "
+         "over N training batches (batch x crop, as in training); 0: keep the running averages of the last batches"},
     };
     s.base_defaults = {{"steps", 300}, {"batch", 4}, {"crop", 96}, {"lr", 1e-3}, {"lr_schedule", "constant"},
                        {"threads", 1}, {"checkpoint_every", 50}, {"preview_every", 0}};
@@ -76,7 +76,10 @@ struct Adapter::Impl : CommandState {
   std::vector<std::string> metrics;
 
   void recalibrate() {
-    if (cfg.i("bn_recalibrate") > 0) recalibrate_bn(*net, train, static_cast<size_t>(cfg.i("bn_recalibrate")));
+    const Config& b = cfg.base;
+    if (cfg.i("bn_recalibrate") > 0)
+      recalibrate_bn(*net, train, static_cast<int>(cfg.i("bn_recalibrate")), static_cast<int>(b.i("batch")),
+                     static_cast<int>(b.i("crop")), static_cast<uint64_t>(b.i("seed")));
   }
 };
 

@@ -43,12 +43,11 @@ FusionLosses fusion_step(nn::TimNetImpl& net, Adam& opt, const Batch& b, const F
   return l;
 }
 
-void recalibrate_bn(nn::TimNetImpl& net, const PairDataset& data, size_t max_pairs) {
+void recalibrate_bn(nn::TimNetImpl& net, const PairDataset& data, int batches, int batch, int crop, uint64_t seed) {
   std::vector<std::shared_ptr<nn::TimBatchNormImpl>> bns;
   for (const auto& m : net.modules(/*include_self=*/false))
     if (auto bn = std::dynamic_pointer_cast<nn::TimBatchNormImpl>(m)) bns.push_back(bn);
-  const size_t n = std::min(max_pairs, data.size());
-  if (bns.empty() || n == 0) return;
+  if (bns.empty() || batches <= 0 || data.size() == 0) return;
   std::vector<double> momentum;
   torch::NoGradGuard ng;
   for (auto& bn : bns) {
@@ -58,12 +57,13 @@ void recalibrate_bn(nn::TimNetImpl& net, const PairDataset& data, size_t max_pai
   }
   const bool was_training = net.is_training();
   net.train();
-  for (size_t k = 0; k < n; ++k) {
-    // momentum 1/(k+1): the running statistics are the plain average of the k+1 images'.
+  for (int k = 0; k < batches; ++k) {
+    // momentum 1/(k+1): the running statistics become the plain average over the batches.
     for (auto& bn : bns) bn->momentum = 1.0 / static_cast<double>(k + 1);
-    // Evenly spread over the set, so a cap does not take only the first folder.
-    Batch b = data.center(k * data.size() / n, 0);
-    net.forward(to_tensor(b.ir, 1, b.h, b.w), to_tensor(b.vis, 1, b.h, b.w));
+    // Training-shaped batches (stream 7, apart from the training stream): the
+    // network learnt with batch statistics of crops, not of whole images.
+    Batch b = data.sample(seed, k, 7, batch, crop, false);
+    net.forward(to_tensor(b.ir, b.n, b.h, b.w), to_tensor(b.vis, b.n, b.h, b.w));
   }
   for (size_t i = 0; i < bns.size(); ++i) bns[i]->momentum = momentum[i];
   if (!was_training) net.eval();

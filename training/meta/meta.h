@@ -68,11 +68,11 @@ struct EvalResult {
   std::map<std::string, double> metrics;                  // means of core metrics (8-bit images)
 };
 // Re-estimates every BatchNorm's running mean and variance as the average of
-// its per-image statistics over (up to max_pairs of) `data`'s whole images,
-// the images inference sees ("precise BN"). The EMA of the last few training
-// batches (momentum 0.1, batch 4 crops) otherwise makes eval-mode outputs jump
-// from one evaluation to the next. Parameters are not touched.
-void recalibrate_bn(nn::TimNetImpl& net, const PairDataset& data, size_t max_pairs);
+// the batch statistics over `batches` training-shaped batches (`batch` random
+// crops of `crop` px of `data`, fixed by `seed`): "precise BN". The EMA of the
+// last few training batches (momentum 0.1) otherwise makes eval-mode outputs
+// jump from one evaluation to the next. Parameters are not touched.
+void recalibrate_bn(nn::TimNetImpl& net, const PairDataset& data, int batches, int batch, int crop, uint64_t seed);
 // Whole images, one at a time, eval mode (BN running statistics), no grad.
 EvalResult evaluate(nn::TimNetImpl& net, const PairDataset& data, const FusionLossWeights& w,
                     const std::vector<std::string>& metrics);
