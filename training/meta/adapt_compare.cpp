@@ -58,26 +58,48 @@ cv::Mat draw_panel(const std::string& title, const std::vector<Curve>& curves_in
   cv::putText(img, "adaptation step", {W / 2 - 50, H - 8}, cv::FONT_HERSHEY_SIMPLEX, 0.42, {0, 0, 0}, 1, cv::LINE_AA);
   cv::putText(img, title + (log_y ? ", log scale" : "") + (lower_better ? " (lower is better)" : " (higher is better)"), {L, 20}, cv::FONT_HERSHEY_SIMPLEX,
               0.5, {0, 0, 0}, 1, cv::LINE_AA);
-  // Runs labelled "NAME#seed" share NAME's colour; repeats are drawn thinner
-  // and listed once in the legend.
+  // Runs labelled "NAME#seed" share NAME's colour: each run is drawn thin and
+  // light, and the mean of the group (over the steps all of them have) thick.
   std::vector<std::string> keys;
+  std::map<std::string, std::vector<size_t>> members;
   for (size_t ci = 0; ci < curves.size(); ++ci) {
-    const auto& c = curves[ci];
-    const std::string key = c.label.substr(0, c.label.find('#'));
-    size_t ki = std::find(keys.begin(), keys.end(), key) - keys.begin();
-    const bool repeat = ki < keys.size();
-    if (!repeat) keys.push_back(key);
-    const auto col = colours[ki % 5];
+    const std::string key = curves[ci].label.substr(0, curves[ci].label.find('#'));
+    if (!members.count(key)) keys.push_back(key);
+    members[key].push_back(ci);
+  }
+  auto draw = [&](const Curve& c, const cv::Scalar& col, bool thick) {
     std::vector<cv::Point> pts;
     for (size_t i = 0; i < c.x.size(); ++i)
       if (std::isfinite(c.y[i])) pts.emplace_back(px(c.x[i]), py(c.y[i]));
-    if (pts.size() > 1) cv::polylines(img, pts, false, col, repeat ? 1 : 2, cv::LINE_AA);
-    for (const auto& p : pts) cv::circle(img, p, repeat ? 2 : 3, col, cv::FILLED, cv::LINE_AA);
-    if (repeat) continue;
+    if (pts.size() > 1) cv::polylines(img, pts, false, col, thick ? 2 : 1, cv::LINE_AA);
+    for (const auto& p : pts) cv::circle(img, p, thick ? 3 : 1, col, cv::FILLED, cv::LINE_AA);
+  };
+  for (size_t ki = 0; ki < keys.size(); ++ki) {
+    const auto col = colours[ki % 5];
+    const auto& idx = members[keys[ki]];
+    std::string legend = keys[ki];
+    if (idx.size() == 1) {
+      draw(curves[idx[0]], col, true);
+    } else {
+      const cv::Scalar light = (col + cv::Scalar(255, 255, 255) * 2) / 3;
+      for (size_t ci : idx) draw(curves[ci], light, false);
+      Curve mean;
+      for (size_t i = 0; i < curves[idx[0]].x.size(); ++i) {
+        const double x = curves[idx[0]].x[i];
+        double sum = 0;
+        size_t n = 0;
+        for (size_t ci : idx)
+          for (size_t j = 0; j < curves[ci].x.size(); ++j)
+            if (curves[ci].x[j] == x) sum += curves[ci].y[j], ++n;
+        if (n == idx.size()) mean.x.push_back(x), mean.y.push_back(sum / static_cast<double>(n));
+      }
+      draw(mean, col, true);
+      legend += " (mean of " + std::to_string(idx.size()) + ")";
+    }
     // Legend where the curves are not: top for lower-is-better, bottom otherwise.
     const int ly = lower_better ? T + 14 + 16 * static_cast<int>(ki) : H - B - 12 - 16 * static_cast<int>(ki);
-    cv::line(img, {W - R - 230, ly}, {W - R - 205, ly}, col, 2);
-    cv::putText(img, key, {W - R - 200, ly + 4}, cv::FONT_HERSHEY_SIMPLEX, 0.4, {0, 0, 0}, 1, cv::LINE_AA);
+    cv::line(img, {W - R - 250, ly}, {W - R - 225, ly}, col, 2);
+    cv::putText(img, legend, {W - R - 220, ly + 4}, cv::FONT_HERSHEY_SIMPLEX, 0.4, {0, 0, 0}, 1, cv::LINE_AA);
   }
   return img;
 }
@@ -163,6 +185,31 @@ void compare_adapt_runs(const std::vector<std::pair<std::string, std::string>>& 
         for (size_t r : members[k]) sum += value(r, step, header[c]);
         os << " " << (std::isnan(sum) ? std::string("–") : fmt("%.4f", sum / static_cast<double>(members[k].size())))
            << " |";
+      }
+      os << "\n";
+    }
+  }
+  // Area under each curve, as the mean over the evaluations up to a step: one
+  // number per group for "how good was it along the way", early and overall.
+  for (const double limit : {100.0, 1e18}) {
+    os << "\n**Mean over the evaluations " << (limit < 1e17 ? "at steps 0–100" : "at all steps")
+       << " (mean of the runs of a group)**\n\n| run |";
+    for (size_t c = 1; c < header.size(); ++c) os << " " << header[c] << " |";
+    os << "\n|---|";
+    for (size_t c = 1; c < header.size(); ++c) os << "---|";
+    os << "\n";
+    for (const auto& k : keys) {
+      os << "| " << k << " |";
+      for (size_t c = 1; c < header.size(); ++c) {
+        double sum = 0;
+        size_t n = 0;
+        for (size_t r : members[k])
+          for (size_t i = 1; i < tables[r].size(); ++i)
+            if (std::stod(tables[r][i][0]) <= limit) {
+              const double v = value(r, tables[r][i][0], header[c]);
+              if (std::isfinite(v)) sum += v, ++n;
+            }
+        os << " " << (n ? fmt("%.4f", sum / static_cast<double>(n)) : std::string("–")) << " |";
       }
       os << "\n";
     }
