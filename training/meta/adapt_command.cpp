@@ -31,7 +31,8 @@ const char* kAdaptUsage =
     "steps, evaluating the held-out pairs (fusion-loss terms, --metrics) after the\n"
     "steps in adapt.eval_at. --split-dir DIR takes a folder with split.txt\n"
     "(harvard_medical/<task>): trains on \"train\", evaluates on \"test\".\n"
-    "Writes model.safetensors, log.csv, eval.csv, loss_curve.png.\n"
+    "Writes model.safetensors, log.csv, eval.csv, loss_curve.png. For a\n"
+    "meta-initialisation use its inner-loop lr (meta's default: --lr 3e-4).\n"
     "--compare draws eval.csv of several runs against the step (one panel per column).\n"
     "\n";
 
