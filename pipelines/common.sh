@@ -100,6 +100,7 @@ tf_need_elements() {
         x264enc) echo "error: element 'x264enc' not found (package gstreamer1.0-plugins-ugly)" >&2 ;;
         avdec_h264) echo "error: element 'avdec_h264' not found (package gstreamer1.0-libav)" >&2 ;;
         v4l2src) echo "error: element 'v4l2src' not found (package gstreamer1.0-plugins-good)" >&2 ;;
+        h264parse|fpsdisplaysink) echo "error: element '$e' not found (package gstreamer1.0-plugins-bad)" >&2 ;;
         *) echo "error: GStreamer element '$e' not found" >&2 ;;
       esac
     done

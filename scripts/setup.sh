@@ -20,6 +20,7 @@ PACKAGES=(
   libtorch-dev libopencv-dev nlohmann-json3-dev libgtest-dev
   libglib2.0-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
+  gstreamer1.0-plugins-bad   # h264parse, fpsdisplaysink: the camera and demo pipelines
   python3 python3-torch python3-numpy python3-opencv
 )
 
