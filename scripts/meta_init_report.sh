@@ -80,10 +80,13 @@ for start in meta ivif joint random; do
   done
 done
 "$T" adapt "${args[@]}" --table "$OUT/table.md" > /dev/null
-args=()
+args=(); pretrained=()  # each start at its better lr; pretrained: without random init
 for g in meta@3e-4 ivif@1e-3 joint@1e-3 random@1e-3; do
-  for s in 1 2 3 4; do args+=(--compare "$OUT/adapt-${g%@*}-lr${g#*@}-s$s=$g#$s"); done
+  for s in 1 2 3 4; do
+    args+=(--compare "$OUT/adapt-${g%@*}-lr${g#*@}-s$s=$g#$s")
+    [ "${g%@*}" = random ] || pretrained+=("${args[@]: -2}")
+  done
 done
 "$T" adapt "${args[@]}" --plot "$OUT/meta-init-mri-pet.png" > /dev/null
-"$T" adapt "${args[@]:0:24}" --plot "$OUT/meta-init-mri-pet-pretrained.png" > /dev/null  # without random init
+"$T" adapt "${pretrained[@]}" --plot "$OUT/meta-init-mri-pet-pretrained.png" > /dev/null
 echo "wrote $OUT/table.md, $OUT/meta-init-mri-pet.png and $OUT/meta-init-mri-pet-pretrained.png"
