@@ -5,7 +5,11 @@
 
 namespace timfusion::train {
 
+struct CommandSpec;
+
 int cmd_train(int argc, char** argv, int first);
+// `train`'s options for run/command_config.h (the shared keys only).
+const CommandSpec& train_spec();
 // TIM's other stages (search, meta, adapt) are declared in search/commands.h
 // and meta/commands.h; they reuse run/ (config, run folder, checkpoints,
 // log), data/, losses/ and task/.

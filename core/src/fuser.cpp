@@ -11,8 +11,8 @@
 #include "luma_transfer.h"
 #endif
 
-#include "nn/networks.h"
-#include "nn/state_dict.h"
+#include "timfusion/torch/networks.h"
+#include "timfusion/torch/state_dict.h"
 #include "timfusion/error.h"
 #include "timfusion/model_file.h"
 

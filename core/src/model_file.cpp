@@ -65,6 +65,17 @@ ModelFile load_model_file(const std::string& path, const std::string& arch_overr
   return m;
 }
 
+void describe_model(SafetensorsFile& file, const ArchSpec& arch, const std::string& provenance_json) {
+  file.metadata["timfusion.arch"] = arch.to_json();
+  if (!provenance_json.empty()) file.metadata["timfusion.provenance"] = provenance_json;
+}
+
+void write_model_file(const std::string& path, SafetensorsFile weights, const ArchSpec& arch,
+                      const std::string& provenance_json) {
+  describe_model(weights, arch, provenance_json);
+  write_safetensors(path, weights);
+}
+
 std::string default_model_path() {
   if (const char* env = std::getenv("TIMFUSION_MODEL"); env && *env) return env;
   const std::string name = "/ivif-rt.safetensors";

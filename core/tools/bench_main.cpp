@@ -14,8 +14,8 @@
 
 #include <torch/torch.h>
 
-#include "nn/networks.h"
-#include "nn/state_dict.h"
+#include "timfusion/torch/networks.h"
+#include "timfusion/torch/state_dict.h"
 #include "timfusion/error.h"
 #include "timfusion/model_file.h"
 

@@ -28,8 +28,8 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
-#include "nn/networks.h"
-#include "nn/state_dict.h"
+#include "timfusion/torch/networks.h"
+#include "timfusion/torch/state_dict.h"
 #include "timfusion/arch.h"
 #include "timfusion/fuser.h"
 #include "timfusion/model_file.h"
@@ -121,7 +121,7 @@ std::string make_tiny_model() {
   torch::manual_seed(1);
   timfusion::nn::TimNet net(spec);
   timfusion::SafetensorsFile file = timfusion::nn::to_safetensors(*net);
-  file.metadata["timfusion.arch"] = spec.to_json();
+  timfusion::describe_model(file, spec);
   std::string path = (fs::temp_directory_path() / ("timfusion-bench-tiny-" + std::to_string(getpid()) +
                                                    ".safetensors")).string();
   timfusion::write_safetensors(path, file);

@@ -1,8 +1,8 @@
 // Whole networks: sizes and key names as the reference (TIM.md §1.5, §2).
 #include <gtest/gtest.h>
 
-#include "nn/networks.h"
-#include "nn/state_dict.h"
+#include "timfusion/torch/networks.h"
+#include "timfusion/torch/state_dict.h"
 #include "timfusion/error.h"
 
 using namespace timfusion;

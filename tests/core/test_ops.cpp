@@ -1,8 +1,8 @@
 // TIM operators on tiny tensors whose results are worked out by hand.
 #include <gtest/gtest.h>
 
-#include "nn/networks.h"
-#include "nn/ops.h"
+#include "timfusion/torch/networks.h"
+#include "timfusion/torch/ops.h"
 
 using namespace timfusion;
 namespace tnn = timfusion::nn;

@@ -8,8 +8,8 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
-#include "nn/networks.h"
-#include "nn/state_dict.h"
+#include "timfusion/torch/networks.h"
+#include "timfusion/torch/state_dict.h"
 #include "test_support.h"
 #include "timfusion/fuser.h"
 #include "timfusion/model_file.h"

@@ -4,8 +4,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "nn/networks.h"
-#include "nn/state_dict.h"
+#include "timfusion/torch/networks.h"
+#include "timfusion/torch/state_dict.h"
 #include "test_support.h"
 #include "timfusion/error.h"
 #include "timfusion/fuser.h"

@@ -9,7 +9,7 @@
 
 #include "meta/commands.h"
 #include "meta/meta.h"
-#include "nn/state_dict.h"
+#include "timfusion/torch/state_dict.h"
 #include "run/checkpoint.h"
 #include "timfusion/error.h"
 #include "timfusion/model_file.h"

@@ -8,7 +8,7 @@
 #include <fstream>
 
 #include "losses/fusion_losses.h"
-#include "nn/networks.h"
+#include "timfusion/torch/networks.h"
 #include "run/checkpoint.h"
 #include "run/run_dir.h"
 #include "timfusion/safetensors.h"

@@ -13,7 +13,8 @@
 #include <unistd.h>
 
 #include "data/pair_dataset.h"
-#include "run/cli.h"
+#include "commands.h"
+#include "run/command_config.h"
 #include "run/config.h"
 #include "run/run_dir.h"
 #include "timfusion/color.h"
@@ -151,8 +152,7 @@ TEST(Config, FileAndCommandLineLayering) {
   const char* argv[] = {"timfusion-train", "train", "--config", "", "--steps", "9", "--set", "loss.gradient=2"};
   std::string path = dir + "/c.json";
   argv[3] = path.c_str();
-  CliArgs a = parse_cli(8, const_cast<char**>(argv), 2);
-  Config c = resolve_config(a);
+  Config c = resolve_command_config(parse_command_args(8, const_cast<char**>(argv), 2, train_spec()), train_spec()).base;
   EXPECT_EQ(c.i("steps"), 9);  // command line wins over the file
   EXPECT_DOUBLE_EQ(c.d("loss.ssim"), 0.25);
   EXPECT_DOUBLE_EQ(c.d("loss.gradient"), 2.0);

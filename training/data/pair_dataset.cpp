@@ -199,6 +199,21 @@ std::vector<int64_t> PairDataset::class_counts(int classes) const {
   return counts;
 }
 
+Batch share_of(const Batch& b, int part, int parts) {
+  if (parts <= 1) return b;
+  if (b.n % parts) throw Error("a batch of " + std::to_string(b.n) + " does not split into " + std::to_string(parts) + " equal shares");
+  const int n = b.n / parts;
+  const size_t plane = static_cast<size_t>(b.h) * b.w, from = static_cast<size_t>(part) * n * plane, len = n * plane;
+  Batch s;
+  s.n = n, s.h = b.h, s.w = b.w;
+  s.ir.assign(b.ir.begin() + from, b.ir.begin() + from + len);
+  s.vis.assign(b.vis.begin() + from, b.vis.begin() + from + len);
+  if (!b.labels.empty()) s.labels.assign(b.labels.begin() + from, b.labels.begin() + from + len);
+  if (b.names.size() == static_cast<size_t>(b.n))
+    s.names.assign(b.names.begin() + part * n, b.names.begin() + (part + 1) * n);
+  return s;
+}
+
 Batch PairDataset::sample(uint64_t seed, int64_t step, uint64_t stream, int n, int crop, bool flip) const {
   if (samples_.empty()) throw Error("empty dataset");
   std::mt19937_64 rng(mix64(mix64(seed) ^ mix64(static_cast<uint64_t>(step) * 0x100000001b3ULL + stream)));

@@ -69,6 +69,10 @@ class PairDataset {
   std::vector<std::pair<std::string, size_t>> counts_;
 };
 
+// Crops [part * n / parts, (part + 1) * n / parts) of `b` (n a multiple of
+// parts): a data-parallel rank's share of a global batch.
+Batch share_of(const Batch& b, int part, int parts);
+
 // splitmix64: the mixing used for (seed, step, stream) -> generator seed.
 uint64_t mix64(uint64_t x);
 

@@ -14,8 +14,9 @@ torch::Tensor sobel_magnitude(const torch::Tensor& x) {
   auto opts = x.options().requires_grad(false);
   static const float kx[9] = {-1, 0, 1, -2, 0, 2, -1, 0, 1};
   static const float ky[9] = {-1, -2, -1, 0, 0, 0, 1, 2, 1};
-  auto wx = torch::from_blob(const_cast<float*>(kx), {1, 1, 3, 3}, torch::kFloat32).to(opts.dtype());
-  auto wy = torch::from_blob(const_cast<float*>(ky), {1, 1, 3, 3}, torch::kFloat32).to(opts.dtype());
+  // The kernels on x's device and in its type (CUDA, mixed precision).
+  auto wx = torch::from_blob(const_cast<float*>(kx), {1, 1, 3, 3}, torch::kFloat32).to(x.device(), x.scalar_type());
+  auto wy = torch::from_blob(const_cast<float*>(ky), {1, 1, 3, 3}, torch::kFloat32).to(x.device(), x.scalar_type());
   auto p = F::pad(x, F::PadFuncOptions({1, 1, 1, 1}).mode(torch::kReplicate));
   return F::conv2d(p, wx).abs() + F::conv2d(p, wy).abs();
 }

@@ -8,12 +8,13 @@
 #include "meta/adapt_compare.h"
 #include "meta/commands.h"
 #include "meta/meta.h"
-#include "nn/state_dict.h"
+#include "timfusion/torch/state_dict.h"
 #include "run/plot.h"
 #include "run/run_dir.h"
 #include "run/run_loop.h"
 #include "timfusion/error.h"
 #include "timfusion/metrics.h"
+#include "run/device.h"
 #include "timfusion/model_file.h"
 
 namespace fs = std::filesystem;
@@ -71,6 +72,7 @@ struct Adapter::Impl : CommandState {
   std::string init_desc;
   PairDataset train, held;
   std::vector<DataSource> train_src, held_src;
+  DevicePlan device;
   nn::TimNet net{nullptr};
   std::unique_ptr<Adam> opt;
   FusionLossWeights w;
@@ -129,6 +131,8 @@ Adapter::Adapter(const CommandConfig& config, const std::string& run_dir, bool q
     m.net = nn::TimNet(m.spec);
     m.init_desc = "random (seed " + std::to_string(b.i("seed")) + ")";
   }
+  m.device = resolve_device(b, /*mixed_precision=*/false);
+  m.net->to(m.device.device);
   m.net->train();
   m.opt = std::make_unique<Adam>(*m.net);
 }
@@ -174,7 +178,7 @@ int Adapter::run(long stop_at, bool resume, const std::string& command_line) {
     save_module(f, *m.net, "fusion/");
     m.opt->save(f, "adam.fusion/");
     set_checkpoint_progress(f, m);
-    f.metadata["timfusion.arch"] = m.spec.to_json();
+    describe_model(f, m.spec);
     write_safetensors(ckpt, f);
   };
   std::set<int64_t> eval_steps;

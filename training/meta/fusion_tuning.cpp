@@ -5,19 +5,17 @@
 #include <opencv2/core.hpp>
 
 #include "meta/meta.h"
-#include "nn/ops.h"
+#include "run/device.h"
+#include "timfusion/torch/ops.h"
 #include "timfusion/metrics.h"
 
 namespace timfusion::train {
 
 namespace {
 
-torch::Tensor to_tensor(const std::vector<float>& v, int n, int h, int w) {
-  return torch::from_blob(const_cast<float*>(v.data()), {n, 1, h, w}, torch::kFloat32).clone();
-}
 
 cv::Mat to_u8(const torch::Tensor& t) {  // [1,1,H,W] -> CV_8UC1, round(clamp(y,0,1)*255)
-  auto c = (t.detach().clamp(0, 1) * 255).round().to(torch::kUInt8).contiguous();
+  auto c = (t.detach().clamp(0, 1) * 255).round().to(torch::kUInt8).to(torch::kCPU).contiguous();
   cv::Mat m(static_cast<int>(c.size(2)), static_cast<int>(c.size(3)), CV_8UC1, c.data_ptr<uint8_t>());
   return m.clone();
 }
@@ -34,7 +32,9 @@ cv::Mat as_u8(const cv::Mat& m) {
 
 FusionLosses fusion_step(nn::TimNetImpl& net, Adam& opt, const Batch& b, const FusionLossWeights& w, double lr,
                          double grad_clip) {
-  auto ir = to_tensor(b.ir, b.n, b.h, b.w), vis = to_tensor(b.vis, b.n, b.h, b.w);
+  // The batch goes where the network is (run/device.h).
+  const torch::Device dev = device_of(net);
+  auto ir = planes_on(b.ir, b.n, b.h, b.w, dev), vis = planes_on(b.vis, b.n, b.h, b.w, dev);
   auto l = fusion_losses(net.forward(ir, vis), ir, vis, w);
   opt.zero_grad();
   l.total.backward();
@@ -63,7 +63,8 @@ void recalibrate_bn(nn::TimNetImpl& net, const PairDataset& data, int batches, i
     // Training-shaped batches (stream 7, apart from the training stream): the
     // network learnt with batch statistics of crops, not of whole images.
     Batch b = data.sample(seed, k, 7, batch, crop, false);
-    net.forward(to_tensor(b.ir, b.n, b.h, b.w), to_tensor(b.vis, b.n, b.h, b.w));
+    const torch::Device dev = device_of(net);
+    net.forward(planes_on(b.ir, b.n, b.h, b.w, dev), planes_on(b.vis, b.n, b.h, b.w, dev));
   }
   for (size_t i = 0; i < bns.size(); ++i) bns[i]->momentum = momentum[i];
   if (!was_training) net.eval();
@@ -77,7 +78,8 @@ EvalResult evaluate(nn::TimNetImpl& net, const PairDataset& data, const FusionLo
   torch::NoGradGuard ng;
   for (size_t i = 0; i < data.size(); ++i) {
     Batch b = data.center(i, 0);
-    auto ir = to_tensor(b.ir, 1, b.h, b.w), vis = to_tensor(b.vis, 1, b.h, b.w);
+    const torch::Device dev = device_of(net);
+    auto ir = planes_on(b.ir, 1, b.h, b.w, dev), vis = planes_on(b.vis, 1, b.h, b.w, dev);
     auto fused = net.forward(ir, vis);
     auto l = fusion_losses(fused, ir, vis, w);
     r.loss += l.total.item<double>();

@@ -29,7 +29,7 @@
 #include "data/pair_dataset.h"
 #include "losses/fusion_losses.h"
 #include "meta/adapt_compare.h"
-#include "nn/networks.h"
+#include "timfusion/torch/networks.h"
 #include "run/checkpoint.h"
 #include "run/command_config.h"
 #include "timfusion/safetensors.h"

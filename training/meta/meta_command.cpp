@@ -7,7 +7,8 @@
 
 #include "meta/commands.h"
 #include "meta/meta.h"
-#include "nn/state_dict.h"
+#include "timfusion/torch/state_dict.h"
+#include "run/device.h"
 #include "run/plot.h"
 #include "run/run_dir.h"
 #include "run/run_loop.h"
@@ -128,6 +129,7 @@ struct MetaLearner::Impl : CommandState {
   using CommandState::CommandState;
   ArchSpec spec;
   std::vector<MetaTask> tasks;
+  DevicePlan device;
   nn::TimNet theta{nullptr}, phi{nullptr};
   FusionLossWeights w;
 
@@ -163,6 +165,9 @@ MetaLearner::MetaLearner(const CommandConfig& config, const std::string& run_dir
     nn::load_state(*m.theta, f.weights, b.s("init"));
   }
   m.phi = nn::TimNet(m.spec);
+  m.device = resolve_device(b, /*mixed_precision=*/false);
+  m.theta->to(m.device.device);
+  m.phi->to(m.device.device);
   copy_state(*m.phi, *m.theta);
   m.theta->train();
   m.phi->train();
@@ -215,7 +220,7 @@ int MetaLearner::run(long stop_at, bool resume, const std::string& command_line)
     SafetensorsFile f;
     save_module(f, *m.theta, "theta/");
     set_checkpoint_progress(f, m);
-    f.metadata["timfusion.arch"] = m.spec.to_json();
+    describe_model(f, m.spec);
     write_safetensors(ckpt, f);
   };
   const std::vector<std::string> cols = {"step", "task", "epsilon", "inner_first", "inner_last", "lr", "seconds"};
@@ -236,6 +241,7 @@ int MetaLearner::run(long stop_at, bool resume, const std::string& command_line)
     std::fprintf(stderr, "timfusion-train meta: %s, %d channels, %lld parameters; Reptile, %lld inner steps; run folder %s\n",
                  m.spec.name.c_str(), m.spec.channels, static_cast<long long>(nn::count_parameters(*m.theta)),
                  static_cast<long long>(m.cfg.i("inner_steps")), m.dir.c_str());
+    std::fprintf(stderr, "  device: %s\n", m.device.describe().c_str());
     for (const auto& t : m.tasks) {
       std::fprintf(stderr, "  task %s: %zu pairs\n", t.name.c_str(), t.data.size());
       for (const auto& n : t.data.notes()) std::fprintf(stderr, "    note: %s\n", n.c_str());

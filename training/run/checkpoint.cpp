@@ -2,8 +2,9 @@
 
 #include <cmath>
 
-#include "nn/state_dict.h"
+#include "timfusion/torch/state_dict.h"
 #include "timfusion/error.h"
+#include "timfusion/model_file.h"
 
 namespace timfusion::train {
 
@@ -116,10 +117,7 @@ bool same_tensors(const SafetensorsFile& a, const SafetensorsFile& b, std::strin
 
 void write_model_file(const std::string& path, const torch::nn::Module& net, const ArchSpec& arch,
                       const std::string& provenance_json) {
-  SafetensorsFile f = nn::to_safetensors(net);
-  f.metadata["timfusion.arch"] = arch.to_json();
-  f.metadata["timfusion.provenance"] = provenance_json;
-  write_safetensors(path, f);
+  timfusion::write_model_file(path, nn::to_safetensors(net), arch, provenance_json);
 }
 
 }  // namespace timfusion::train

@@ -1,6 +1,6 @@
 // timfusion-train: Adam with inspectable state, and checkpoints holding
 // modules + optimiser moments in one safetensors file (written atomically).
-// Internal header: includes LibTorch.
+// Includes LibTorch.
 #pragma once
 #include <map>
 #include <string>
@@ -42,8 +42,8 @@ void save_module(SafetensorsFile& out, const torch::nn::Module& module, const st
 // Loads what save_module wrote (every key must be present).
 void load_module(torch::nn::Module& module, const SafetensorsFile& in, const std::string& prefix, const std::string& what);
 
-// A final weight file: the module's weights plus "timfusion.arch" and
-// "timfusion.provenance" metadata (what core's model loader reads).
+// A final weight file: the module's weights (CPU tensors, whatever the
+// module's device) through core's write_model_file (the metadata's one writer).
 void write_model_file(const std::string& path, const torch::nn::Module& net, const ArchSpec& arch,
                       const std::string& provenance_json);
 

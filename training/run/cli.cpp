@@ -1,12 +1,10 @@
 #include "run/cli.h"
 
-#include <filesystem>
+#include <algorithm>
+#include <cstdlib>
 #include <map>
-#include <set>
 
 #include "timfusion/error.h"
-
-namespace fs = std::filesystem;
 
 namespace timfusion::train {
 
@@ -19,6 +17,7 @@ const std::map<std::string, std::string>& shorthands() {
       {"--steps", "steps"},     {"--batch", "batch"},
       {"--crop", "crop"},       {"--lr", "lr"},
       {"--threads", "threads"}, {"--out", "out"},
+      {"--device", "device"},   {"--precision", "precision"},
       {"--lambda", "task.lambda"}, {"--task-labels", "task.labels"},
       {"--checkpoint-every", "checkpoint_every"}, {"--preview-every", "preview_every"},
   };
@@ -43,10 +42,15 @@ const char* cli_help() {
          "  --exclude FILE       base names to leave out of the preceding --data (e.g. a test split)\n"
          "  --arch NAME|FILE --channels N --init W.safetensors --seed N --steps N --batch N\n"
          "  --crop N --lr X --threads N --out DIR --checkpoint-every N --preview-every N\n"
+         "  --device auto|cpu|cuda[:N] --precision auto|fp32|bf16|fp16\n"
          "                       shorthands for the keys of the same name\n"
          "  --task               task guidance on (task.enabled=true); --lambda X, --task-labels L\n"
          "  --no-flip            no random flips\n"
          "Run control:\n"
+         "  --world-size N --rank R --master ADDR:PORT\n"
+         "                       data-parallel training (train): N processes, this one is R; rank 0\n"
+         "                       listens on ADDR:PORT (torchrun's WORLD_SIZE, RANK, MASTER_ADDR and\n"
+         "                       MASTER_PORT work too); batch is the global batch, split evenly\n"
          "  --resume DIR         continue the run in DIR from its last checkpoint (same result as an\n"
          "                       uninterrupted run); --steps N may extend it\n"
          "  --stop-at N          leave after step N without a checkpoint, as a kill would (for tests)\n"
@@ -54,8 +58,51 @@ const char* cli_help() {
          "  --help-config        list every configuration key with its default and meaning\n";
 }
 
+namespace {
+long parse_count(const std::string& what, const std::string& v, long min) {
+  char* end = nullptr;
+  long n = std::strtol(v.c_str(), &end, 10);
+  if (v.empty() || *end || n < min) throw Error(what + " needs a whole number >= " + std::to_string(min) + ", got \"" + v + "\"");
+  return n;
+}
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+}  // namespace
+
+ParallelSpec resolve_parallel(int world_size, int rank, const std::string& master) {
+  ParallelSpec p;
+  const bool from_env = world_size < 0 && !env("WORLD_SIZE").empty();
+  std::string addr_port = master;
+  if (from_env) {
+    p.world_size = static_cast<int>(parse_count("WORLD_SIZE", env("WORLD_SIZE"), 1));
+    p.rank = env("RANK").empty() ? 0 : static_cast<int>(parse_count("RANK", env("RANK"), 0));
+    if (!env("LOCAL_RANK").empty()) p.local_rank = static_cast<int>(parse_count("LOCAL_RANK", env("LOCAL_RANK"), 0));
+    if (addr_port.empty() && !env("MASTER_ADDR").empty()) addr_port = env("MASTER_ADDR") + ":" + env("MASTER_PORT");
+  } else {
+    if (rank >= 0 && world_size < 0) throw Error("--rank needs --world-size");
+    p.world_size = world_size < 0 ? 1 : world_size;
+    p.rank = rank < 0 ? 0 : rank;
+  }
+  if (!p.active()) return p;
+  if (p.rank >= p.world_size)
+    throw Error("rank " + std::to_string(p.rank) + " is not below the world size " + std::to_string(p.world_size));
+  if (addr_port.empty()) throw Error("data-parallel training needs --master ADDR:PORT (or MASTER_ADDR and MASTER_PORT)");
+  const auto colon = addr_port.rfind(':');
+  if (colon == std::string::npos || colon == 0)
+    throw Error("--master expects ADDR:PORT (e.g. 127.0.0.1:29500), got \"" + addr_port + "\"");
+  p.master_addr = addr_port.substr(0, colon);
+  const long port = parse_count("the master port", addr_port.substr(colon + 1), 1);
+  if (port > 65535) throw Error("the master port must be at most 65535, got " + std::to_string(port));
+  p.master_port = static_cast<int>(port);
+  return p;
+}
+
 CliArgs parse_cli(int argc, char** argv, int first) {
   CliArgs a;
+  long world_size = -1, rank = -1;
+  std::string master;
   bool data_replaced = false;
   json data_list = json::array();
   auto push_data = [&]() {
@@ -104,37 +151,20 @@ CliArgs parse_cli(int argc, char** argv, int first) {
       long n = std::strtol(v.c_str(), &end, 10);
       if (v.empty() || *end || n < 0) throw Error("--stop-at needs a step number, got \"" + v + "\"");
       a.stop_at = n;
+    } else if (k == "--world-size") {
+      world_size = parse_count("--world-size", val(), 1);
+    } else if (k == "--rank") {
+      rank = parse_count("--rank", val(), 0);
+    } else if (k == "--master") {
+      master = val();
     } else if (shorthands().count(k)) {
       a.overrides.emplace_back(shorthands().at(k), parse_value(val()));
     } else {
       throw Error("unknown option \"" + k + "\"");
     }
   }
+  a.parallel = resolve_parallel(static_cast<int>(world_size), static_cast<int>(rank), master);
   return a;
-}
-
-Config resolve_config(const CliArgs& a) {
-  Config c = Config::defaults();
-  if (!a.resume.empty()) {
-    if (!a.config_file.empty()) throw Error("--resume takes the run folder's config.json; drop --config");
-    std::string path = a.resume + "/config.json";
-    if (!fs::exists(path)) throw Error(a.resume + ": not a run folder (no config.json)");
-    c.merge_file(path);
-    static const std::set<std::string> allowed = {"steps", "checkpoint_every", "preview_every", "preview_pairs",
-                                                  "preview_size"};
-    for (const auto& [k, v] : a.overrides) {
-      if (!allowed.count(k))
-        throw Error("cannot change \"" + k + "\" when resuming (it would not continue the same run); only steps, "
-                    "checkpoint_every and preview_* may change");
-      c.set(k, v, "command line");
-    }
-    c.set("out", a.resume, "--resume");
-  } else {
-    if (!a.config_file.empty()) c.merge_file(a.config_file);
-    for (const auto& [k, v] : a.overrides) c.set(k, v, k == "data" ? "--data" : "command line");
-  }
-  c.validate();
-  return c;
 }
 
 }  // namespace timfusion::train

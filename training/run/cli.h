@@ -15,6 +15,17 @@
 
 namespace timfusion::train {
 
+// Data-parallel training (`train` only): this process is rank `rank` of
+// `world_size`; rank 0 hosts the rendezvous at master_addr:master_port.
+// From --world-size N --rank R --master ADDR:PORT, or torchrun's variables
+// WORLD_SIZE, RANK, MASTER_ADDR, MASTER_PORT (and LOCAL_RANK: the GPU).
+struct ParallelSpec {
+  int world_size = 1, rank = 0, local_rank = -1;
+  std::string master_addr;
+  int master_port = 0;
+  bool active() const { return world_size > 1; }
+};
+
 struct CliArgs {
   std::string config_file;
   std::vector<std::pair<std::string, json>> overrides;  // in command-line order
@@ -22,15 +33,18 @@ struct CliArgs {
   long stop_at = -1;
   bool quiet = false;
   bool help = false, help_config = false;
+  ParallelSpec parallel;
 };
 
 // Parses argv[first..]; throws Error for unknown options or missing values.
 CliArgs parse_cli(int argc, char** argv, int first);
 
-// The configuration a command runs with: defaults < --config < overrides,
-// or for --resume the run folder's config.json < the overrides it allows
-// (steps, checkpoint_every, preview_*; anything else would change the run).
-Config resolve_config(const CliArgs& a);
+// The configuration is resolved from these by run/command_config.h's
+// resolve_command_config (all four commands).
+
+// The command line's --world-size / --rank / --master, else the
+// environment's (torchrun); checks them (throws Error naming the problem).
+ParallelSpec resolve_parallel(int world_size, int rank, const std::string& master);
 
 // A value on the command line: its JSON when it parses as JSON, else the text
 // as a string (--set KEY=VALUE, shorthand flags).

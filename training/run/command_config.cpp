@@ -55,7 +55,7 @@ const json& CommandConfig::at(const std::string& k) const {
 
 json CommandConfig::values() const {
   json v = base.values();
-  v[section] = own;
+  if (!own.empty()) v[section] = own;  // `train` has no section of its own
   return v;
 }
 
@@ -137,12 +137,13 @@ CommandConfig resolve_command_config(const CommandArgs& a, const CommandSpec& sp
     const std::string path = a.cli.resume + "/config.json";
     if (!fs::exists(path)) throw Error(a.cli.resume + ": not a run folder (no config.json)");
     load_file(path);
-    static const std::set<std::string> allowed = {"steps", "checkpoint_every", "preview_every", "preview_pairs",
-                                                  "preview_size"};
+    // Where the run continues may change (checkpoints hold CPU tensors); what it computes may not.
+    static const std::set<std::string> allowed = {"steps",         "checkpoint_every", "preview_every", "preview_pairs",
+                                                  "preview_size",  "device",           "precision",     "loader_thread"};
     for (const auto& [k, v] : a.cli.overrides) {
       if (!allowed.count(k))
         throw Error("cannot change \"" + k + "\" when resuming (it would not continue the same run); only steps, "
-                    "checkpoint_every and preview_* may change");
+                    "checkpoint_every, preview_*, device, precision and loader_thread may change");
       c.base.set(k, v, "command line");
     }
     if (!a.own.empty())
@@ -165,6 +166,8 @@ CommandConfig resolve_command_config(const CommandArgs& a, const CommandSpec& sp
 }
 
 std::string describe_command_config(const CommandSpec& spec) {
+  if (spec.keys.empty() && spec.base_defaults.empty())  // train: the shared keys are all it has
+    return "Configuration keys (default, meaning):\n" + Config::describe();
   std::ostringstream os;
   os << "Shared keys (as for timfusion-train train; defaults of \"" << spec.name << "\" where they differ):\n";
   std::string shared = Config::describe();
@@ -187,6 +190,8 @@ std::optional<CommandRun> start_command(int argc, char** argv, int first, const 
     std::fputs(describe_command_config(spec).c_str(), stdout);
     return std::nullopt;
   }
+  if (a.cli.parallel.active() && !spec.data_parallel)
+    throw Error("--world-size / WORLD_SIZE: only `timfusion-train train` trains data-parallel, not " + spec.name);
   CommandRun r;
   r.cfg = resolve_command_config(a, spec);
   r.dir = prepare_run_dir(r.cfg, a);
@@ -194,6 +199,7 @@ std::optional<CommandRun> start_command(int argc, char** argv, int first, const 
   r.resume = !a.cli.resume.empty();
   r.stop_at = a.cli.stop_at;
   r.command_line = command_line(argc, argv);
+  r.parallel = a.cli.parallel;
   return r;
 }
 
@@ -282,18 +288,20 @@ std::pair<json, json> split_dir_entries(const std::string& dir_in) {
 
 std::string prepare_run_dir(CommandConfig& c, const CommandArgs& a) {
   std::string dir = c.base.s("out");
+  const bool writer = a.cli.parallel.rank == 0;
   if (a.cli.resume.empty()) {
     if (dir.empty()) dir = default_run_dir(c.section);
-    if (fs::exists(dir + "/config.json"))
+    if (writer && fs::exists(dir + "/config.json"))
       throw Error(dir + " already holds a run: continue it with --resume " + dir + ", or choose another --out");
-    if (fs::exists(dir) && !fs::is_directory(dir)) throw Error(dir + ": exists and is not a folder");
+    if (writer && fs::exists(dir) && !fs::is_directory(dir)) throw Error(dir + ": exists and is not a folder");
     c.base.set("out", absolute_path(dir), "config");
     c.base.set("data", absolutize_entries(c.base.at("data")), "config");
+    c.base.set("task.data", absolute_path(c.base.s("task.data")), "config");
     if (!c.base.s("init").empty()) c.base.set("init", absolute_path(c.base.s("init")), "config");
     if (fs::exists(c.base.s("arch"))) c.base.set("arch", absolute_path(c.base.s("arch")), "config");
   }
   dir = c.base.s("out");
-  fs::create_directories(dir);
+  if (writer) fs::create_directories(dir);
   return dir;
 }
 

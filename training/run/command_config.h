@@ -1,8 +1,10 @@
-// timfusion-train search / meta / adapt: configuration on top of run/config.
+// timfusion-train train / search / meta / adapt: configuration on top of
+// run/config, the run folder and the run control options; the one place
+// where a command's options are resolved.
 //
 // The shared keys (data, seed, steps, batch, crop, lr, threads, loss.*, ...)
-// are run/config.h's Config, unchanged. Each of these commands adds its own
-// keys in one section of the same JSON ("search": {...}, "meta": {...},
+// are run/config.h's Config, unchanged (all `train` needs). search, meta and
+// adapt add their own keys in one section of the same JSON ("search": {...}, "meta": {...},
 // "adapt": {...}): config files may hold the section, `--set
 // search.latency_weight=0.02` sets one of its keys, and a few flags are
 // shorthands. The run folder's config.json holds both, so --resume works as
@@ -29,6 +31,7 @@ struct CommandSpec {
   json base_defaults = json::object();         // command defaults of shared keys (before --config)
   std::map<std::string, std::string> flags;    // extra shorthand flag -> "section.key" or shared key
   bool data_required = true;                   // run Config::validate()'s data check
+  bool data_parallel = false;                  // takes --world-size / --rank / --master (train)
 };
 
 struct CommandConfig {
@@ -46,7 +49,7 @@ struct CommandConfig {
   std::string dump() const { return values().dump(2); }
 };
 
-// What the runner of a command (search, meta, adapt) holds besides its
+// What the runner of a command (train, search, meta, adapt) holds besides its
 // networks and data: configuration, run folder, quietness, and the progress
 // that its checkpoints store.
 struct CommandState : RunProgress {
@@ -82,6 +85,7 @@ struct CommandRun {
   bool quiet = false, resume = false;
   long stop_at = -1;
   std::string command_line;
+  ParallelSpec parallel;  // world size 1 unless the spec is data_parallel
 };
 
 // Reads argv[first..] for `spec`. --help prints `usage` and the shared
@@ -119,7 +123,8 @@ json absolutize_entries(const json& entries);
 std::pair<json, json> split_dir_entries(const std::string& dir);
 
 // Creates a fresh run folder (error if it already holds a run) or checks a
-// resumed one; returns its absolute path and stores it as "out".
+// resumed one; returns its absolute path and stores it as "out". In
+// data-parallel runs only rank 0 creates or checks it (it alone writes there).
 std::string prepare_run_dir(CommandConfig& c, const CommandArgs& a);
 // Writes config.json.
 void write_run_config(const CommandConfig& c, const std::string& dir);

@@ -39,6 +39,12 @@ std::vector<KeySpec> make_schema() {
       {"warmup", T::Int, 0, 0, 1e9, {}, "linear warm-up steps"},
       {"grad_clip", T::Number, 0.0, 0, 1e9, {}, "clip the gradient's global L2 norm (0 = off)"},
       {"threads", T::Int, 0, 0, 256, {}, "CPU threads (0 = LibTorch's choice); results are bit-exact for a fixed count"},
+      {"device", T::String, "auto", 0, 0, {},
+       "where to train: auto (CUDA when available, else CPU), cpu, cuda or cuda:N (may change on --resume)"},
+      {"precision", T::String, "auto", 0, 0, {"auto", "fp32", "bf16", "fp16"},
+       "forward passes under CUDA autocast (weights, Adam and losses stay fp32); auto = bf16 on CUDA, fp32 on CPU"},
+      {"loader_thread", T::String, "auto", 0, 0, {"auto", "on", "off"},
+       "crop the next batch on a second thread during a step (auto: on with CUDA, pinned memory)"},
       {"loss.intensity", T::Number, 1.0, 0, 1e6, {}, "weight of L_int = mean|F - max(I, V)|"},
       {"loss.gradient", T::Number, 10.0, 0, 1e6, {}, "weight of L_grad = mean| |grad F| - max(|grad I|, |grad V|) | (Sobel)"},
       {"loss.ssim", T::Number, 1.0, 0, 1e6, {}, "weight of L_ssim = 1 - (SSIM(F, I) + SSIM(F, V)) / 2"},
@@ -301,6 +307,13 @@ void Config::validate() const {
   if (d("loss.intensity") + d("loss.gradient") + d("loss.ssim") <= 0 && !(b("task.enabled") && d("task.lambda") > 0))
     throw Error("all loss weights are 0: nothing to train");
   if (d("lr_min") > d("lr")) throw Error("\"lr_min\" must not exceed \"lr\"");
+  {
+    const std::string dev = s("device");
+    const bool cuda_n = dev.size() > 5 && dev.compare(0, 5, "cuda:") == 0 &&
+                        dev.find_first_not_of("0123456789", 5) == std::string::npos;
+    if (dev != "auto" && dev != "cpu" && dev != "cuda" && !cuda_n)
+      throw Error("bad value \"" + dev + "\" for \"device\": expected auto, cpu, cuda or cuda:N");
+  }
   if (at("data").empty() && !b("task.enabled"))
     throw Error("no training data: give --data DIR (a folder with ir/ and vis/) or \"data\" in the config");
 }

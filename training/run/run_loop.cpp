@@ -34,17 +34,19 @@ std::optional<int> run_step_loop(const StepLoop& loop, RunProgress& p) {
   const int64_t first = p.done;
   auto t0 = std::chrono::steady_clock::now();
   const double base_elapsed = p.elapsed;
+  auto stop_requested = [&] { return loop.stop_requested ? loop.stop_requested() : StopSignal::requested(); };
   while (p.done < loop.steps) {
     loop.step();
     p.elapsed = base_elapsed + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const std::string status = loop.record();
     const bool last = p.done == loop.steps;
-    if (p.done % loop.checkpoint_every == 0 || last || StopSignal::requested()) {
+    const bool stop = stop_requested();
+    if (p.done % loop.checkpoint_every == 0 || last || stop) {
       loop.flush();
       loop.checkpoint();
     }
     bar.update(p.done, status);
-    if (StopSignal::requested()) {
+    if (stop) {
       loop.flush();
       std::fprintf(stderr, "\ntimfusion-train %s: interrupted at step %lld; checkpoint saved. Continue with:\n"
                            "  timfusion-train %s --resume %s\n",

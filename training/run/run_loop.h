@@ -1,4 +1,4 @@
-// timfusion-train: the step loop that search, meta and adapt share (no LibTorch).
+// timfusion-train: the step loop that train, search, meta and adapt share (no LibTorch).
 //
 // A run's progress is the step count, the training seconds and the command
 // line of every session; a checkpoint stores it next to the weights. The loop
@@ -45,6 +45,9 @@ struct StepLoop {
   std::function<std::string()> record;        // after `elapsed` is updated: checks and logs the step; returns the bar's status
   std::function<void()> flush;                // flushes the logs
   std::function<void()> checkpoint;           // writes the checkpoint (and refreshes the plots)
+  // Whether to stop after this step (checkpoint, exit 130); empty: Ctrl-C /
+  // SIGTERM in this process. Data-parallel ranks agree on it (run/distributed.h).
+  std::function<bool()> stop_requested;
 };
 
 // Runs the steps `p.done` .. `loop.steps - 1`; `p.elapsed` counts on from

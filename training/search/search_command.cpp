@@ -5,14 +5,15 @@
 #include <fstream>
 
 #include "data/pair_dataset.h"
-#include "nn/state_dict.h"
+#include "timfusion/torch/state_dict.h"
 #include "run/checkpoint.h"
 #include "run/plot.h"
 #include "run/run_dir.h"
 #include "run/run_loop.h"
-#include "nn/networks.h"
+#include "timfusion/torch/networks.h"
 #include "search/commands.h"
 #include "search/search.h"
+#include "run/device.h"
 #include "timfusion/error.h"
 
 namespace fs = std::filesystem;
@@ -25,13 +26,10 @@ namespace {
 const std::vector<std::string> kColumns = {"step", "f_train", "F_val_fusion", "latency_ms", "c", "g_alpha_norm", "lr",
                                            "seconds"};
 
-torch::Tensor to_tensor(const std::vector<float>& v, int n, int h, int w) {
-  return torch::from_blob(const_cast<float*>(v.data()), {n, 1, h, w}, torch::kFloat32).clone();
-}
-
-SearchBatch batch_of(const PairDataset& d, uint64_t seed, int64_t k, uint64_t stream, int n, int crop, bool flip) {
+SearchBatch batch_of(const PairDataset& d, uint64_t seed, int64_t k, uint64_t stream, int n, int crop, bool flip,
+                     const torch::Device& device) {
   Batch b = d.sample(seed, k, stream, n, crop, flip);
-  return {to_tensor(b.ir, b.n, b.h, b.w), to_tensor(b.vis, b.n, b.h, b.w)};
+  return {planes_on(b.ir, b.n, b.h, b.w, device), planes_on(b.vis, b.n, b.h, b.w, device)};
 }
 
 const char* kUsage =
@@ -127,6 +125,7 @@ struct Searcher::Impl : CommandState {
   using CommandState::CommandState;
   SuperNetOptions so;
   PairDataset wdata, adata;  // weight split (f), architecture split (F)
+  DevicePlan device;
   SuperNet net{nullptr};
   std::shared_ptr<torch::nn::Module> arch;  // holds alpha as a parameter for Adam / checkpoints
   std::unique_ptr<Adam> opt, aopt;
@@ -164,6 +163,11 @@ Searcher::Searcher(const CommandConfig& config, const std::string& run_dir, bool
 
   torch::manual_seed(static_cast<uint64_t>(b.i("seed")));
   m.net = SuperNet(m.so);
+  m.device = resolve_device(b, /*mixed_precision=*/false);
+  m.net->to(m.device.device);
+  // alpha is no registered parameter of the supernet (the arch optimiser owns
+  // it): moved in place, so the supernet and `arch` keep sharing it.
+  m.net->alpha().set_data(m.net->alpha().data().to(m.device.device));
   m.net->train();
   m.arch = std::make_shared<torch::nn::Module>();
   m.arch->register_parameter("alpha", m.net->alpha());
@@ -201,11 +205,11 @@ SearchStats Searcher::Impl::step(int64_t k) {
   const uint64_t seed = static_cast<uint64_t>(b.i("seed"));
   const int n = static_cast<int>(b.i("batch")), crop = static_cast<int>(b.i("crop"));
   const bool flip = b.b("flip");
-  SearchBatch tr = batch_of(wdata, seed, k, 0, n, crop, flip);
+  SearchBatch tr = batch_of(wdata, seed, k, 0, n, crop, flip, device.device);
   auto params = net->parameters();
   opt->zero_grad();
   if (k >= cfg.i("alpha_start")) {
-    SearchBatch va = batch_of(adata, seed, k, 1, n, crop, flip);
+    SearchBatch va = batch_of(adata, seed, k, 1, n, crop, flip, device.device);
     IasStep s = ias_hypergradient(*net, &lat, cfg.d("latency_weight"), tr, va, w, cfg.s("hypergradient") == "first-order");
     {
       torch::NoGradGuard ng;

@@ -6,7 +6,7 @@
 #include <set>
 #include <sstream>
 
-#include "nn/networks.h"
+#include "timfusion/torch/networks.h"
 #include "run/run_dir.h"
 #include "timfusion/error.h"
 

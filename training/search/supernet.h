@@ -16,7 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include "nn/ops.h"
+#include "timfusion/torch/ops.h"
 #include "timfusion/arch.h"
 
 namespace timfusion::train {

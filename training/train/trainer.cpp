@@ -10,9 +10,11 @@
 
 #include "data/pair_dataset.h"
 #include "losses/fusion_losses.h"
-#include "nn/networks.h"
-#include "nn/state_dict.h"
 #include "run/checkpoint.h"
+#include "run/command_config.h"
+#include "run/device.h"
+#include "run/distributed.h"
+#include "run/stop_signal.h"
 #include "run/plot.h"
 #include "run/run_dir.h"
 #include "run/run_loop.h"
@@ -21,8 +23,8 @@
 #include "timfusion/error.h"
 #include "timfusion/model_file.h"
 #include "timfusion/pairs.h"
-#include "run/stop_signal.h"
-#include "timfusion/progress.h"
+#include "timfusion/torch/networks.h"
+#include "timfusion/torch/state_dict.h"
 
 namespace fs = std::filesystem;
 
@@ -34,23 +36,16 @@ namespace {
 const std::vector<std::string> kColumns = {"step", "loss", "intensity", "gradient", "ssim", "task",
                                            "task_lower", "baseline", "lr", "seconds"};
 
-torch::Tensor to_tensor(const std::vector<float>& v, int n, int h, int w) {
-  return torch::from_blob(const_cast<float*>(v.data()), {n, 1, h, w}, torch::kFloat32).clone();
-}
-torch::Tensor labels_tensor(const Batch& b) {
-  return torch::from_blob(const_cast<int64_t*>(b.labels.data()), {b.n, b.h, b.w}, torch::kInt64).clone();
-}
-
-cv::Mat to_u8(const torch::Tensor& t) {  // [1,1,H,W] -> CV_8UC1
-  auto c = (t.detach().clamp(0, 1) * 255).round().to(torch::kUInt8).contiguous();
+cv::Mat to_u8(const torch::Tensor& t) {  // [1,1,H,W] on any device -> CV_8UC1
+  auto c = (t.detach().clamp(0, 1) * 255).round().to(torch::kUInt8).to(torch::kCPU).contiguous();
   cv::Mat m(static_cast<int>(c.size(2)), static_cast<int>(c.size(3)), CV_8UC1, c.data_ptr<uint8_t>());
   return m.clone();
 }
 
 }  // namespace
 
-struct Trainer::Impl : RunProgress {
-  Config cfg;
+struct Trainer::Impl : CommandState {
+  using CommandState::CommandState;
   ArchSpec spec;
   PairDataset data, task_train, task_eval;
   bool task = false, fuse_task_batch = false;
@@ -60,7 +55,23 @@ struct Trainer::Impl : RunProgress {
   FusionLossWeights w;
   torch::Tensor class_weight;  // undefined: plain cross-entropy
   std::vector<std::string> notes;
+  DevicePlan plan;
+  std::unique_ptr<DataParallel> par;  // null: one process
+  bool stop_agreed = false;           // data-parallel: some rank was asked to stop (Ctrl-C / SIGTERM)
+  std::unique_ptr<BatchLoader> loader;
+  LossScale scale{false}, tscale{false}, bscale{false};  // fp16 only
 
+  // Step k's batches on the host: {ir, vis} of the fusion data (unless
+  // fuse_task_batch), then {ir, vis, labels} of the task data when task.
+  std::vector<torch::Tensor> host_batch(int64_t k) const;
+  // The host tensors of batch b (pinned for CUDA).
+  torch::Tensor planes(const std::vector<float>& v, const Batch& b) const {
+    return host_planes(v, b.n, b.h, b.w, plan.pinned);
+  }
+  // One evaluation batch on the device.
+  torch::Tensor on_device(const std::vector<float>& v, const Batch& b) const {
+    return planes_on(v, b.n, b.h, b.w, plan.device);
+  }
   StepStats step(int64_t k);
   void save_checkpoint(const std::string& path) const;
   void load_checkpoint(const std::string& path);
@@ -68,50 +79,83 @@ struct Trainer::Impl : RunProgress {
   nlohmann::json task_evaluation();
 };
 
-Trainer::Trainer(const Config& config) : impl_(std::make_unique<Impl>()) {
-  Impl& m = *impl_;
-  m.cfg = config;
-  m.cfg.validate();
-  if (m.cfg.i("threads") > 0) torch::set_num_threads(static_cast<int>(m.cfg.i("threads")));
-  m.spec = ArchSpec::resolve(m.cfg.s("arch"));
-  if (m.cfg.i("channels") > 0) m.spec.channels = static_cast<int>(m.cfg.i("channels"));
-  m.spec.validate();
-  m.task = m.cfg.b("task.enabled");
-  m.w = fusion_loss_weights(m.cfg);
+namespace {
+CommandConfig as_train_config(const Config& c) {
+  CommandConfig cc;
+  cc.base = c;
+  cc.section = "train";
+  return cc;
+}
+}  // namespace
 
-  if (!m.cfg.at("data").empty()) {
-    m.data = PairDataset::load(m.cfg.data_sources());
+Trainer::Trainer(const Config& config) : Trainer(as_train_config(config), "", true) {}
+
+Trainer::Trainer(const CommandConfig& config, const std::string& run_dir, bool quiet, const ParallelSpec& parallel)
+    : impl_(std::make_unique<Impl>(config, run_dir, quiet || parallel.rank != 0)) {
+  Impl& m = *impl_;
+  m.cfg.base.validate();
+  // Where to train, first: a missing GPU is reported before any data is loaded.
+  m.plan = resolve_device(m.cfg.base, true, parallel.local_rank >= 0 ? parallel.local_rank : parallel.rank);
+  if (parallel.active()) {
+    const int64_t W = parallel.world_size, batch = m.cfg.base.i("batch"), tb = m.cfg.base.i("task.batch");
+    if (batch % W || (m.cfg.base.b("task.enabled") && tb > 0 && tb % W))
+      throw Error("\"batch\" (" + std::to_string(batch) + (tb > 0 ? ") and \"task.batch\" (" + std::to_string(tb) : std::string()) +
+                  ") must be multiples of the world size (" + std::to_string(W) + "): each rank takes an equal share");
+    m.par = std::make_unique<DataParallel>(parallel);
+  }
+  if (m.cfg.base.i("threads") > 0) torch::set_num_threads(static_cast<int>(m.cfg.base.i("threads")));
+  m.spec = ArchSpec::resolve(m.cfg.base.s("arch"));
+  if (m.cfg.base.i("channels") > 0) m.spec.channels = static_cast<int>(m.cfg.base.i("channels"));
+  m.spec.validate();
+  m.task = m.cfg.base.b("task.enabled");
+  m.w = fusion_loss_weights(m.cfg.base);
+
+  if (!m.cfg.base.at("data").empty()) {
+    m.data = PairDataset::load(m.cfg.base.data_sources());
     m.notes = m.data.notes();
   }
   if (m.task) {
-    auto all = PairDataset::load({m.cfg.task_source()}, true, static_cast<int>(m.cfg.i("task.classes")));
+    auto all = PairDataset::load({m.cfg.base.task_source()}, true, static_cast<int>(m.cfg.base.i("task.classes")));
     for (const auto& n : all.notes()) m.notes.push_back(n);
-    std::tie(m.task_train, m.task_eval) = all.split_holdout(static_cast<size_t>(m.cfg.i("task.eval_pairs")));
-    if (m.cfg.b("task.balance"))
-      m.class_weight = balanced_class_weights(m.task_train.class_counts(static_cast<int>(m.cfg.i("task.classes"))));
+    std::tie(m.task_train, m.task_eval) = all.split_holdout(static_cast<size_t>(m.cfg.base.i("task.eval_pairs")));
+    if (m.cfg.base.b("task.balance"))
+      m.class_weight = balanced_class_weights(m.task_train.class_counts(static_cast<int>(m.cfg.base.i("task.classes"))));
     // Without separate fusion data the fusion losses use the task batch.
-    m.fuse_task_batch = m.cfg.at("data").empty();
+    m.fuse_task_batch = m.cfg.base.at("data").empty();
   }
 
-  torch::manual_seed(static_cast<uint64_t>(m.cfg.i("seed")));
+  torch::manual_seed(static_cast<uint64_t>(m.cfg.base.i("seed")));
   m.net = nn::TimNet(m.spec);
-  if (!m.cfg.s("init").empty()) {
-    ModelFile f = load_model_file(m.cfg.s("init"), m.cfg.s("arch"));
-    nn::load_state(*m.net, f.weights, m.cfg.s("init"));
+  if (!m.cfg.base.s("init").empty()) {
+    ModelFile f = load_model_file(m.cfg.base.s("init"), m.cfg.base.s("arch"));
+    nn::load_state(*m.net, f.weights, m.cfg.base.s("init"));
   }
+  m.net->to(m.plan.device);
   m.net->train();
   m.opt = std::make_unique<Adam>(*m.net);
+  const bool fp16 = m.plan.precision == Precision::Fp16;
+  m.scale = LossScale(fp16), m.tscale = LossScale(fp16), m.bscale = LossScale(fp16);
+  if (m.class_weight.defined()) m.class_weight = m.class_weight.to(m.plan.device);
   if (m.task) {
-    const int64_t width = m.cfg.i("task.width"), classes = m.cfg.i("task.classes");
-    torch::manual_seed(static_cast<uint64_t>(m.cfg.i("seed")) + 1);
+    const int64_t width = m.cfg.base.i("task.width"), classes = m.cfg.base.i("task.classes");
+    torch::manual_seed(static_cast<uint64_t>(m.cfg.base.i("seed")) + 1);
     m.tnet = SegNet(1, width, classes);
-    torch::manual_seed(static_cast<uint64_t>(m.cfg.i("seed")) + 1);  // the baseline starts identical
+    torch::manual_seed(static_cast<uint64_t>(m.cfg.base.i("seed")) + 1);  // the baseline starts identical
     m.bnet = SegNet(1, width, classes);
+    m.tnet->to(m.plan.device);
+    m.bnet->to(m.plan.device);
     m.tnet->train();
     m.bnet->train();
     m.topt = std::make_unique<Adam>(*m.tnet);
     m.bopt = std::make_unique<Adam>(*m.bnet);
   }
+  if (m.par) {
+    // Every rank starts from rank 0's weights; TimBatchNorm uses the global batch's statistics.
+    m.par->broadcast(*m.net);
+    if (m.task) m.par->broadcast(*m.tnet), m.par->broadcast(*m.bnet);
+    m.par->synchronise_batch_norm();
+  }
+  m.loader = std::make_unique<BatchLoader>(m.plan, [&m](int64_t k) { return m.host_batch(k); });
 }
 
 Trainer::~Trainer() = default;
@@ -126,63 +170,105 @@ SafetensorsFile Trainer::task_state() const {
 
 StepStats Trainer::step(int64_t k) { return impl_->step(k); }
 
+std::vector<torch::Tensor> Trainer::Impl::host_batch(int64_t k) const {
+  const uint64_t seed = static_cast<uint64_t>(cfg.base.i("seed"));
+  const int batch = static_cast<int>(cfg.base.i("batch")), crop = static_cast<int>(cfg.base.i("crop"));
+  const bool flip = cfg.base.b("flip");
+  // The global batch is drawn whole, as in one process; this rank keeps its share.
+  auto share = [&](const Batch& b) { return par ? share_of(b, par->rank(), par->world_size()) : b; };
+  std::vector<torch::Tensor> out;
+  if (!fuse_task_batch) {
+    Batch b = share(data.sample(seed, k, /*stream=*/0, batch, crop, flip));
+    out.push_back(planes(b.ir, b));
+    out.push_back(planes(b.vis, b));
+  }
+  if (task) {
+    const int tb = cfg.base.i("task.batch") > 0 ? static_cast<int>(cfg.base.i("task.batch")) : batch;
+    const int tc = cfg.base.i("task.crop") > 0 ? static_cast<int>(cfg.base.i("task.crop")) : crop;
+    Batch b = share(task_train.sample(seed, k, /*stream=*/1, tb, tc, flip));
+    out.push_back(planes(b.ir, b));
+    out.push_back(planes(b.vis, b));
+    out.push_back(host_labels(b.labels, b.n, b.h, b.w, plan.pinned));
+  }
+  return out;
+}
+
 StepStats Trainer::Impl::step(int64_t k) {
   StepStats st;
-  st.lr = scheduled_lr(cfg, k);
-  const uint64_t seed = static_cast<uint64_t>(cfg.i("seed"));
-  const int batch = static_cast<int>(cfg.i("batch")), crop = static_cast<int>(cfg.i("crop"));
-  const bool flip = cfg.b("flip");
+  st.lr = scheduled_lr(cfg.base, k);
+  std::vector<torch::Tensor> in = loader->get(k);
+  // Forward passes under autocast (CUDA bf16/fp16); losses in fp32.
+  auto forward = [&](const torch::Tensor& a, const torch::Tensor& b) {
+    AutocastScope ac(plan);
+    return net->forward(a, b).to(torch::kFloat32);
+  };
+  auto segment = [&](SegNet& s, const torch::Tensor& x) {
+    AutocastScope ac(plan);
+    return s->forward(x).to(torch::kFloat32);
+  };
 
   torch::Tensor fused, ir, vis;
+  size_t next = 0;
   if (!fuse_task_batch) {
-    Batch b = data.sample(seed, k, /*stream=*/0, batch, crop, flip);
-    ir = to_tensor(b.ir, b.n, b.h, b.w);
-    vis = to_tensor(b.vis, b.n, b.h, b.w);
-    fused = net->forward(ir, vis);
+    ir = in[next++];
+    vis = in[next++];
+    fused = forward(ir, vis);
   }
   torch::Tensor upper_task;
   if (task) {
-    const int tb = cfg.i("task.batch") > 0 ? static_cast<int>(cfg.i("task.batch")) : batch;
-    const int tc = cfg.i("task.crop") > 0 ? static_cast<int>(cfg.i("task.crop")) : crop;
-    Batch b = task_train.sample(seed, k, /*stream=*/1, tb, tc, flip);
-    auto tir = to_tensor(b.ir, b.n, b.h, b.w), tvis = to_tensor(b.vis, b.n, b.h, b.w);
-    auto y = labels_tensor(b);
-    auto tfused = net->forward(tir, tvis);
+    auto tir = in[next], tvis = in[next + 1], y = in[next + 2];
+    auto tfused = forward(tir, tvis);
     if (fuse_task_batch) fused = tfused, ir = tir, vis = tvis;
     // Lower level: the task net follows the current fusion net (its output
     // detached), theta_T <- argmin L_task(T(F(x)), y), approximated by
     // task.inner_steps Adam steps.
     auto detached = tfused.detach();
-    const double tlr = cfg.d("task.lr");
-    for (int64_t i = 0; i < cfg.i("task.inner_steps"); ++i) {
+    const double tlr = cfg.base.d("task.lr");
+    for (int64_t i = 0; i < cfg.base.i("task.inner_steps"); ++i) {
       topt->zero_grad();
-      auto l = task_loss(tnet->forward(detached), y, class_weight);
-      l.backward();
-      topt->step(tlr);
+      auto l = task_loss(segment(tnet, detached), y, class_weight);
+      tscale.scaled(l).backward();
+      if (par) par->average_gradients(*tnet);
+      if (tscale.unscale({tnet.ptr().get()})) topt->step(tlr);
       st.task_lower = l.item<double>();
     }
-    if (cfg.b("task.baseline")) {
+    if (cfg.base.b("task.baseline")) {
       bopt->zero_grad();
-      auto l = task_loss(bnet->forward(tvis), y, class_weight);
-      l.backward();
-      bopt->step(tlr);
+      auto l = task_loss(segment(bnet, tvis), y, class_weight);
+      bscale.scaled(l).backward();
+      if (par) par->average_gradients(*bnet);
+      if (bscale.unscale({bnet.ptr().get()})) bopt->step(tlr);
       st.baseline = l.item<double>();
     }
     // Upper level: the fusion net sees the task loss through the updated task net.
-    upper_task = task_loss(tnet->forward(tfused), y, class_weight);
+    upper_task = task_loss(segment(tnet, tfused), y, class_weight);
     st.task = upper_task.item<double>();
   }
   FusionLosses l = fusion_losses(fused, ir, vis, w);
   torch::Tensor total = l.total;
-  if (task) total = total + cfg.d("task.lambda") * upper_task;
+  if (task) total = total + cfg.base.d("task.lambda") * upper_task;
   opt->zero_grad();
-  total.backward();
-  if (cfg.d("grad_clip") > 0) clip_grad_norm(*net, cfg.d("grad_clip"));
-  opt->step(st.lr);
+  scale.scaled(total).backward();
+  if (par) par->average_gradients(*net);  // before unscaling: every rank takes the same decision
+  if (scale.unscale({net.ptr().get()})) {  // fp16: a step with Inf/NaN gradients is skipped
+    if (cfg.base.d("grad_clip") > 0) clip_grad_norm(*net, cfg.base.d("grad_clip"));
+    opt->step(st.lr);
+  }
   st.loss = total.item<double>();
   st.intensity = l.intensity.item<double>();
   st.gradient = l.gradient.item<double>();
   st.ssim = l.ssim.item<double>();
+  if (par) {
+    // The logged losses are the global batch's (mean over the ranks' equal
+    // shares); the stop flag rides along so that every rank stops at the same step.
+    auto v = par->sum(torch::tensor({st.loss, st.intensity, st.gradient, st.ssim, st.task, st.task_lower, st.baseline,
+                                     StopSignal::requested() ? 1.0 : 0.0}, torch::kFloat64));
+    const double W = par->world_size();
+    auto a = v.accessor<double, 1>();
+    st.loss = a[0] / W, st.intensity = a[1] / W, st.gradient = a[2] / W, st.ssim = a[3] / W;
+    st.task = a[4] / W, st.task_lower = a[5] / W, st.baseline = a[6] / W;
+    stop_agreed = a[7] > 0;
+  }
   done = k + 1;
   return st;
 }
@@ -191,14 +277,17 @@ void Trainer::Impl::save_checkpoint(const std::string& path) const {
   SafetensorsFile f;
   save_module(f, *net, "fusion/");
   opt->save(f, "adam.fusion/");
+  scale.save(f, "amp.fusion/");
   if (task) {
+    tscale.save(f, "amp.task/");
+    bscale.save(f, "amp.baseline/");
     save_module(f, *tnet, "task/");
     topt->save(f, "adam.task/");
     save_module(f, *bnet, "baseline/");
     bopt->save(f, "adam.baseline/");
   }
   set_checkpoint_progress(f, *this);
-  f.metadata["timfusion.arch"] = spec.to_json();
+  describe_model(f, spec);
   write_safetensors(path, f);
 }
 
@@ -206,7 +295,10 @@ void Trainer::Impl::load_checkpoint(const std::string& path) {
   SafetensorsFile f = read_checkpoint(path, *this);
   load_module(*net, f, "fusion/", path);
   opt->load(f, "adam.fusion/");
+  scale.load(f, "amp.fusion/");
   if (task) {
+    tscale.load(f, "amp.task/");
+    bscale.load(f, "amp.baseline/");
     load_module(*tnet, f, "task/", path);
     topt->load(f, "adam.task/");
     load_module(*bnet, f, "baseline/", path);
@@ -216,8 +308,8 @@ void Trainer::Impl::load_checkpoint(const std::string& path) {
 
 void Trainer::Impl::preview(const std::string& path) {
   const PairDataset& src = fuse_task_batch ? task_eval : data;
-  const int side = static_cast<int>(cfg.i("preview_size"));
-  const size_t n = std::min<size_t>(src.size(), static_cast<size_t>(cfg.i("preview_pairs")));
+  const int side = static_cast<int>(cfg.base.i("preview_size"));
+  const size_t n = std::min<size_t>(src.size(), static_cast<size_t>(cfg.base.i("preview_pairs")));
   if (n == 0) return;
   torch::NoGradGuard ng;
   net->eval();
@@ -226,11 +318,11 @@ void Trainer::Impl::preview(const std::string& path) {
   for (size_t i = 0; i < n; ++i) {
     // Spread over the data: pairs 0, N/n, 2N/n, ...
     Batch b = src.center(i * src.size() / n, side);
-    auto ir = to_tensor(b.ir, 1, b.h, b.w), vis = to_tensor(b.vis, 1, b.h, b.w);
+    auto ir = on_device(b.ir, b), vis = on_device(b.vis, b);
     auto fused = net->forward(ir, vis);
     std::vector<cv::Mat> tiles = {to_u8(ir), to_u8(vis), to_u8(fused)};
     if (task) {
-      auto pred = tnet->forward(fused.clamp(0, 1)).argmax(1).to(torch::kUInt8).contiguous();
+      auto pred = tnet->forward(fused.clamp(0, 1)).argmax(1).to(torch::kUInt8).to(torch::kCPU).contiguous();
       cv::Mat ids(b.h, b.w, CV_8UC1, pred.data_ptr<uint8_t>());
       // MFNet ids: 0 unlabelled/background, 1 car, 2 person, 3 bike, 4 curve,
       // 5 car_stop, 6 guardrail, 7 color_cone, 8 bump (BGR colours).
@@ -273,13 +365,13 @@ nlohmann::json Trainer::Impl::task_evaluation() {
   net->eval();
   tnet->eval();
   bnet->eval();
-  const int C = static_cast<int>(cfg.i("task.classes"));
+  const int C = static_cast<int>(cfg.base.i("task.classes"));
   Confusion on_fused(C), on_vis(C), base_vis(C);
   double l_fused = 0, l_vis = 0, l_base = 0;
   for (size_t i = 0; i < task_eval.size(); ++i) {
     Batch b = task_eval.center(i, 0);
-    auto ir = to_tensor(b.ir, 1, b.h, b.w), vis = to_tensor(b.vis, 1, b.h, b.w);
-    auto y = labels_tensor(b);
+    auto ir = on_device(b.ir, b), vis = on_device(b.vis, b);
+    auto y = host_labels(b.labels, b.n, b.h, b.w).to(plan.device);
     auto fused = net->forward(ir, vis);
     auto a = tnet->forward(fused), v = tnet->forward(vis), bl = bnet->forward(vis);
     on_fused.add(a, y), on_vis.add(v, y), base_vis.add(bl, y);
@@ -305,8 +397,8 @@ nlohmann::json Trainer::Impl::task_evaluation() {
   if (class_weight.defined())
     for (int64_t c = 0; c < class_weight.size(0); ++c) weights.push_back(class_weight[c].item<double>());
   return {{"held_out_pairs", names},
-          {"labels", cfg.task_source().labels},
-          {"lambda", cfg.d("task.lambda")},
+          {"labels", cfg.base.task_source().labels},
+          {"lambda", cfg.base.d("task.lambda")},
           {"class_weights", weights},
           {"steps", done},
           {"task_net_on_fused", entry(on_fused, l_fused, "fused image, task net trained on fused images")},
@@ -318,27 +410,29 @@ void Trainer::save_model(const std::string& path, const std::string& provenance_
   write_model_file(path, *impl_->net, impl_->spec, provenance_json);
 }
 
-int Trainer::run(const RunOptions& o) {
+int Trainer::run(long stop_at, bool resume, const std::string& command_line) {
   Impl& m = *impl_;
-  const std::string dir = o.run_dir;
+  const std::string dir = m.dir;
   const std::string ckpt = dir + "/checkpoint.safetensors";
-  fs::create_directories(dir + "/previews");
-  if (o.resume) {
+  const bool writer = !m.par || m.par->writer();  // data-parallel: rank 0 alone writes the run folder
+  if (writer) fs::create_directories(dir + "/previews");
+  if (resume) {
     if (!fs::exists(ckpt)) {
       std::fprintf(stderr, "timfusion-train: %s has no checkpoint yet: starting from step 0\n", dir.c_str());
     } else {
       m.load_checkpoint(ckpt);
-      std::fprintf(stderr, "timfusion-train: resuming %s at step %lld\n", dir.c_str(), static_cast<long long>(m.done));
+      if (!m.quiet)
+        std::fprintf(stderr, "timfusion-train: resuming %s at step %lld\n", dir.c_str(), static_cast<long long>(m.done));
     }
   }
-  if (m.done > m.cfg.i("steps"))
-    throw Error(ckpt + " is at step " + std::to_string(m.done) + ", beyond steps = " + std::to_string(m.cfg.i("steps")));
-  m.sessions.push_back(o.command_line);
+  if (m.done > m.cfg.base.i("steps"))
+    throw Error(ckpt + " is at step " + std::to_string(m.done) + ", beyond steps = " + std::to_string(m.cfg.base.i("steps")));
+  m.sessions.push_back(command_line);
   const std::string commit = git_commit();  // of the code that runs now, not at the end
-  write_text_atomic(dir + "/config.json", m.cfg.dump() + "\n");
+  if (writer) write_run_config(m.cfg, dir);
 
   CsvLog log;
-  log.open(dir + "/log.csv", kColumns, o.resume ? m.done : -1);
+  if (writer) log.open(dir + "/log.csv", kColumns, resume ? m.done : -1);
   auto curve = [&]() {
     std::vector<Series> s;
     for (size_t c : {1, 2, 3, 4, 5, 6, 7}) {
@@ -353,42 +447,34 @@ int Trainer::run(const RunOptions& o) {
     write_curve_png(dir + "/loss_curve.png", "timfusion-train: " + fs::path(dir).filename().string(), s);
   };
 
-  const int64_t steps = m.cfg.i("steps"), ck_every = m.cfg.i("checkpoint_every"), pv_every = m.cfg.i("preview_every");
-  if (!o.quiet) {
+  const int64_t steps = m.cfg.base.i("steps"), pv_every = m.cfg.base.i("preview_every");
+  if (!m.quiet) {
     std::fprintf(stderr, "timfusion-train: %s, %d channels, %lld parameters; run folder %s\n", m.spec.name.c_str(),
                  m.spec.channels, static_cast<long long>(nn::count_parameters(*m.net)), dir.c_str());
     for (const auto& [src, n] : m.data.counts()) std::fprintf(stderr, "  data: %zu pairs from %s\n", n, src.c_str());
     if (m.task)
       std::fprintf(stderr, "  task: %zu labelled pairs for training, %zu held out (%s); task net %lld parameters\n",
-                   m.task_train.size(), m.task_eval.size(), m.cfg.task_source().labels.c_str(),
+                   m.task_train.size(), m.task_eval.size(), m.cfg.base.task_source().labels.c_str(),
                    static_cast<long long>(nn::count_parameters(*m.tnet)));
     for (const auto& n : m.notes) std::fprintf(stderr, "  note: %s\n", n.c_str());
+    std::fprintf(stderr, "  device: %s\n", m.plan.describe().c_str());
+    if (m.par)
+      std::fprintf(stderr, "  data-parallel: %d processes (Gloo), %lld crops each per step\n", m.par->world_size(),
+                   static_cast<long long>(m.cfg.base.i("batch") / m.par->world_size()));
   }
 
-  StopSignal stop;
-
-  const int64_t first = m.done;
-  // Counts this session's steps, so the rate and ETA are right after a resume.
-  Progress bar(first ? "train (resumed at step " + std::to_string(first) + ")" : std::string("train"), steps - first,
-               !o.quiet && steps > first);
-  auto t0 = std::chrono::steady_clock::now();
-  double base_elapsed = m.elapsed;
-  while (m.done < steps) {
-    StepStats st = m.step(m.done);
-    m.elapsed = base_elapsed + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  StepLoop loop("train", dir, steps, m.cfg.base.i("checkpoint_every"), stop_at, m.quiet);
+  StepStats st;
+  loop.step = [&] { st = m.step(m.done); };
+  loop.record = [&] {
     if (!std::isfinite(st.loss))
       throw Error("the loss became " + fmt("%g", st.loss) + " at step " + std::to_string(m.done) +
                   ": lower lr or set grad_clip (the last checkpoint is intact)");
+    if (!writer) return std::string();
     log.append({static_cast<double>(m.done), st.loss, st.intensity, st.gradient, st.ssim, m.task ? st.task : NAN,
-                m.task ? st.task_lower : NAN, m.task && m.cfg.b("task.baseline") ? st.baseline : NAN, st.lr, m.elapsed});
+                m.task ? st.task_lower : NAN, m.task && m.cfg.base.b("task.baseline") ? st.baseline : NAN, st.lr, m.elapsed});
     log.flush();  // one write per step: the log can be watched (tail -f)
-    const bool last = m.done == steps;
-    if (m.done % ck_every == 0 || last || StopSignal::requested()) {
-      log.flush();
-      m.save_checkpoint(ckpt);
-      curve();
-    }
-    if ((pv_every > 0 && m.done % pv_every == 0) || last) {
+    if ((pv_every > 0 && m.done % pv_every == 0) || m.done == steps) {
       char name[64];
       std::snprintf(name, sizeof name, "/previews/step-%06lld.png", static_cast<long long>(m.done));
       m.preview(dir + name);
@@ -396,28 +482,17 @@ int Trainer::run(const RunOptions& o) {
     std::string status = "loss " + fmt("%.4f", log.recent_mean(1, 20)) + " int " + fmt("%.4f", log.recent_mean(2, 20)) +
                          " grad " + fmt("%.4f", log.recent_mean(3, 20)) + " ssim " + fmt("%.4f", log.recent_mean(4, 20));
     if (m.task) status += " task " + fmt("%.3f", log.recent_mean(5, 20));
-    status += " lr " + fmt("%.1e", st.lr);
-    bar.update(m.done - first, status);
-    if (StopSignal::requested()) {
-      log.flush();
-      std::fprintf(stderr, "\ntimfusion-train: interrupted at step %lld; checkpoint saved. Continue with:\n  %s train --resume %s\n",
-                   static_cast<long long>(m.done), "timfusion-train", dir.c_str());
-      return 130;
-    }
-    if (o.stop_at >= 0 && m.done >= o.stop_at && !last) {
-      log.flush();
-      std::fprintf(stderr, "\ntimfusion-train: stopped after step %lld (--stop-at; checkpoint as of step %lld)\n",
-                   static_cast<long long>(m.done), static_cast<long long>(m.done - m.done % ck_every));
-      return 0;
-    }
-  }
-  if (steps > first) bar.finish();
-  log.flush();
-  if (first == steps) {
-    // Resumed a finished run: outputs are rewritten below, nothing trained.
+    return status + " lr " + fmt("%.1e", st.lr);
+  };
+  loop.flush = [&] { log.flush(); };
+  loop.checkpoint = [&] {
+    if (!writer) return;
     m.save_checkpoint(ckpt);
     curve();
-  }
+  };
+  if (m.par) loop.stop_requested = [&m] { return m.stop_agreed; };
+  if (std::optional<int> code = run_step_loop(loop, m)) return *code;
+  if (!writer) return 0;
 
   nlohmann::json task_eval;
   if (m.task) {
@@ -436,32 +511,32 @@ int Trainer::run(const RunOptions& o) {
   nlohmann::json prov = {{"tool", "timfusion-train train"},
                          {"git_commit", commit},
                          {"command_lines", m.sessions},
-                         {"data", m.data.provenance(m.cfg.data_sources())},
+                         {"data", m.data.provenance(m.cfg.base.data_sources())},
                          {"steps", steps},
-                         {"seed", m.cfg.i("seed")},
-                         {"batch", m.cfg.i("batch")},
-                         {"crop", m.cfg.i("crop")},
-                         {"threads", m.cfg.i("threads")},
-                         {"loss_weights", m.cfg.at("loss")},
+                         {"seed", m.cfg.base.i("seed")},
+                         {"batch", m.cfg.base.i("batch")},
+                         {"crop", m.cfg.base.i("crop")},
+                         {"threads", m.cfg.base.i("threads")},
+                         {"loss_weights", m.cfg.base.at("loss")},
                          {"final_losses", losses},
                          {"train_seconds", std::round(m.elapsed)},
                          {"finished", utc_now()},
-                         {"config", m.cfg.values()}};
+                         {"config", m.cfg.base.values()}};
   if (m.task) {
-    prov["task"] = {{"data", m.cfg.task_source().str()},
-                    {"lambda", m.cfg.d("task.lambda")},
+    prov["task"] = {{"data", m.cfg.base.task_source().str()},
+                    {"lambda", m.cfg.base.d("task.lambda")},
                     {"miou_fused", task_eval["task_net_on_fused"]["miou"]},
                     {"miou_visible_baseline", task_eval["baseline_on_visible"]["miou"]}};
   }
   save_model(dir + "/model.safetensors", prov.dump());
 
-  if (!o.quiet) {
+  if (!m.quiet) {
     std::fprintf(stderr, "timfusion-train: done: %lld steps, %.0f s of training; final loss %.4f (mean of the last %zu steps)\n",
                  static_cast<long long>(steps), m.elapsed, log.recent_mean(1, window), std::min(window, log.rows().size()));
     std::fprintf(stderr, "  weights: %s/model.safetensors\n", dir.c_str());
   }
   if (m.task) {
-    std::printf("task evaluation on %zu held-out pairs (%s):\n", m.task_eval.size(), m.cfg.task_source().labels.c_str());
+    std::printf("task evaluation on %zu held-out pairs (%s):\n", m.task_eval.size(), m.cfg.base.task_source().labels.c_str());
     std::printf("  %-58s %9s %8s %8s\n", "input", "task loss", "mIoU", "pix acc");
     for (const char* k : {"task_net_on_fused", "task_net_on_visible", "baseline_on_visible"}) {
       const auto& e = task_eval[k];

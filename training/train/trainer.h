@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "run/cli.h"
 #include "run/config.h"
 #include "timfusion/safetensors.h"
 
@@ -23,23 +24,23 @@ struct StepStats {
   double lr = 0;
 };
 
-struct RunOptions {
-  std::string run_dir;
-  bool resume = false;
-  long stop_at = -1;  // exit after this many steps without a checkpoint (as a kill would)
-  bool quiet = false;
-  std::string command_line;
-};
+struct CommandConfig;
 
 class Trainer {
  public:
-  // Loads the data and builds the networks from the seed (or `init`).
+  // Loads the data and builds the networks from the seed (or `init`); the
+  // runner of run/command_config.h's run_command (run folder `run_dir`).
+  // With `parallel` active, this process is one rank of a data-parallel run
+  // (run/distributed.h): it connects to the others here.
+  Trainer(const CommandConfig& config, const std::string& run_dir, bool quiet, const ParallelSpec& parallel = {});
+  // Without a run folder, for step() (tests).
   explicit Trainer(const Config& config);
   ~Trainer();
 
-  // The whole command: run folder, loop, checkpoints, outputs. Returns the
-  // exit status (0, or 130 after Ctrl-C / SIGTERM with a checkpoint saved).
-  int run(const RunOptions& opts);
+  // The whole command: run folder, run/run_loop.h's step loop, checkpoints,
+  // outputs. Returns the exit status (0, or 130 after Ctrl-C / SIGTERM with
+  // a checkpoint saved; 0 after --stop-at).
+  int run(long stop_at, bool resume, const std::string& command_line);
 
   // One optimisation step with batch/lr index `k`; for tests.
   StepStats step(int64_t k);

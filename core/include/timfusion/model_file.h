@@ -1,6 +1,6 @@
 // timfusion: TIM weight files = safetensors + self-description.
 //
-// Metadata keys written by timfusion:
+// Metadata keys written by timfusion (only by describe_model below):
 //   timfusion.arch        ArchSpec JSON (see arch.h)
 //   timfusion.provenance  JSON object: how the weights were made
 // A file without timfusion.arch (e.g. a converted official checkpoint)
@@ -25,6 +25,14 @@ struct ModelFile {
 // over the file's metadata. Throws Error naming the file and the problem.
 // Tensor names and shapes are checked later against the built network.
 ModelFile load_model_file(const std::string& path, const std::string& arch_override = "");
+
+// Stores the self-description in `file`'s metadata: timfusion.arch, and
+// timfusion.provenance unless `provenance_json` is empty. The one writer of
+// these keys (final weights, checkpoints, benchmark files).
+void describe_model(SafetensorsFile& file, const ArchSpec& arch, const std::string& provenance_json = "");
+// Writes `weights` with their self-description (through write_safetensors).
+void write_model_file(const std::string& path, SafetensorsFile weights, const ArchSpec& arch,
+                      const std::string& provenance_json);
 
 // The model used when none is given: $TIMFUSION_MODEL, else the installed
 // default (ivif-rt: the searched real-time network, trained by timfusion-train),

@@ -1,4 +1,4 @@
-#include "nn/cells.h"
+#include "timfusion/torch/cells.h"
 
 #include "timfusion/error.h"
 

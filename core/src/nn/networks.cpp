@@ -1,4 +1,4 @@
-#include "nn/networks.h"
+#include "timfusion/torch/networks.h"
 
 #include "timfusion/error.h"
 

@@ -1,4 +1,6 @@
-#include "nn/ops.h"
+#include "timfusion/torch/ops.h"
+
+#include <algorithm>
 
 #include "timfusion/arch.h"
 #include "timfusion/error.h"
@@ -17,11 +19,46 @@ TimBatchNormImpl::TimBatchNormImpl(int64_t channels, double momentum_, double ep
   num_batches_tracked = register_buffer("num_batches_tracked", torch::zeros({}, torch::kLong));
 }
 
+namespace {
+CrossProcessSum& cross_process_sum() {
+  static CrossProcessSum sum;
+  return sum;
+}
+
+// Batch statistics over every process's share: per-channel sums and sums of
+// squares (in float64: E[x^2] - E[x]^2 cancels) and the element count, summed
+// across processes; then the same normalisation and running-average update
+// as torch::batch_norm (biased variance to normalise, unbiased for running_var).
+torch::Tensor global_batch_norm(TimBatchNormImpl& bn, const torch::Tensor& x, const CrossProcessSum& sum) {
+  const int64_t C = x.size(1);
+  auto xd = x.to(torch::kFloat64);
+  auto local = torch::cat({xd.sum({0, 2, 3}), (xd * xd).sum({0, 2, 3}),
+                           torch::full({1}, static_cast<double>(x.numel() / C), xd.options())});
+  auto all = sum(local);
+  auto n = all.narrow(0, 2 * C, 1);
+  auto mean = all.narrow(0, 0, C) / n;
+  auto var = all.narrow(0, C, C) / n - mean * mean;
+  {
+    torch::NoGradGuard ng;
+    const double count = n.item<double>();
+    bn.running_mean.mul_(1 - bn.momentum).add_(mean.to(bn.running_mean.scalar_type()), bn.momentum);
+    bn.running_var.mul_(1 - bn.momentum)
+        .add_((var * (count / std::max(1.0, count - 1))).to(bn.running_var.scalar_type()), bn.momentum);
+  }
+  auto scale = (bn.weight.to(torch::kFloat64) * torch::rsqrt(var + bn.eps)).to(x.scalar_type());
+  auto shift = (bn.bias.to(torch::kFloat64) - mean * bn.weight.to(torch::kFloat64) * torch::rsqrt(var + bn.eps)).to(x.scalar_type());
+  return x * scale.view({1, C, 1, 1}) + shift.view({1, C, 1, 1});
+}
+}  // namespace
+
+void set_batch_norm_cross_process_sum(CrossProcessSum sum) { cross_process_sum() = std::move(sum); }
+
 torch::Tensor TimBatchNormImpl::forward(const torch::Tensor& x) {
   if (is_training()) {
     torch::NoGradGuard ng;
     num_batches_tracked += 1;
   }
+  if (is_training() && cross_process_sum()) return global_batch_norm(*this, x, cross_process_sum());
   if (batch_stats && !is_training())  // per-batch statistics, running stats untouched
     return torch::batch_norm(x, weight, bias, {}, {}, true, 0.0, eps, true);
   return torch::batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps, true);

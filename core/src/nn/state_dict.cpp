@@ -1,4 +1,4 @@
-#include "nn/state_dict.h"
+#include "timfusion/torch/state_dict.h"
 
 #include <cstring>
 #include <set>

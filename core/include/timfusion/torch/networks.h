@@ -1,7 +1,7 @@
 // timfusion: whole TIM networks built from an ArchSpec.
-// Internal header: includes LibTorch.
+// Training-facing API (includes LibTorch): see README.md in this folder.
 #pragma once
-#include "nn/cells.h"
+#include "timfusion/torch/cells.h"
 #include "timfusion/arch.h"
 
 namespace timfusion::nn {

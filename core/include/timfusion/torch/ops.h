@@ -2,8 +2,9 @@
 //
 // Module and parameter names follow the reference implementation
 // (LiuZhu-CV/TIMFusion model/operations.py) exactly, so that its state
-// dicts load one to one. Internal header: includes LibTorch.
+// dicts load one to one. Training-facing API (includes LibTorch): see README.md in this folder.
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -27,6 +28,16 @@ class TimBatchNormImpl : public torch::nn::Module {
   bool batch_stats = false;
 };
 TORCH_MODULE(TimBatchNorm);
+
+// Data-parallel training (several processes, each on its share of a global
+// batch): with a reducer set, TimBatchNorm in training mode normalises with
+// the statistics of the global batch (as PyTorch's SyncBatchNorm), so N
+// processes compute what one process with the whole batch would. `sum`
+// returns its argument summed over all processes, differentiably (its
+// backward sums the gradients the same way). Empty: per-process statistics.
+// Process-wide; set by timfusion-train's run/distributed.cpp.
+using CrossProcessSum = std::function<torch::Tensor(const torch::Tensor&)>;
+void set_batch_norm_cross_process_sum(CrossProcessSum sum);
 
 // A bias-free conv followed by a BN: the BN folds into the conv for
 // inference (exact up to float rounding), saving a full pass over memory.

@@ -1,5 +1,5 @@
 // timfusion: moving weights between torch modules and safetensors files.
-// Internal header: includes LibTorch.
+// Training-facing API (includes LibTorch): see README.md in this folder.
 #pragma once
 #include <string>
 

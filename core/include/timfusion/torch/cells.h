@@ -1,10 +1,10 @@
 // timfusion: TIM cells (reference model_searched.py): Chain2 and Fusion.
-// Internal header: includes LibTorch.
+// Training-facing API (includes LibTorch): see README.md in this folder.
 #pragma once
 #include <string>
 #include <vector>
 
-#include "nn/ops.h"
+#include "timfusion/torch/ops.h"
 
 namespace timfusion::nn {
 
