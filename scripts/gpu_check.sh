@@ -66,6 +66,14 @@ print(torch.__version__, torch.version.cuda, torch.cuda.is_available(), torch._C
 # Debian's OpenCV, GStreamer and gtest use the C++11 string ABI; LibTorch must too.
 [ "$CXX11_ABI" = True ] ||
   die "PyTorch $TORCH_VERSION was built with the pre-C++11 ABI (_GLIBCXX_USE_CXX11_ABI=0): it cannot link with Debian's C++ libraries; use a cxx11-ABI LibTorch"
+# pip's CUDA PyTorch keeps the CUDA headers (cuda_runtime_api.h, ...) in the nvidia-* wheels:
+# LibTorch's CUDA headers include them.
+NV_INCLUDES=$("$PY" -c '
+import glob, os, torch
+site = os.path.dirname(os.path.dirname(torch.__file__))
+print(":".join(sorted(glob.glob(os.path.join(site, "nvidia", "*", "include")))))')
+[ -z "$NV_INCLUDES" ] || export CPATH=$NV_INCLUDES${CPATH:+:$CPATH}
+[ ! -d /usr/local/cuda/include ] || export CPATH=/usr/local/cuda/include${CPATH:+:$CPATH}
 GPU_NAME=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 || echo unknown)
 say "PyTorch $TORCH_VERSION, CUDA $CUDA_VERSION, GPU: $GPU_NAME; LibTorch at $TORCH_DIR"
 

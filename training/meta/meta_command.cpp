@@ -158,6 +158,7 @@ MetaLearner::MetaLearner(const CommandConfig& config, const std::string& run_dir
     : impl_(std::make_unique<Impl>(config, run_dir, quiet)) {
   Impl& m = *impl_;
   const Config& b = m.cfg.base;
+  m.device = resolve_device(b, /*mixed_precision=*/false);  // before loading data: errors come first
   if (b.i("threads") > 0) torch::set_num_threads(static_cast<int>(b.i("threads")));
   m.spec = ArchSpec::resolve(b.s("arch"));
   if (b.i("channels") > 0) m.spec.channels = static_cast<int>(b.i("channels"));
@@ -171,7 +172,6 @@ MetaLearner::MetaLearner(const CommandConfig& config, const std::string& run_dir
     nn::load_state(*m.theta, f.weights, b.s("init"));
   }
   m.phi = nn::TimNet(m.spec);
-  m.device = resolve_device(b, /*mixed_precision=*/false);
   m.theta->to(m.device.device);
   m.phi->to(m.device.device);
   copy_state(*m.phi, *m.theta);

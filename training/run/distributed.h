@@ -46,8 +46,9 @@ class DataParallel {
   // Installs differentiable_sum as TimBatchNorm's cross-process sum (until destruction).
   void synchronise_batch_norm();
 
+  struct Impl;  // the c10d objects (distributed.cpp); public for its autograd function
+
  private:
-  struct Impl;
   ParallelSpec spec_;
   std::unique_ptr<Impl> impl_;
 };
