@@ -53,25 +53,35 @@ int run_two_ranks(const std::string& rank0, const std::string& rank1, const std:
   return tftest::run("sh -c " + quoted + "'", out);
 }
 
-// Largest |a - b| over every F32 tensor of two weight files (names must match).
-double max_difference(const std::string& a, const std::string& b) {
+struct Difference {
+  double max = 0, mean = 0;
+};
+
+// |a - b| over every F32 tensor of two weight files (names must match).
+Difference difference(const std::string& a, const std::string& b) {
   SafetensorsFile fa = read_safetensors(a), fb = read_safetensors(b);
   EXPECT_EQ(fa.tensors.size(), fb.tensors.size());
-  double worst = 0;
+  Difference d;
+  size_t count = 0;
   for (const auto& t : fa.tensors) {
     const TensorEntry* u = fb.find(t.name);
     if (!u) {
       ADD_FAILURE() << t.name << " missing in " << b;
-      return INFINITY;
+      return {INFINITY, INFINITY};
     }
     if (t.dtype != DType::F32) continue;
     const size_t n = t.data.size() / sizeof(float);
     std::vector<float> x(n), y(n);
     std::memcpy(x.data(), t.data.data(), t.data.size());
     std::memcpy(y.data(), u->data.data(), u->data.size());
-    for (size_t i = 0; i < n; ++i) worst = std::max(worst, std::fabs(static_cast<double>(x[i]) - y[i]));
+    for (size_t i = 0; i < n; ++i) {
+      const double e = std::fabs(static_cast<double>(x[i]) - y[i]);
+      d.max = std::max(d.max, e), d.mean += e;
+    }
+    count += n;
   }
-  return worst;
+  d.mean /= static_cast<double>(std::max<size_t>(1, count));
+  return d;
 }
 
 }  // namespace
@@ -97,13 +107,17 @@ TEST(Parallel, TwoProcessesTrainAsOneWithTheWholeBatch) {
             0)
       << out;
   EXPECT_FALSE(fs::exists(tmp + "/rank1")) << "rank 1 wrote a run folder";
-  const double d = max_difference(tmp + "/one/model.safetensors", tmp + "/two/model.safetensors");
-  EXPECT_LT(d, 2e-4) << "two ranks differ from one process by " << d;
+  // Float rounding (all-reduce order, global BN sums in float64) only: the
+  // losses agree to ~1e-7; Adam's normalised step turns rounding in near-zero
+  // gradients into up to a fraction of one lr step (1e-3) on single weights.
+  const Difference d = difference(tmp + "/one/model.safetensors", tmp + "/two/model.safetensors");
+  EXPECT_LT(d.mean, 2e-5) << "two ranks differ from one process by " << d.mean << " on average";
+  EXPECT_LT(d.max, 2e-3) << "two ranks differ from one process by up to " << d.max;
   // The log is the global batch's, each step once.
   auto l1 = log_column(tmp + "/one", "loss"), l2 = log_column(tmp + "/two", "loss");
   ASSERT_EQ(l1.size(), 5u);
   ASSERT_EQ(l2.size(), 5u);
-  for (size_t i = 0; i < l1.size(); ++i) EXPECT_NEAR(l1[i], l2[i], 1e-4 * std::max(1.0, std::fabs(l1[i]))) << "step " << i + 1;
+  for (size_t i = 0; i < l1.size(); ++i) EXPECT_NEAR(l1[i], l2[i], 1e-5 * std::max(1.0, std::fabs(l1[i]))) << "step " << i + 1;
   auto prov = json::parse(read_text(tmp + "/two/config.json"));
   EXPECT_EQ(prov["batch"], 4);
 
@@ -121,7 +135,7 @@ TEST(Parallel, TwoProcessesTrainAsOneWithTheWholeBatch) {
            " --master 127.0.0.1:" + std::to_string(port);
   };
   ASSERT_EQ(run_two_ranks(resume(0), resume(1), tmp + "/rank1c.log", &out), 0) << out;
-  EXPECT_EQ(max_difference(tmp + "/two/model.safetensors", tmp + "/split/model.safetensors"), 0.0);
+  EXPECT_EQ(difference(tmp + "/two/model.safetensors", tmp + "/split/model.safetensors").max, 0.0);
   EXPECT_EQ(log_column(tmp + "/split", "step").size(), 5u);
 }
 
