@@ -96,20 +96,24 @@ def main():
           "jitter uniform +-0.5 px, the same for both cameras\n")
     print("| model | sequence | input dI | input dV | fused dF | dF / max(dI,dV) | dF / mean(dI,dV) |")
     print("|---|---|---:|---:|---:|---:|---:|")
+    def label(model):  # a run folder's model.safetensors is named by its folder
+        p = pathlib.Path(model)
+        return p.parent.name if p.stem == "model" else p.stem
+
     for model in models:
         ratios = []
-        for label, seq, d_ir, d_vis in seqs:
-            fused = seq / f"fused-{pathlib.Path(model).stem}"
+        for name, seq, d_ir, d_vis in seqs:
+            fused = seq / f"fused-{label(model)}"
             subprocess.run([str(fuse), "--quiet", "--model", model, "--ir", str(seq / "ir"), "--vis",
                             str(seq / "vis"), "--output", str(fused)], check=True)
             d_f = mean_abs_diff(fused, args.frames, luma)
             r_max, r_mean = d_f / max(d_ir, d_vis), d_f / ((d_ir + d_vis) / 2)
             ratios.append((r_max, r_mean))
-            print(f"| {pathlib.Path(model).stem} | {label} | {d_ir:.3f} | {d_vis:.3f} | {d_f:.3f} | "
+            print(f"| {label(model)} | {name} | {d_ir:.3f} | {d_vis:.3f} | {d_f:.3f} | "
                   f"{r_max:.3f} | {r_mean:.3f} |")
         mx = np.mean([r[0] for r in ratios])
         mn = np.mean([r[1] for r in ratios])
-        print(f"| **{pathlib.Path(model).stem}** | **mean** | | | | **{mx:.3f}** | **{mn:.3f}** |")
+        print(f"| **{label(model)}** | **mean** | | | | **{mx:.3f}** | **{mn:.3f}** |")
     return 0
 
 

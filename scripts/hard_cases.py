@@ -36,6 +36,11 @@ def tile(img, label):
     return img
 
 
+def label(model):  # a run folder's model.safetensors is named by its folder
+    p = pathlib.Path(model)
+    return p.parent.name if p.stem == "model" else p.stem
+
+
 def arrow_contrast(img):
     y = cv2.cvtColor(bgr(img), cv2.COLOR_BGR2GRAY).astype(np.float64)[330:480, 300:450]
     return float(np.percentile(y, 95) - np.percentile(y, 50))
@@ -64,13 +69,13 @@ def main():
                 print(f"00032N arrow contrast (luma p95 - p50, rows 330-480, cols 300-450): visible "
                       f"{arrow_contrast(vis):.1f}")
             for model in models:
-                out = pathlib.Path(tmp) / f"{pathlib.Path(model).stem}-{set_name}-{pair}.png"
+                out = pathlib.Path(tmp) / f"{label(model)}-{set_name}-{pair}.png"
                 subprocess.run([str(fuse), "--quiet", "--model", model, "--ir", str(ir_path), "--vis",
                                 str(vis_path), "--output", str(out)], check=True)
                 fused = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
-                tiles.append(tile(fused, pathlib.Path(model).stem))
+                tiles.append(tile(fused, label(model)))
                 if pair == "00032N":
-                    print(f"  {pathlib.Path(model).stem}: {arrow_contrast(fused):.1f}")
+                    print(f"  {label(model)}: {arrow_contrast(fused):.1f}")
             if published:
                 pub = cv2.imread(str(data / set_name / "fused" / published / f"{pair}.png"), cv2.IMREAD_UNCHANGED)
                 tiles.append(tile(pub, published.split("_")[0]))

@@ -9,6 +9,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "data/pair_dataset.h"
+#include "data/sensor_noise.h"
 #include "losses/fusion_losses.h"
 #include "nn/networks.h"
 #include "nn/state_dict.h"
@@ -138,7 +139,9 @@ StepStats Trainer::Impl::step(int64_t k) {
     Batch b = data.sample(seed, k, /*stream=*/0, batch, crop, flip);
     ir = to_tensor(b.ir, b.n, b.h, b.w);
     vis = to_tensor(b.vis, b.n, b.h, b.w);
-    fused = net->forward(ir, vis);
+    // Noisy inputs, clean targets (sensor_noise.h).
+    const double noise = cfg.d("noise");
+    fused = net->forward(add_sensor_noise(ir, noise, seed, k, 0), add_sensor_noise(vis, noise, seed, k, 1));
   }
   torch::Tensor upper_task;
   if (task) {
@@ -447,6 +450,17 @@ int Trainer::run(const RunOptions& o) {
                          {"train_seconds", std::round(m.elapsed)},
                          {"finished", utc_now()},
                          {"config", m.cfg.values()}};
+  if (!m.cfg.s("init").empty()) {
+    // The starting weights are part of the training data's story (a
+    // meta-initialisation saw its pretext tasks): carry their provenance along.
+    nlohmann::json init = {{"path", m.cfg.s("init")}};
+    try {
+      init["provenance"] = nlohmann::json::parse(load_model_file(m.cfg.s("init"), m.cfg.s("arch")).provenance);
+    } catch (const std::exception& e) {
+      init["provenance_error"] = e.what();
+    }
+    prov["init"] = init;
+  }
   if (m.task) {
     prov["task"] = {{"data", m.cfg.task_source().str()},
                     {"lambda", m.cfg.d("task.lambda")},
