@@ -71,7 +71,7 @@ namespace prof = torch::autograd::profiler;
 template <typename Fn>
 prof::thread_event_lists profiled(Fn fn) {
   prof::enableProfilerLegacy(torch::profiler::impl::ProfilerConfig(torch::profiler::impl::ProfilerState::CPU,
-                                                                   /*report_input_shapes=*/false,
+                                                                   /*report_input_shapes=*/true,
                                                                    /*profile_memory=*/false, /*with_stack=*/false,
                                                                    /*with_flops=*/true));
   fn();
@@ -191,6 +191,7 @@ void profile(const std::string& model, const std::string& arch, const Config& c,
 
 template <typename Fn>
 bool in_child(Fn fn) {
+  std::fflush(stdout);  // else the child prints the parent's buffered output again
   pid_t pid = fork();
   if (pid == 0) {
     // On a worker thread, as the element's streaming thread runs it.
