@@ -373,9 +373,10 @@ int main(int argc, char** argv) {
 
   timfusion::FuserOptions po;
   po.model = model;
+  po.threads = g_threads;
   timfusion::Fuser probe(po);
   std::printf("\n## timfusion-gst-bench (%dx%d, visible RGB + IR GRAY8, %s, %d threads, best of %d rounds)\n\n",
-              kW, kH, timfusion::device_name(probe.device()), at::get_num_threads(), rounds);
+              kW, kH, timfusion::device_name(probe.device()), probe.threads(), rounds);
   std::printf("| measurement | value |\n|---|---|\n");
   for (const Row& r : rows) {
     std::printf("| %s: bare `Fuser::fuse` loop | %.1f ms/frame (%.2f fps), %d frames |\n", r.label.c_str(), r.bare,
