@@ -83,6 +83,7 @@ enum {
   PROP_INFERENCE_MS,
   PROP_ACTUAL_DEVICE,
   PROP_ACTUAL_MODEL,
+  PROP_INFERENCE_THREADS,
 };
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
@@ -214,6 +215,11 @@ static void gst_timfusion_get_property(GObject* object, guint prop_id, GValue* v
       g_value_set_string(value, e ? e->path().c_str() : "");
       break;
     }
+    case PROP_INFERENCE_THREADS: {
+      auto e = st->current_engine();
+      g_value_set_int(value, e ? e->threads_in_last_forward() : 0);
+      break;
+    }
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
 }
@@ -330,8 +336,10 @@ static void gst_timfusion_class_init(GstTimFusionClass* klass) {
   g_object_class_install_property(
       gobject_class, PROP_THREADS,
       g_param_spec_int("threads", "Threads",
-                       "CPU threads for inference (LibTorch intra-op threads, a process-wide setting); 0 = "
-                       "LibTorch's default (one per core)",
+                       "CPU threads for this element's inference (LibTorch/OpenMP intra-op threads, applied on "
+                       "the element's own streaming thread, so elements with different values in one process "
+                       "keep their own; their sum beyond the core count makes them compete); 0 = one per core. "
+                       "See inference-threads for the count in effect",
                        0, 1024, 0, static_cast<GParamFlags>(rw_ready | G_PARAM_STATIC_STRINGS)));
   g_object_class_install_property(
       gobject_class, PROP_PRECISION,
@@ -375,6 +383,12 @@ static void gst_timfusion_class_init(GstTimFusionClass* klass) {
                           "Weight file of the model in use (changes when a model swap completes); empty before "
                           "the first load",
                           "", ro));
+  g_object_class_install_property(
+      gobject_class, PROP_INFERENCE_THREADS,
+      g_param_spec_int("inference-threads", "Inference threads",
+                       "Intra-op threads LibTorch used for the last frame's network pass (threads, with 0 "
+                       "resolved to the core count); 0 before the first frame",
+                       0, G_MAXINT, 0, ro));
 
   gst_element_class_set_static_metadata(
       element_class, "TIM infrared/visible fusion", "Filter/Editor/Video/Compositor",

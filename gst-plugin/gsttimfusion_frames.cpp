@@ -79,7 +79,10 @@ GstFlowReturn gst_timfusion_aggregate_frames(GstVideoAggregator* vagg, GstBuffer
       const tfgst::PlaneView irv = tfgst::plane_view(GST_VIDEO_FRAME_FORMAT(ir));
       ir_m = tfgst::wrap_plane0(ir, irv);
       // Luma with the IR frame's own channel order (it may differ from vis).
-      if (ir_m.channels() > 1) ir_m = timfusion::luma_of(ir_m, irv.order);
+      if (ir_m.channels() > 1) {
+        timfusion::luma_of(ir_m, irv.order, st->ir_luma);
+        ir_m = st->ir_luma;
+      }
       ir_m = timfusion::warp_ir(ir_m, h, vis_m.size());
     } else {
       if (st->black_ir.size() != vis_m.size()) st->black_ir = cv::Mat::zeros(vis_m.size(), CV_8UC1);

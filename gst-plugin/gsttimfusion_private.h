@@ -56,6 +56,7 @@ struct State {
   GstClockTime inputs_end = GST_CLOCK_TIME_NONE;  // running time the last input frames reach
   bool said_black_ir = false;
   cv::Mat black_ir;
+  cv::Mat ir_luma;  // colour IR's luma, kept so that a frame allocates nothing
   guint64 processed = 0, dropped = 0;
   // Last output, reused when the same input pair comes again (repeats).
   struct Key {

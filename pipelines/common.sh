@@ -9,11 +9,6 @@
 
 TF_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-# Keep freed blocks up to 32 MB in the heap instead of returning them to the
-# kernel: each frame's 10+ MB tensors are otherwise faulted in again every
-# frame (README, speed: 2x faster ivif-rt where page faults are expensive).
-export GLIBC_TUNABLES="${GLIBC_TUNABLES:-glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824}"
-
 tf_setup_plugin_path() {
   local build
   if [ -n "${TIMFUSION_BUILD:-}" ]; then

@@ -56,6 +56,12 @@ double peak_rss_mb() {
   return ru.ru_maxrss / 1024.0;
 }
 
+long minor_faults() {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_minflt;
+}
+
 double current_rss_mb() {
   std::ifstream f("/proc/self/statm");
   long pages = 0, resident = 0;
@@ -155,6 +161,7 @@ GstBuffer* wrap(const cv::Mat& m, GstVideoFormat format) {
 
 struct ElementRun {
   double ms_per_frame = 0;
+  double faults_per_frame = 0;  // minor page faults of the whole process per timed frame
   int outputs = 0;
   double peak_at[2] = {0, 0}, current_at[2] = {0, 0};  // after checkpoints[0], [1] frames
 };
@@ -224,6 +231,7 @@ ElementRun element_run(const std::string& model, const std::vector<Pair>& pairs,
   push(0);
   while (ctx.count < 1) g_usleep(1000);
   auto t0 = Clock::now();
+  const long faults0 = minor_faults();
   for (int i = 1; i <= frames; ++i) push(i);
   gst_app_src_end_of_stream(GST_APP_SRC(vis));
   gst_app_src_end_of_stream(GST_APP_SRC(ir));
@@ -231,6 +239,7 @@ ElementRun element_run(const std::string& model, const std::vector<Pair>& pairs,
   GstMessage* m = gst_bus_timed_pop_filtered(bus, GST_CLOCK_TIME_NONE,
                                              static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
   const double secs = seconds_since(t0);
+  const long faults = minor_faults() - faults0;
   if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR) {
     GError* e = nullptr;
     gst_message_parse_error(m, &e, nullptr);
@@ -241,6 +250,7 @@ ElementRun element_run(const std::string& model, const std::vector<Pair>& pairs,
   gst_object_unref(bus);
   run.outputs = ctx.count;
   run.ms_per_frame = secs * 1000.0 / std::max(1, ctx.count - 1);
+  run.faults_per_frame = double(faults) / std::max(1, ctx.count - 1);
   gst_element_set_state(p, GST_STATE_NULL);
   for (auto* b : vb) gst_buffer_unref(b);
   for (auto* b : ib) gst_buffer_unref(b);
@@ -296,7 +306,7 @@ int main(int argc, char** argv) {
                    "  Bare and element runs alternate for R rounds (default 3); the best of each is shown.\n"
                    "  --threads T: LibTorch threads of both (element property threads; default 0 = one per core).\n"
                    "  --element-only: one element run of N frames in this process, printed as the line\n"
-                   "  'ELEMENT <frames> <ms/frame> <peak RSS MB>' (for scripts/speed_table.sh).\n");
+                   "  'ELEMENT <frames> <ms/frame> <peak RSS MB> <page faults/frame>' (for scripts/speed_table.sh).\n");
       return 2;
     }
   }
@@ -317,7 +327,7 @@ int main(int argc, char** argv) {
   if (model.empty()) model = default_model();
   if (element_only) {  // nothing else ran in this process: its peak RSS is the pipeline's
     const ElementRun r = element_run(model, pairs, frames, -1, -1);
-    std::printf("ELEMENT %d %.2f %.1f\n", r.outputs - 1, r.ms_per_frame, peak_rss_mb());
+    std::printf("ELEMENT %d %.2f %.1f %.1f\n", r.outputs - 1, r.ms_per_frame, peak_rss_mb(), r.faults_per_frame);
     return 0;
   }
   struct Row {
@@ -363,15 +373,18 @@ int main(int argc, char** argv) {
 
   timfusion::FuserOptions po;
   po.model = model;
+  po.threads = g_threads;
   timfusion::Fuser probe(po);
   std::printf("\n## timfusion-gst-bench (%dx%d, visible RGB + IR GRAY8, %s, %d threads, best of %d rounds)\n\n",
-              kW, kH, timfusion::device_name(probe.device()), at::get_num_threads(), rounds);
+              kW, kH, timfusion::device_name(probe.device()), probe.threads(), rounds);
   std::printf("| measurement | value |\n|---|---|\n");
   for (const Row& r : rows) {
     std::printf("| %s: bare `Fuser::fuse` loop | %.1f ms/frame (%.2f fps), %d frames |\n", r.label.c_str(), r.bare,
                 1000.0 / r.bare, r.frames);
-    std::printf("| %s: appsrc ! timfusion ! fakesink sync=false | %.1f ms/frame (%.2f fps), %d frames |\n",
-                r.label.c_str(), r.el.ms_per_frame, 1000.0 / r.el.ms_per_frame, r.el.outputs - 1);
+    std::printf("| %s: appsrc ! timfusion ! fakesink sync=false | %.1f ms/frame (%.2f fps), %d frames, %.0f page "
+                "faults/frame |\n",
+                r.label.c_str(), r.el.ms_per_frame, 1000.0 / r.el.ms_per_frame, r.el.outputs - 1,
+                r.el.faults_per_frame);
     std::printf("| %s: element overhead | %+.1f %% (%+.2f ms/frame) |\n", r.label.c_str(),
                 100.0 * (r.el.ms_per_frame - r.bare) / r.bare, r.el.ms_per_frame - r.bare);
   }

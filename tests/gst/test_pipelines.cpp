@@ -491,6 +491,38 @@ TEST(States, TwoHundredNullPlayingCyclesLoadTheModelOnce) {
   EXPECT_EQ(1, log.count_element("timfusion-model-loaded")) << "the model must be loaded once, then reused";
 }
 
+// Two elements with different `threads` in one process each run with their
+// own count (it is applied on each element's streaming thread, not
+// process-wide).
+TEST(Threads, TwoElementsInOnePipelineKeepTheirOwnThreadCounts) {
+  auto chain = [](const std::string& name, int threads) {
+    std::string s;
+    for (const char* pad : {"vis", "ir"})
+      s += "videotestsrc num-buffers=4 ! " + caps_string(GST_VIDEO_FORMAT_GRAY8, 64, 48, 10, 1) + " ! " + name + "." +
+           pad + " ";
+    return s + "timfusion name=" + name + " threads=" + std::to_string(threads) + " model=\"" + model_tiny() +
+           "\" ! fakesink sync=false ";
+  };
+  const std::string desc = chain("one", 1) + chain("two", 2);
+  GstElement* p = gst_parse_launch(desc.c_str(), nullptr);
+  ASSERT_NE(nullptr, p);
+  ASSERT_NE(GST_STATE_CHANGE_FAILURE, gst_element_set_state(p, GST_STATE_PLAYING));
+  BusLog log;
+  drain_bus(p, log, 120);
+  EXPECT_TRUE(log.eos);
+  EXPECT_TRUE(log.errors.empty()) << joined(log.errors);
+  for (auto [name, expected] : {std::pair<const char*, int>{"one", 1}, {"two", 2}}) {
+    GstElement* e = gst_bin_get_by_name(GST_BIN(p), name);
+    ASSERT_NE(nullptr, e);
+    int seen = -1;
+    g_object_get(e, "inference-threads", &seen, nullptr);
+    EXPECT_EQ(expected, seen) << name;
+    gst_object_unref(e);
+  }
+  gst_element_set_state(p, GST_STATE_NULL);
+  gst_object_unref(p);
+}
+
 // --- pipelines/*.sh ---------------------------------------------------------------------
 
 static std::string scripts_dir() {
