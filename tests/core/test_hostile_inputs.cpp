@@ -102,14 +102,14 @@ std::string load_error(const std::string& path) {
 }
 
 // Runs a shell command; exit status, output, peak RSS (MB) and seconds.
-struct Run {
+struct Measured {
   int rc = -1;
   std::string out;
   long max_rss_mb = 0;
   double seconds = 0;
 };
-Run run_measured(const std::string& cmd) {
-  Run r;
+Measured run_measured(const std::string& cmd) {
+  Measured r;
   const std::string log = tftest::temp_dir("hostile-run") + "/log";
   auto t0 = std::chrono::steady_clock::now();
   pid_t pid = fork();
@@ -197,6 +197,8 @@ TEST(HostileGenotype, MinWeightCountBoundsEveryBuiltNetwork) {
   rt.downscale = 4;
   rt.head = Head::Blend;
   rt.normal = {"DilConv_5_2", "SepConv_7_1", "Denseblocks_3_2", "SPAattention_7"};
+  specs.push_back(rt);
+  rt.head = Head::Detail;
   specs.push_back(rt);
   for (const auto& a : specs) {
     nn::TimNet net(a);
@@ -306,7 +308,7 @@ TEST(HostileWeights, FuseToolExitsOneQuicklyWithBoundedMemory) {
       {fifo, "not a regular file"},
   };
   for (const auto& [model, expect] : models) {
-    Run r = run_measured(fuse_cmd(model));
+    Measured r = run_measured(fuse_cmd(model));
     EXPECT_EQ(1, r.rc) << model << ": " << r.out;
     EXPECT_TRUE(contains(r.out, expect)) << model << ": " << r.out;
     EXPECT_FALSE(contains(r.out, "frame #")) << r.out;  // no C++ backtrace
