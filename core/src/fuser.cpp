@@ -18,6 +18,8 @@
 #include "nn/networks.h"
 #include "nn/state_dict.h"
 #include "timfusion/error.h"
+#include "timfusion/error_message.h"
+#include "timfusion/image_limits.h"
 #include "timfusion/model_file.h"
 
 namespace timfusion {
@@ -111,6 +113,14 @@ torch::Tensor view_of(const cv::Mat& m) {
   return m.isContinuous() ? t : t.clone();
 }
 
+void check_size(int w, int h) {
+  if (w < kMinImageSide || h < kMinImageSide || w > kMaxImageSide || h > kMaxImageSide ||
+      int64_t{w} * h > kMaxImagePixels)
+    throw Error("the images are " + std::to_string(w) + "x" + std::to_string(h) + ": fusion takes " +
+                std::to_string(kMinImageSide) + " to " + std::to_string(kMaxImageSide) + " pixels on a side, at most " +
+                std::to_string(kMaxImagePixels >> 20) + " megapixels");
+}
+
 void check_inputs(const cv::Mat& ir, const cv::Mat& vis) {
   if (ir.empty() || vis.empty()) throw Error("empty input image");
   if (ir.size() != vis.size())
@@ -134,7 +144,9 @@ torch::Tensor luma_fixed(const torch::Tensor& hwc, ChannelOrder order) {
 
 }  // namespace
 
-Fuser::Fuser(const FuserOptions& o) : impl_(std::make_unique<Impl>()) {
+// A function-try-block: whatever LibTorch throws while building (bad_alloc,
+// c10::Error) leaves as one clean Error line.
+Fuser::Fuser(const FuserOptions& o) try : impl_(std::make_unique<Impl>()) {
   const std::string path = resolve_model_path(o.model);
   impl_->file = load_model_file(path, o.arch);
   impl_->net = nn::TimNet(impl_->file.arch);
@@ -166,21 +178,28 @@ Fuser::Fuser(const FuserOptions& o) : impl_(std::make_unique<Impl>()) {
   if (o.precision != Precision::Fp32) {
     try {  // Not every LibTorch build has every kernel in reduced precision.
       warmup(cv::Size(16, 16));
-    } catch (const c10::Error& e) {
+    } catch (const Error&) {  // warmup() turns c10::Error into Error
       throw Error(std::string("precision=") + precision_name(o.precision) + " is not supported on " +
                   device_name(dev) + " by this LibTorch build");
     }
   }
+} catch (...) {
+  rethrow_as_error();
 }
 
 Fuser::~Fuser() = default;
 
 void Fuser::warmup(cv::Size size) {
-  c10::InferenceMode guard;
-  impl_->begin_frame(size);
-  FrameMemory::Scope reuse(impl_->memory);
-  auto z = torch::zeros({1, 1, size.height, size.width}, torch::TensorOptions().device(impl_->tdev));
-  impl_->run(z, z);
+  check_size(size.width, size.height);
+  try {
+    c10::InferenceMode guard;
+    impl_->begin_frame(size);
+    FrameMemory::Scope reuse(impl_->memory);
+    auto z = torch::zeros({1, 1, size.height, size.width}, torch::TensorOptions().device(impl_->tdev));
+    impl_->run(z, z);
+  } catch (...) {
+    rethrow_as_error("inference failed: ");
+  }
 }
 
 void Fuser::fuse(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& out, ChannelOrder order) {
@@ -253,8 +272,8 @@ void Fuser::fuse(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& out, ChannelOrd
     out.create(vis.size(), vis.type());
     cv::Mat src(H, W, vis.type(), res.data_ptr());
     src.copyTo(out);
-  } catch (const c10::Error& e) {
-    throw Error(std::string("inference failed: ") + e.what_without_backtrace());
+  } catch (...) {  // c10::Error, bad_alloc, cv::Exception: one clean line
+    rethrow_as_error("inference failed: ");
   }
 }
 

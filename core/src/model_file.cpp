@@ -4,7 +4,10 @@
 #include <filesystem>
 #include <vector>
 
+#include "timfusion/arch_limits.h"
 #include "timfusion/error.h"
+#include "timfusion/model_header.h"
+#include "timfusion/safetensors_reader.h"
 
 namespace timfusion {
 
@@ -33,9 +36,32 @@ std::string resolve_model_path(const std::string& name_or_path) {
   return name_or_path;
 }
 
+ArchSpec model_arch(const SafetensorsFile& header, const std::string& arch_override) {
+  ArchSpec arch;
+  auto meta = header.metadata.find("timfusion.arch");
+  if (!arch_override.empty())
+    arch = ArchSpec::resolve(arch_override);
+  else if (meta != header.metadata.end())
+    arch = ArchSpec::from_json(meta->second);
+  else
+    throw Error("the file does not say which architecture it holds (no timfusion.arch metadata): name one, e.g. "
+                "arch=ivif-light");
+  int64_t values = 0;  // float tensors only: the integer ones are BN batch counters
+  for (const auto& t : header.tensors)
+    if (t.dtype == DType::F32 || t.dtype == DType::F16 || t.dtype == DType::BF16 || t.dtype == DType::F64)
+      values += t.numel();  // each <= 2^34, at most 65536 tensors: no overflow
+  const int64_t need = min_weight_count(arch);
+  if (need > values)
+    throw Error("architecture \"" + arch.name + "\" needs at least " + std::to_string(need) +
+                " weights but the file holds " + std::to_string(values) +
+                ": the file holds another architecture, or its genotype does not match its weights");
+  return arch;
+}
+
 ModelFile load_model_file(const std::string& path, const std::string& arch_override) {
   if (path.empty()) throw Error("no model file given");
-  if (!std::filesystem::exists(path)) {
+  std::error_code exists_ec;
+  if (!std::filesystem::exists(path, exists_ec)) {
     std::string known;
     for (const auto& dir : model_dirs()) {
       std::error_code ec;
@@ -47,19 +73,10 @@ ModelFile load_model_file(const std::string& path, const std::string& arch_overr
   }
   ModelFile m;
   m.path = path;
-  m.weights = read_safetensors(path);
-  auto meta = m.weights.metadata.find("timfusion.arch");
-  try {
-    if (!arch_override.empty())
-      m.arch = ArchSpec::resolve(arch_override);
-    else if (meta != m.weights.metadata.end())
-      m.arch = ArchSpec::from_json(meta->second);
-    else
-      throw Error("the file does not say which architecture it holds (no timfusion.arch metadata): name one, e.g. "
-                  "arch=ivif-light");
-  } catch (const Error& e) {
-    throw Error(path + ": " + e.what());
-  }
+  // The genotype is read and checked against the header before any tensor
+  // data is read and before the network is built: a genotype asking for a
+  // network far larger than the file's weights costs nothing.
+  m.weights = read_safetensors_checked(path, [&](const SafetensorsFile& header) { m.arch = model_arch(header, arch_override); });
   auto prov = m.weights.metadata.find("timfusion.provenance");
   m.provenance = prov != m.weights.metadata.end() ? prov->second : "{}";
   return m;

@@ -582,3 +582,25 @@ TEST(Scripts, SyntheticLiveDemoRuns) {
       << out;
   EXPECT_TRUE(contains(out, "EOS")) << out;
 }
+
+// Issue 13: gst-launch-1.0 joins its arguments and parses them again, so a '"'
+// in a value ended its property and the rest became pipeline text; this one
+// used to create PLANTED. Such values are refused; others (spaces, '!', ',')
+// reach the element literally.
+TEST(Scripts, ValuesCannotInjectPipelineText) {
+  const std::string dir = tftest::temp_dir("gst-script-inject");
+  const std::string planted = dir + "/PLANTED";
+  std::string out;
+  const std::string hostile = "x\" ! fakesink videotestsrc num-buffers=1 ! filesink location=" + planted + " \"";
+  // Single-quoted for the shell: the hostile value reaches the script as one argument.
+  EXPECT_EQ(1, run_script("synthetic-demo.sh -o stats -s 64x48 -S 32x24 -n 3 -m '" + hostile + "'", &out)) << out;
+  EXPECT_TRUE(contains(out, "double quote")) << out;
+  EXPECT_FALSE(fs::exists(planted));
+  // A model path full of gst-launch syntax loads as the file it names.
+  const std::string odd = dir + "/a b!c,d;e=f.safetensors";
+  fs::copy_file(model_light(), odd);
+  EXPECT_EQ(0, run_script("synthetic-demo.sh -o stats -s 64x48 -S 32x24 -n 3 -m '" + odd + "'", &out)) << out;
+  EXPECT_TRUE(contains(out, "EOS")) << out;
+  EXPECT_EQ(1, run_script("synthetic-demo.sh -o stats -s 64x48 -S 32x24 -n 3 -a 'x\\y'", &out)) << out;
+  EXPECT_TRUE(contains(out, "backslash")) << out;
+}

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "timfusion/atomic_file.h"
 #include "timfusion/error.h"
 
 #ifndef TIMFUSION_SOURCE_DIR
@@ -21,23 +22,7 @@ namespace fs = std::filesystem;
 namespace timfusion::train {
 
 void write_text_atomic(const std::string& path, const std::string& text) {
-  std::string tmp = path + ".tmp-" + std::to_string(::getpid());
-  {
-    std::ofstream o(tmp, std::ios::binary | std::ios::trunc);
-    if (!o) throw Error(path + ": cannot write (" + std::strerror(errno) + ")");
-    o << text;
-    o.flush();
-    if (!o) {
-      std::remove(tmp.c_str());
-      throw Error(path + ": write failed (disk full?)");
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    std::remove(tmp.c_str());
-    throw Error(path + ": cannot rename the temporary file (" + ec.message() + ")");
-  }
+  write_file_atomic(path, text);  // O_EXCL temporary in the same folder, then rename
 }
 
 std::string read_text(const std::string& path) {
