@@ -11,10 +11,7 @@
 #include <sstream>
 
 #include "timfusion/error.h"
-
-#ifndef TIMFUSION_SOURCE_DIR
-#define TIMFUSION_SOURCE_DIR "."
-#endif
+#include "timfusion/paths.h"
 
 namespace fs = std::filesystem;
 
@@ -76,7 +73,9 @@ std::string shell_quote(const std::string& s) {
 }  // namespace
 
 std::string git_commit() {
-  for (const char* dir : {TIMFUSION_SOURCE_DIR, "."}) {
+  // The source tree of an uninstalled build, else the working directory.
+  for (const std::string& dir : {uninstalled_source_root(), std::string(".")}) {
+    if (dir.empty()) continue;
     std::string h = run_capture("git -C " + shell_quote(dir) + " rev-parse HEAD 2>/dev/null");
     if (is_hash(h)) return h;
   }
