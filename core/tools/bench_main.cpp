@@ -18,8 +18,10 @@
 #include "nn/state_dict.h"
 #include "timfusion/error.h"
 #include "timfusion/model_file.h"
+#include "tool_cli.h"
 
 using namespace timfusion;
+namespace tool = timfusion::tool;
 
 namespace {
 
@@ -70,21 +72,23 @@ Result measure(const std::string& model, const std::string& arch, const Config& 
 int main(int argc, char** argv) {
   std::string arch, model;
   int frames = 3;
+  bool quick = false, layouts = false;
   std::vector<Config> configs = {{640, 480, 1}, {640, 480, 2}, {1280, 1024, 1}, {1280, 1024, 2}};
-  for (int i = 1; i < argc; ++i) {
-    std::string k = argv[i];
-    if (k == "--arch" && i + 1 < argc) arch = argv[++i];
-    else if (k == "--model" && i + 1 < argc) model = argv[++i];
-    else if (k == "--frames" && i + 1 < argc) frames = std::max(1, std::atoi(argv[++i]));
-    else if (k == "--quick") configs = {{640, 480, 2}};
-    else if (k == "--layouts") configs = {{640, 480, 2, false}, {640, 480, 2, true}};
-    else {
-      std::fprintf(stderr,
-                   "Usage: timfusion-bench [--arch NAME|FILE] [--model W.safetensors] [--frames N] [--quick | --layouts]\n"
-                   "Times the network forward (BN folded, InferenceMode) per frame.\n");
-      return 2;
-    }
-  }
+  CLI::App app{"", "timfusion-bench"};
+  tool::setup_app(app, "Times the network forward (BN folded, InferenceMode) per frame on CPU (a Markdown table).",
+                  "Each configuration runs in its own process, so its peak RSS is its own.");
+  app.add_option("--arch", arch, "architecture (built-in name or JSON genotype; default ivif-light)")
+      ->type_name("NAME|FILE");
+  app.add_option("--model", model, "weights (.safetensors) or a shipped model name")->type_name("FILE|NAME");
+  app.add_option("--frames", frames, "timed frames per configuration, after one untimed warm-up")
+      ->check(CLI::Range(1, 1000000))
+      ->type_name("N");
+  auto* q = app.add_flag("--quick", quick, "640x480, 2 threads only");
+  app.add_flag("--layouts", layouts, "640x480, 2 threads, NCHW vs NHWC")->excludes(q);
+  tool::parse_or_exit(app, argc, argv);
+  if (quick) configs = {{640, 480, 2}};
+  if (layouts) configs = {{640, 480, 2, false}, {640, 480, 2, true}};
+  std::printf("timfusion-bench %s\n\n", TIMFUSION_VERSION);
   std::printf("| arch | size | threads | layout | ms/frame (mean) | ms/frame (best) | fps | GFLOP/s* | peak RSS MB |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|\n");
   for (const auto& c : configs) {
@@ -98,12 +102,12 @@ int main(int argc, char** argv) {
       // main-thread heap hands large freed blocks back to the kernel, so per-frame
       // temporaries would cost page faults there (see timfusion_gst_bench.cpp).
       std::thread worker([&] {
-        try {
-          r = measure(model, arch, c, frames);
-        } catch (const std::exception& e) {
-          std::fprintf(stderr, "timfusion-bench: %s\n", e.what());
+        // One clean line for a bad model or arch (c10 and OpenCV messages trimmed).
+        if (tool::guarded_main("timfusion-bench", [&] {
+              r = measure(model, arch, c, frames);
+              return 0;
+            }) != 0)
           _exit(1);
-        }
       });
       worker.join();
       if (write(fd[1], &r, sizeof r) != sizeof r) _exit(1);
