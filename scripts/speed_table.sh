@@ -13,7 +13,7 @@ FRAMES=${1:-3}
 LIGHT=core/models/ivif-light.safetensors
 RT=core/models/ivif-rt.safetensors
 RT_FRAMES=$((FRAMES * 30))
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "timfusion $("$BUILD_DIR/core/timfusion-bench" --version | cut -d' ' -f2); machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 
 row() {  # label threads ms rss python_ms

@@ -6,6 +6,8 @@
 #include "timfusion/error.h"
 #include "timfusion/version.h"
 
+#include <nlohmann/json.hpp>
+
 namespace timfusion::train {
 
 Adam::Adam(torch::nn::Module& module, double beta1, double beta2, double eps) : b1_(beta1), b2_(beta2), eps_(eps) {
