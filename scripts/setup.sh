@@ -34,6 +34,7 @@ PACKAGES=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
   gstreamer1.0-plugins-bad   # h264parse, fpsdisplaysink: the camera and demo pipelines
   python3 python3-torch python3-numpy python3-opencv
+  python3-gi gir1.2-gstreamer-1.0   # the README's Python example (examples/fuse_pipeline.py, tested)
 )
 
 SUDO=""
