@@ -61,7 +61,8 @@ const char* cli_help() {
          "                       uninterrupted run); --steps N may extend it\n"
          "  --stop-at N          leave after step N without a checkpoint, as a kill would (for tests)\n"
          "  --quiet              no progress output\n"
-         "  --help-config        list every configuration key with its default and meaning\n";
+         "  --help-config        list every configuration key with its default and meaning\n"
+         "  --version            print the version and exit\n";
 }
 
 CliArgs parse_cli(int argc, char** argv, int first) {
