@@ -6,6 +6,8 @@
 //   gsttimfusion_frames.cpp        one output frame: map, fuse, repeat cache, latency
 //   gsttimfusion_loading.cpp       model load at NULL->READY and live model swaps
 //   gsttimfusion_registration.cpp  the IR->visible homography properties
+//   gsttimfusion_links.cpp         an unlinked sink pad: a message instead of a silent hang
+//   gsttimfusion_pad.cpp           the sink pad class (repeat-after-eos default TRUE)
 //
 // Not installed. No LibTorch header: the core is reached through timfusion/fuser.h.
 #pragma once
@@ -57,6 +59,7 @@ struct State {
   bool said_black_ir = false;
   cv::Mat black_ir;
   cv::Mat ir_luma;  // colour IR's luma, kept so that a frame allocates nothing
+  cv::Mat scale_tmp;  // the fused frame at the visible size, when the output is scaled
   guint64 processed = 0, dropped = 0;
   // Last output, reused when the same input pair comes again (repeats).
   struct Key {
@@ -71,6 +74,10 @@ struct State {
     }
   } cache_key;
   GstBuffer* cache = nullptr;
+
+  // --- unlinked-pad check (link_check_mu): pending clock id, READY->PAUSED until PAUSED->READY ---
+  std::mutex link_check_mu;
+  GstClockID link_check = nullptr;
 
   std::shared_ptr<Engine> current_engine() {
     std::lock_guard<std::mutex> lock(engine_mu);
@@ -118,6 +125,13 @@ gboolean gst_timfusion_prepare_model(GstTimFusion* self);
 // "model" set while READY or above: load it in the background, swap it in
 // between two frames when ready. A failure keeps the current model.
 void gst_timfusion_request_model_swap(GstTimFusion* self);
+
+// gsttimfusion_links.cpp
+// How long after READY->PAUSED a sink pad may stay unlinked before the element says so.
+#define UNLINKED_PAD_TIMEOUT (5 * GST_SECOND)
+// READY->PAUSED: schedule the check; PAUSED->READY (and finalize): cancel it.
+void gst_timfusion_start_link_check(GstTimFusion* self);
+void gst_timfusion_stop_link_check(GstTimFusion* self);
 
 // gsttimfusion_registration.cpp
 // NULL->READY: makes the registration properties the active homography.

@@ -96,7 +96,7 @@ tf_need_elements() {
     for e in "${missing[@]}"; do
       case "$e" in
         timfusion) echo "error: element 'timfusion' not found. Build it (ninja -C build) and run from the source" \
-                        "root, set TIMFUSION_BUILD=<build dir>, or install it (meson install)." >&2 ;;
+                        "root, set TIMFUSION_BUILD=<build dir>, or install it (scripts/setup.sh --install)." >&2 ;;
         x264enc) echo "error: element 'x264enc' not found (package gstreamer1.0-plugins-ugly)" >&2 ;;
         avdec_h264) echo "error: element 'avdec_h264' not found (package gstreamer1.0-libav)" >&2 ;;
         v4l2src) echo "error: element 'v4l2src' not found (package gstreamer1.0-plugins-good)" >&2 ;;

@@ -19,7 +19,7 @@ RT=core/models/ivif-rt.safetensors
 RT_FRAMES=$((FRAMES * 30))
 LAUNCH_FRAMES=$((FRAMES * 100))
 LAUNCH_STARTUP=20  # frames of the short run whose time and faults are subtracted
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load average $(cut -d' ' -f1-3 /proc/loadavg) at the start"
+echo "timfusion $("$BUILD_DIR/core/timfusion-bench" --version | cut -d' ' -f2); machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load average $(cut -d' ' -f1-3 /proc/loadavg) at the start"
 echo
 
 declare -A gflop conv  # per "model threads": GFLOP per frame, 3x3 conv GFLOP/s (from timfusion-bench)

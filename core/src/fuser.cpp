@@ -168,7 +168,8 @@ Fuser::Fuser(const FuserOptions& o) try : impl_(std::make_unique<Impl>()) {
   impl_->tdev = dev == Device::Cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
   impl_->precision = o.precision;
   if (o.precision == Precision::Fp16 && dev != Device::Cuda)
-    throw Error("precision=fp16 needs a CUDA device; on CPU use fp32 (or bf16)");
+    // Not "or bf16": Debian's LibTorch 1.13 has no CPU bf16 kernels for these networks either.
+    throw Error("precision=fp16 needs a CUDA device; on CPU use fp32");
   impl_->dtype = o.precision == Precision::Fp32 ? torch::kFloat32
                  : o.precision == Precision::Fp16 ? torch::kFloat16
                                                   : torch::kBFloat16;

@@ -8,6 +8,7 @@
 #include "timfusion/error.h"
 #include "timfusion/model_header.h"
 #include "timfusion/safetensors_reader.h"
+#include "timfusion/paths.h"
 
 namespace timfusion {
 
@@ -17,8 +18,7 @@ std::vector<std::string> model_dirs() {
   std::vector<std::string> dirs;
   if (const char* env = std::getenv("TIMFUSION_MODEL"); env && *env)
     dirs.push_back(std::filesystem::path(env).parent_path().string());
-  dirs.push_back(TIMFUSION_MODELS_DIR);
-  dirs.push_back(TIMFUSION_SOURCE_MODELS_DIR);
+  for (auto& d : shipped_model_dirs()) dirs.push_back(d);
   return dirs;
 }
 
@@ -85,9 +85,9 @@ ModelFile load_model_file(const std::string& path, const std::string& arch_overr
 std::string default_model_path() {
   if (const char* env = std::getenv("TIMFUSION_MODEL"); env && *env) return env;
   const std::string name = "/ivif-rt.safetensors";
-  for (const char* dir : {TIMFUSION_MODELS_DIR, TIMFUSION_SOURCE_MODELS_DIR})
+  for (const auto& dir : shipped_model_dirs())
     if (std::filesystem::exists(dir + name)) return dir + name;
-  return TIMFUSION_MODELS_DIR + name;
+  return installed_models_dir() + name;  // not there: the error names where it should be
 }
 
 }  // namespace timfusion

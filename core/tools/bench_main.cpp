@@ -25,8 +25,10 @@
 #include "nn/state_dict.h"
 #include "timfusion/error.h"
 #include "timfusion/model_file.h"
+#include "tool_cli.h"
 
 using namespace timfusion;
+namespace tool = timfusion::tool;
 
 namespace {
 
@@ -217,32 +219,36 @@ bool in_child(Fn fn) {
 int main(int argc, char** argv) {
   std::string arch, model;
   int frames = 3, profile_threads = 0;
+  bool quick = false, small = false, layouts = false;
   std::vector<Config> configs = {{640, 480, 1}, {640, 480, 2}, {1280, 1024, 1}, {1280, 1024, 2}};
-  for (int i = 1; i < argc; ++i) {
-    std::string k = argv[i];
-    if (k == "--arch" && i + 1 < argc) arch = argv[++i];
-    else if (k == "--model" && i + 1 < argc) model = argv[++i];
-    else if (k == "--frames" && i + 1 < argc) frames = std::max(1, std::atoi(argv[++i]));
-    else if (k == "--quick") configs = {{640, 480, 2}};
-    else if (k == "--small") configs = {{640, 480, 1}, {640, 480, 2}};
-    else if (k == "--layouts") configs = {{640, 480, 2, false}, {640, 480, 2, true}};
-    else if (k == "--profile" && i + 1 < argc) profile_threads = std::max(1, std::atoi(argv[++i]));
-    else {
-      std::fprintf(stderr,
-                   "Usage: timfusion-bench [--arch NAME|FILE] [--model W.safetensors] [--frames N]\n"
-                   "                       [--quick | --small | --layouts] [--profile THREADS]\n"
-                   "Times the network forward (BN folded, InferenceMode, tensor memory reused as in the Fuser)\n"
-                   "per frame, counts its page faults and convolution GFLOP, and measures one large 3x3\n"
-                   "convolution in the same process for the efficiency column. --small: 640x480 only.\n"
-                   "--profile T: instead, a per-op table of N frames at 640x480 with T threads.\n");
-      return 2;
-    }
-  }
+  CLI::App app{"", "timfusion-bench"};
+  tool::setup_app(app,
+                  "Times the network forward (BN folded, InferenceMode, tensor memory reused as in the Fuser) per "
+                  "frame on CPU, counts its page faults and convolution GFLOP, and measures one large 3x3 "
+                  "convolution in the same process for the efficiency column (a Markdown table).",
+                  "Each configuration runs in its own process, so its peak RSS is its own.");
+  app.add_option("--arch", arch, "architecture (built-in name or JSON genotype; default ivif-light)")
+      ->type_name("NAME|FILE");
+  app.add_option("--model", model, "weights (.safetensors) or a shipped model name")->type_name("FILE|NAME");
+  app.add_option("--frames", frames, "timed frames per configuration, after one untimed warm-up")
+      ->check(CLI::Range(1, 1000000))
+      ->type_name("N");
+  auto* q = app.add_flag("--quick", quick, "640x480, 2 threads only");
+  auto* sm = app.add_flag("--small", small, "640x480 only, 1 and 2 threads")->excludes(q);
+  app.add_flag("--layouts", layouts, "640x480, 2 threads, NCHW vs NHWC")->excludes(q)->excludes(sm);
+  app.add_option("--profile", profile_threads, "instead: a per-op table of N frames at 640x480 with T threads")
+      ->check(CLI::Range(1, 256))
+      ->type_name("T");
+  tool::parse_or_exit(app, argc, argv);
+  if (quick) configs = {{640, 480, 2}};
+  if (small) configs = {{640, 480, 1}, {640, 480, 2}};
+  if (layouts) configs = {{640, 480, 2, false}, {640, 480, 2, true}};
   const std::string shown = !arch.empty() ? arch : !model.empty() ? model : "ivif-light";
   if (profile_threads > 0) {
     std::printf("%s\n", at::get_parallel_info().c_str());
     return in_child([&] { profile(model, arch, {640, 480, profile_threads}, frames); }) ? 0 : 1;
   }
+  std::printf("timfusion-bench %s\n\n", TIMFUSION_VERSION);
   std::printf("| arch | size | threads | layout | ms/frame (mean) | ms/frame (best) | fps | GFLOP/s | peak RSS MB "
               "| faults/frame | GFLOP/frame | 3x3 conv GFLOP/s | efficiency |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
@@ -251,7 +257,19 @@ int main(int argc, char** argv) {
     if (pipe(fd) != 0) return 1;
     bool ran = in_child([&] {
       close(fd[0]);
-      Result r = measure(model, arch, c, frames);
+      Result r{};
+      // On a worker thread, as the element's streaming thread runs it: glibc's
+      // main-thread heap hands large freed blocks back to the kernel, so per-frame
+      // temporaries would cost page faults there (see timfusion_gst_bench.cpp).
+      std::thread worker([&] {
+        // One clean line for a bad model or arch (c10 and OpenCV messages trimmed).
+        if (tool::guarded_main("timfusion-bench", [&] {
+              r = measure(model, arch, c, frames);
+              return 0;
+            }) != 0)
+          _exit(1);
+      });
+      worker.join();
       if (write(fd[1], &r, sizeof r) != sizeof r) _exit(1);
     });
     close(fd[1]);

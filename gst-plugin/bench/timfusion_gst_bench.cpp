@@ -34,8 +34,10 @@
 #include "timfusion/fuser.h"
 #include "timfusion/model_file.h"
 #include "timfusion/safetensors.h"
+#include "tool_cli.h"
 
 namespace fs = std::filesystem;
+namespace tool = timfusion::tool;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -278,37 +280,38 @@ void setup_gst(int* argc, char*** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string model;
+  std::string model, write_tiny;
   int frames = 30, rss_frames = 2000, rss_first = 200, rounds = 3;
   bool rss_child = false, skip_rss = false, element_only = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--model" && i + 1 < argc) model = argv[++i];
-    else if (a == "--frames" && i + 1 < argc) frames = std::max(2, std::atoi(argv[++i]));
-    else if (a == "--rss-frames" && i + 1 < argc) rss_frames = std::max(2, std::atoi(argv[++i]));
-    else if (a == "--rounds" && i + 1 < argc) rounds = std::max(1, std::atoi(argv[++i]));
-    else if (a == "--no-rss") skip_rss = true;
-    else if (a == "--rss-child") rss_child = true;
-    else if (a == "--threads" && i + 1 < argc) g_threads = std::max(0, std::atoi(argv[++i]));
-    else if (a == "--element-only") element_only = true;
-    else if (a == "--write-tiny" && i + 1 < argc) {
-      fs::rename(make_tiny_model(), argv[++i]);
-      return 0;
-    }
-    else {
-      std::fprintf(stderr,
-                   "Usage: timfusion-gst-bench [--model W.safetensors] [--frames N] [--rounds R] [--rss-frames N] [--no-rss]\n"
-                   "                           [--threads T] [--element-only]\n"
-                   "  Throughput at 640x480 of the bare core vs the timfusion element, for the given model\n"
-                   "  (default: the default model if installed, else the ivif-light C=48 test fixture; N\n"
-                   "  frames, default 30) and a tiny C=8 ivif-light (4N frames), then peak/current RSS after\n"
-                   "  200 and --rss-frames (default 2000) frames through the element with the tiny model.\n"
-                   "  Bare and element runs alternate for R rounds (default 3); the best of each is shown.\n"
-                   "  --threads T: LibTorch threads of both (element property threads; default 0 = one per core).\n"
-                   "  --element-only: one element run of N frames in this process, printed as the line\n"
-                   "  'ELEMENT <frames> <ms/frame> <peak RSS MB> <page faults/frame>' (for scripts/speed_table.sh).\n");
-      return 2;
-    }
+  CLI::App app{"", "timfusion-gst-bench"};
+  tool::setup_app(app, "What the timfusion element costs on top of the core (a Markdown table).",
+                  "Throughput at 640x480 of the bare core vs the timfusion element, for the given model and a tiny\n"
+                  "C=8 ivif-light (4N frames), then peak/current RSS after 200 and --rss-frames frames through the\n"
+                  "element with the tiny model. Bare and element runs alternate for R rounds; the best of each is\n"
+                  "shown.");
+  app.add_option("--model", model,
+                 "weights (default: the default model if installed, else the ivif-light C=48 test fixture)")
+      ->type_name("FILE|NAME");
+  app.add_option("--frames", frames, "frames per throughput run")->check(CLI::Range(2, 1000000))->type_name("N");
+  app.add_option("--rounds", rounds, "alternating bare/element rounds")->check(CLI::Range(1, 1000))->type_name("R");
+  app.add_option("--rss-frames", rss_frames, "frames of the memory run")
+      ->check(CLI::Range(2, 10000000))
+      ->type_name("N");
+  app.add_flag("--no-rss", skip_rss, "skip the memory run");
+  app.add_option("--threads", g_threads,
+                 "LibTorch threads of both (element property threads; 0 = one per core)")
+      ->check(CLI::Range(0, 256))
+      ->type_name("T");
+  app.add_flag("--element-only", element_only,
+               "one element run of N frames in this process, printed as the line 'ELEMENT <frames> <ms/frame> "
+               "<peak RSS MB> <page faults/frame>' (for scripts/speed_table.sh)");
+  app.add_flag("--rss-child", rss_child, "internal: the memory run, in its own process")->group("");
+  app.add_option("--write-tiny", write_tiny, "internal: write the tiny C=8 model to FILE and exit")->group("");
+  tool::parse_or_exit(app, argc, argv);
+  return tool::guarded_main("timfusion-gst-bench", [&]() -> int {
+  if (!write_tiny.empty()) {
+    fs::rename(make_tiny_model(), write_tiny);
+    return 0;
   }
   rss_first = std::min(rss_first, rss_frames);
   setup_gst(&argc, &argv);
@@ -375,8 +378,8 @@ int main(int argc, char** argv) {
   po.model = model;
   po.threads = g_threads;
   timfusion::Fuser probe(po);
-  std::printf("\n## timfusion-gst-bench (%dx%d, visible RGB + IR GRAY8, %s, %d threads, best of %d rounds)\n\n",
-              kW, kH, timfusion::device_name(probe.device()), probe.threads(), rounds);
+  std::printf("\n## timfusion-gst-bench %s (%dx%d, visible RGB + IR GRAY8, %s, %d threads, best of %d rounds)\n\n",
+              TIMFUSION_VERSION, kW, kH, timfusion::device_name(probe.device()), probe.threads(), rounds);
   std::printf("| measurement | value |\n|---|---|\n");
   for (const Row& r : rows) {
     std::printf("| %s: bare `Fuser::fuse` loop | %.1f ms/frame (%.2f fps), %d frames |\n", r.label.c_str(), r.bare,
@@ -397,4 +400,5 @@ int main(int argc, char** argv) {
                 curN, curN - cur200);
   }
   return 0;
+  });
 }

@@ -4,6 +4,9 @@
 
 #include "nn/state_dict.h"
 #include "timfusion/error.h"
+#include "timfusion/version.h"
+
+#include <nlohmann/json.hpp>
 
 namespace timfusion::train {
 
@@ -118,7 +121,14 @@ void write_model_file(const std::string& path, const torch::nn::Module& net, con
                       const std::string& provenance_json) {
   SafetensorsFile f = nn::to_safetensors(net);
   f.metadata["timfusion.arch"] = arch.to_json();
-  f.metadata["timfusion.provenance"] = provenance_json;
+  // Every weight file says which timfusion made it (the meson project version).
+  auto prov = nlohmann::json::parse(provenance_json, nullptr, false);
+  if (prov.is_object() && !prov.contains("timfusion_version")) {
+    prov["timfusion_version"] = TIMFUSION_VERSION;
+    f.metadata["timfusion.provenance"] = prov.dump();
+  } else {
+    f.metadata["timfusion.provenance"] = provenance_json;
+  }
   write_safetensors(path, f);
 }
 

@@ -27,6 +27,16 @@ const std::map<std::string, std::string>& shorthands() {
 
 }  // namespace
 
+void set_from_command_line(Config& c, const std::string& key, const json& value, const std::string& origin) {
+  try {
+    c.set(key, value, origin);
+  } catch (const UsageError&) {
+    throw;
+  } catch (const Error& e) {  // unknown key, bad value: the user's command line
+    throw UsageError(e.what());
+  }
+}
+
 json parse_value(const std::string& text) {
   try {
     return json::parse(text);
@@ -51,7 +61,8 @@ const char* cli_help() {
          "                       uninterrupted run); --steps N may extend it\n"
          "  --stop-at N          leave after step N without a checkpoint, as a kill would (for tests)\n"
          "  --quiet              no progress output\n"
-         "  --help-config        list every configuration key with its default and meaning\n";
+         "  --help-config        list every configuration key with its default and meaning\n"
+         "  --version            print the version and exit\n";
 }
 
 CliArgs parse_cli(int argc, char** argv, int first) {
@@ -66,7 +77,7 @@ CliArgs parse_cli(int argc, char** argv, int first) {
   for (int i = first; i < argc; ++i) {
     std::string k = argv[i];
     auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw Error(k + " needs a value");
+      if (i + 1 >= argc) throw UsageError(k + " needs a value");
       return argv[++i];
     };
     // --key=value spelling for every option that takes a value.
@@ -84,14 +95,14 @@ CliArgs parse_cli(int argc, char** argv, int first) {
     else if (k == "--set") {
       std::string s = value();
       auto eq = s.find('=');
-      if (eq == std::string::npos || eq == 0) throw Error("--set expects KEY=VALUE, got \"" + s + "\"");
+      if (eq == std::string::npos || eq == 0) throw UsageError("--set expects KEY=VALUE, got \"" + s + "\"");
       a.overrides.emplace_back(s.substr(0, eq), parse_value(s.substr(eq + 1)));
     } else if (k == "--data") {
       if (!data_replaced) data_list = json::array(), data_replaced = true;
       data_list.push_back(json{{"dir", val()}});
       push_data();
     } else if (k == "--exclude") {
-      if (data_list.empty()) throw Error("--exclude must follow a --data DIR");
+      if (data_list.empty()) throw UsageError("--exclude must follow a --data DIR");
       data_list.back()["exclude"] = val();
       push_data();
     } else if (k == "--task") a.overrides.emplace_back("task.enabled", true);
@@ -102,12 +113,12 @@ CliArgs parse_cli(int argc, char** argv, int first) {
       std::string v = val();
       char* end = nullptr;
       long n = std::strtol(v.c_str(), &end, 10);
-      if (v.empty() || *end || n < 0) throw Error("--stop-at needs a step number, got \"" + v + "\"");
+      if (v.empty() || *end || n < 0) throw UsageError("--stop-at needs a step number, got \"" + v + "\"");
       a.stop_at = n;
     } else if (shorthands().count(k)) {
       a.overrides.emplace_back(shorthands().at(k), parse_value(val()));
     } else {
-      throw Error("unknown option \"" + k + "\"");
+      throw UsageError("unknown option \"" + k + "\"");
     }
   }
   return a;
@@ -124,14 +135,14 @@ Config resolve_config(const CliArgs& a) {
                                                   "preview_size"};
     for (const auto& [k, v] : a.overrides) {
       if (!allowed.count(k))
-        throw Error("cannot change \"" + k + "\" when resuming (it would not continue the same run); only steps, "
+        throw UsageError("cannot change \"" + k + "\" when resuming (it would not continue the same run); only steps, "
                     "checkpoint_every and preview_* may change");
-      c.set(k, v, "command line");
+      set_from_command_line(c, k, v, "command line");
     }
     c.set("out", a.resume, "--resume");
   } else {
     if (!a.config_file.empty()) c.merge_file(a.config_file);
-    for (const auto& [k, v] : a.overrides) c.set(k, v, k == "data" ? "--data" : "command line");
+    for (const auto& [k, v] : a.overrides) set_from_command_line(c, k, v, k == "data" ? "--data" : "command line");
   }
   c.validate();
   return c;

@@ -6,10 +6,7 @@
 #include <sstream>
 
 #include "timfusion/error.h"
-
-#ifndef TIMFUSION_DATA_DIR
-#define TIMFUSION_DATA_DIR "../shared/data"
-#endif
+#include "timfusion/paths.h"
 
 namespace fs = std::filesystem;
 
@@ -355,7 +352,10 @@ double scheduled_lr(const Config& cfg, int64_t k) {
 
 std::string data_root() {
   const char* env = std::getenv("TIMFUSION_DATA_DIR");
-  return env && *env ? env : TIMFUSION_DATA_DIR;
+  if (env && *env) return env;
+  // An installed timfusion-train knows no data folder of the build machine.
+  std::string built = uninstalled_data_dir();
+  return built.empty() ? "../shared/data" : built;
 }
 
 }  // namespace timfusion::train

@@ -12,10 +12,7 @@
 
 #include "timfusion/atomic_file.h"
 #include "timfusion/error.h"
-
-#ifndef TIMFUSION_SOURCE_DIR
-#define TIMFUSION_SOURCE_DIR "."
-#endif
+#include "timfusion/paths.h"
 
 namespace fs = std::filesystem;
 
@@ -61,7 +58,9 @@ std::string shell_quote(const std::string& s) {
 }  // namespace
 
 std::string git_commit() {
-  for (const char* dir : {TIMFUSION_SOURCE_DIR, "."}) {
+  // The source tree of an uninstalled build, else the working directory.
+  for (const std::string& dir : {uninstalled_source_root(), std::string(".")}) {
+    if (dir.empty()) continue;
     std::string h = run_capture("git -C " + shell_quote(dir) + " rev-parse HEAD 2>/dev/null");
     if (is_hash(h)) return h;
   }
