@@ -18,6 +18,7 @@ run_main=1
 PACKAGES=(
   meson ninja-build pkg-config g++ ccache git
   libtorch-dev libopencv-dev nlohmann-json3-dev libgtest-dev
+  libcli11-dev   # every tool's command line (header-only)
   libglib2.0-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
   gstreamer1.0-plugins-bad   # h264parse, fpsdisplaysink: the camera and demo pipelines
