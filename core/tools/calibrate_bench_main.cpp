@@ -61,7 +61,7 @@ int usage(int code) {
   std::fprintf(code ? stderr : stdout,
                "Usage: timfusion-calibrate-bench DATA_DIR [--cases N] [--seed S] [--min-correlation C] [--verbose]\n"
                "DATA_DIR has ir/ and vis/ with registered pairs. Prints one line per case and a\n"
-               "summary line: SUMMARY name cases refused wrong(>10px) median_px p90_px mean_s\n");
+               "summary line: SUMMARY name cases refused wrong(>10px) median_px p90_px mean_s floor_px\n");
   return code;
 }
 
@@ -100,7 +100,7 @@ int main(int argc, char** argv) {
     const auto pairs = list_pairs(dir + "/ir", dir + "/vis");
     std::mt19937 rng(seed);
     std::uniform_real_distribution<double> u(-1, 1);
-    std::vector<double> errors, times;
+    std::vector<double> errors, times, floors;
     int refused = 0, wrong = 0;
     const double resolutions[] = {0.5, 0.75, 1.0};
     for (int k = 0; k < cases; ++k) {
@@ -143,6 +143,19 @@ int main(int argc, char** argv) {
         }
         std::printf("\n");
       }
+      // How well the data set itself is registered, by the same measure: the
+      // shift that best aligns the structure of the untouched pair.
+      double floor_px = NAN;
+      {
+        auto lv = calib::build_pyramid(calib::gray_float(ir_reg), calib::gray_float(vis), 1024, 128);
+        calib::Mat3 id = calib::Mat3::eye();
+        try {
+          calib::refine(lv[0], id, cv::MOTION_TRANSLATION, 100, 1e-5);
+          floor_px = std::hypot(id(0, 2), id(1, 2));
+        } catch (const cv::Exception&) {
+        }
+        floors.push_back(floor_px);
+      }
       const auto t0 = std::chrono::steady_clock::now();
       std::string status;
       double err = NAN, corr = NAN, resid = NAN;
@@ -163,8 +176,8 @@ int main(int argc, char** argv) {
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       times.push_back(secs);
       std::printf("case %2d %-12s r=%.2f s=%.3f rot=%+.2f t=(%+.3f,%+.3f) p=(%+.3f,%+.3f) err=%.3f corr=%.3f "
-                  "resid=%.2f %.2fs %s\n",
-                  k, ip.name.c_str(), c.r, c.s, c.theta_deg, c.tx, c.ty, c.px, c.py, err, corr, resid, secs,
+                  "resid=%.2f floor=%.2f %.2fs %s\n",
+                  k, ip.name.c_str(), c.r, c.s, c.theta_deg, c.tx, c.ty, c.px, c.py, err, corr, resid, floor_px, secs,
                   verbose || status.rfind("refused", 0) != 0 ? status.c_str() : status.substr(0, 160).c_str());
       std::fflush(stdout);
     }
@@ -173,8 +186,11 @@ int main(int argc, char** argv) {
     std::string name = dir;
     while (!name.empty() && name.back() == '/') name.pop_back();
     name = name.substr(name.find_last_of('/') + 1);
-    std::printf("SUMMARY %s %d %d %d %.3f %.3f %.2f\n", name.c_str(), cases, refused, wrong,
-                percentile(errors, 0.5), percentile(errors, 0.9), mean_t);
+    std::vector<double> fl;
+    for (double f : floors)
+      if (std::isfinite(f)) fl.push_back(f);
+    std::printf("SUMMARY %s %d %d %d %.3f %.3f %.2f %.2f\n", name.c_str(), cases, refused, wrong,
+                percentile(errors, 0.5), percentile(errors, 0.9), mean_t, percentile(fl, 0.5));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "timfusion-calibrate-bench: %s\n", e.what());
     return 1;
