@@ -168,6 +168,21 @@ int ArchSpec::pad_multiple() const {
   return m;
 }
 
+const char* head_name(Head head) {
+  switch (head) {
+    case Head::Image: return "image";
+    case Head::Blend: return "blend";
+    case Head::Detail: return "detail";
+  }
+  return "?";
+}
+
+Head parse_head(const std::string& name) {
+  for (Head h : {Head::Image, Head::Blend, Head::Detail})
+    if (name == head_name(h)) return h;
+  throw Error("\"head\" must be \"image\", \"blend\" or \"detail\", not \"" + name + "\"");
+}
+
 void ArchSpec::validate() const {
   const std::string who = "architecture \"" + name + "\"";
   if (channels < 2 || channels > 1024) throw Error(who + ": channels must be in 2..1024");
@@ -183,7 +198,8 @@ void ArchSpec::validate() const {
   if (inputs[0] == inputs[1]) throw Error(who + ": \"inputs\" must name ir and vis once each");
   if (downscale != 1 && downscale != 2 && downscale != 4) throw Error(who + ": downscale must be 1, 2 or 4");
   if (downscale != 1 && two_stage()) throw Error(who + ": downscale applies to single-stage networks only");
-  if (head != Head::Image && two_stage()) throw Error(who + ": head \"blend\" applies to single-stage networks only");
+  if (head != Head::Image && two_stage())
+    throw Error(who + ": head \"" + head_name(head) + "\" applies to single-stage networks only");
   if (two_stage()) {
     if (stage2_cells < 1) throw Error(who + ": stage2 needs at least one cell");
     validate_ops(stage2_g1, who + " stage2 \"g1\"");
@@ -201,7 +217,7 @@ std::string ArchSpec::to_json() const {
   if (!normal.empty()) j["normal"] = normal;
   if (!chain_fusion.empty()) j["chain_fusion"] = chain_fusion;
   if (downscale != 1) j["downscale"] = downscale;
-  if (head == Head::Blend) j["head"] = "blend";
+  if (head != Head::Image) j["head"] = head_name(head);
   if (two_stage())
     j["stage2"] = {{"cells", stage2_cells}, {"g1", stage2_g1}, {"g2", stage2_g2}, {"batch_stats", stage2_batch_stats}};
   return j.dump();
@@ -229,9 +245,7 @@ ArchSpec ArchSpec::from_json(const std::string& text) {
     a.normal = string_list(j, "normal");
     a.chain_fusion = string_list(j, "chain_fusion");
     a.downscale = j.value("downscale", 1);
-    const auto head = j.value("head", std::string("image"));
-    if (head == "blend") a.head = Head::Blend;
-    else if (head != "image") throw Error("\"head\" must be \"image\" or \"blend\", not \"" + head + "\"");
+    a.head = parse_head(j.value("head", std::string("image")));
     if (j.contains("stage2")) {
       const json& s = j["stage2"];
       if (!s.is_object()) throw Error("\"stage2\" must be an object");

@@ -1,6 +1,8 @@
 // Whole networks: sizes and key names as the reference (TIM.md §1.5, §2).
 #include <gtest/gtest.h>
 
+#include <opencv2/imgproc.hpp>
+
 #include "nn/networks.h"
 #include "nn/state_dict.h"
 #include "timfusion/error.h"
@@ -99,6 +101,44 @@ TEST(Networks, BlendHeadMixesTheInputsAtFullResolution) {
   auto two = ArchSpec::named("ivif-full");
   two.head = Head::Blend;
   EXPECT_THROW(two.validate(), Error);
+}
+
+// Detail head: F = s(z) B(vis) + (1 - s(z)) B(ir) + r + 2 s(g1) D(vis) + 2 s(g2) D(ir),
+// B = 5x5 box mean (reflected borders), D = x - B. With a zero last conv the
+// output is known exactly; B is computed here by OpenCV, independently of core.
+TEST(Networks, DetailHeadBlendsBaseLayersAndAddsEachDetailWithItsGain) {
+  c10::InferenceMode guard;
+  auto spec = ArchSpec::from_json(
+      R"({"name":"rt","channels":8,"downscale":2,"head":"detail","cells":["Chain2"],"normal":["Identity","Identity"]})");
+  EXPECT_EQ(spec.head, Head::Detail);
+  EXPECT_EQ(ArchSpec::from_json(spec.to_json()).head, Head::Detail);
+  nn::TimNet net(spec);
+  net->eval();
+  auto st = nn::to_safetensors(*net);
+  ASSERT_EQ(st.find("stem_out.3.conv2d.weight")->shape, (std::vector<int64_t>{16, 4, 1, 1}));  // (z, r, g1, g2) x 2x2
+  auto logit = [](double p) { return std::log(p / (1 - p)); };
+  for (auto& p : net->named_parameters()) {
+    if (p.key() == "stem_out.3.conv2d.weight") p.value().zero_();
+    if (p.key() == "stem_out.3.conv2d.bias") {
+      p.value().narrow(0, 0, 4).fill_(logit(0.25));
+      p.value().narrow(0, 4, 4).fill_(0.1);
+      p.value().narrow(0, 8, 4).fill_(logit(0.75));   // gain 1.5 on the visible detail
+      p.value().narrow(0, 12, 4).fill_(logit(0.25));  // gain 0.5 on the IR detail
+    }
+  }
+  const int H = 12, W = 18;
+  auto ir = torch::rand({1, 1, H, W}), vis = torch::rand({1, 1, H, W});
+  auto box = [&](const torch::Tensor& t) {
+    cv::Mat m(H, W, CV_32F, t.contiguous().data_ptr<float>()), b;
+    cv::blur(m, b, cv::Size(5, 5), cv::Point(-1, -1), cv::BORDER_REFLECT_101);
+    return torch::from_blob(b.data, {1, 1, H, W}, torch::kFloat32).clone();
+  };
+  auto bv = box(vis), bi = box(ir);
+  auto expected = 0.25 * bv + 0.75 * bi + 0.1 + 1.5 * (vis - bv) + 0.5 * (ir - bi);
+  EXPECT_TRUE(torch::allclose(net->forward(ir, vis), expected, 1e-4, 1e-5));
+  // Small inputs: the 5x5 window is reflected inside a 4x4 image.
+  auto tiny = torch::rand({1, 1, 4, 4});
+  EXPECT_EQ(net->forward(tiny, tiny).sizes(), tiny.sizes());
 }
 
 TEST(Networks, FoldingBatchNormKeepsOutput) {

@@ -27,8 +27,9 @@ const char* kMetaUsage =
     "Pretext meta-initialisation (TIM's PMI) by first-order Reptile: each outer step\n"
     "adapts a copy of the initialisation to one pretext task (meta.inner_steps Adam\n"
     "steps of the fusion losses) and moves the initialisation towards it by eps.\n"
-    "Default tasks: IVIF (roadscene minus cddfuse_test50, tno42), MRI-CT and MRI-SPECT\n"
-    "(train splits; MRI in the ir slot, CT / SPECT luma in vis); MRI-PET is left out\n"
+    "Default tasks: IVIF (roadscene minus cddfuse_test50, msrs_seg, llvip_sample,\n"
+    "m3fd_sample; tno42 is a test set), MRI-CT and MRI-SPECT (train splits; MRI in\n"
+    "the ir slot, CT / SPECT luma in vis); MRI-PET is left out\n"
     "for evaluation. Default network: ivif-light at 16 channels; default recipe\n"
     "120 outer x 25 inner steps at lr 3e-4 (docs/meta-init-mri-pet.md). Writes\n"
     "model.safetensors (the meta-initialisation), log.csv, loss_curve.png.\n"
@@ -50,7 +51,12 @@ nlohmann::json default_meta_tasks(const std::string& d) {
   };
   return nlohmann::json::array(
       {{{"name", "ivif"},
-        {"data", {{{"dir", d + "/roadscene"}, {"exclude", d + "/roadscene/subsets/cddfuse_test50.txt"}}, {{"dir", d + "/tno42"}}}}},
+        // TNO42 is a test set: never in the IVIF pretext data.
+        {"data",
+         {{{"dir", d + "/roadscene"}, {"exclude", d + "/roadscene/subsets/cddfuse_test50.txt"}},
+          {{"dir", d + "/msrs_seg"}},
+          {{"dir", d + "/llvip_sample"}},
+          {{"dir", d + "/m3fd_sample"}}}}},
        {{"name", "mri-ct"}, {"data", {medical("mri_ct", "ct")}}},
        {{"name", "mri-spect"}, {"data", {medical("mri_spect", "spect")}}}});
 }
@@ -106,7 +112,7 @@ const CommandSpec& meta_spec() {
         {"tasks", T::Json, default_meta_tasks(shared_data_dir()), 0, 0, {},
          "pretext tasks: [{\"name\", \"data\": [entries]}]; an entry is a folder with ir/ and vis/, or "
          "{\"dir\"|\"ir\"+\"vis\", \"exclude\": names file | \"split\": split.txt + \"use\": part}. "
-         "Default: IVIF (roadscene minus cddfuse_test50, tno42), MRI-CT and MRI-SPECT train splits (MRI in the ir slot)"},
+         "Default: IVIF (roadscene minus cddfuse_test50, msrs_seg, llvip_sample, m3fd_sample), MRI-CT and MRI-SPECT train splits (MRI in the ir slot)"},
         {"inner_steps", T::Int, 25, 1, 10000, {}, "Adam steps on one task per outer step (fresh Adam moments each time)"},
         {"epsilon", T::Number, 0.5, 0, 1, {}, "Reptile outer step size at step 0: theta += eps (phi - theta)"},
         {"epsilon_min", T::Number, 0.05, 0, 1, {}, "outer step size at the last step (linear decay)"},

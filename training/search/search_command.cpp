@@ -49,7 +49,7 @@ const char* kUsage =
     "\n"
     "Search options (also --set search.KEY=VALUE; see --help-config):\n"
     "  --downscale 1|2|4         space-to-depth factor of the network (search.downscale)\n"
-    "  --head image|blend        output head of the network (search.head; arch.h)\n"
+    "  --head image|blend|detail output head of the network (search.head; arch.h)\n"
     "  --cells N                 Chain2 cells (search.cells)\n"
     "  --latency-weight X        lambda, loss per ms of expected latency (search.latency_weight)\n"
     "  --latency-threads N       threads for the latency table (search.latency_threads, default 1)\n"
@@ -70,8 +70,9 @@ const CommandSpec& search_spec() {
     s.keys = {
         {"name", T::String, "ivif-rt", 0, 0, {}, "name written into the genotype"},
         {"downscale", T::Int, 2, 1, 4, {}, "space-to-depth factor of the searched network: 1, 2 or 4"},
-        {"head", T::String, "image", 0, 0, {"image", "blend"},
-         "output head: image (reference) or blend (sigmoid-weighted inputs + residual at full resolution)"},
+        {"head", T::String, "image", 0, 0, {"image", "blend", "detail"},
+         "output head: image (reference), blend (sigmoid-weighted inputs + residual at full resolution) or "
+         "detail (blended base layers + each input's detail with its own gain)"},
         {"cells", T::Int, 2, 1, 8, {}, "Chain2 cells (all share one genotype of 2 ops, as the reference)"},
         {"candidates", T::Json, cands, 0, 0, {}, "candidate ops of every edge (TIM op names)"},
         {"alpha_lr", T::Number, 1e-2, 1e-9, 10, {}, "Adam learning rate of alpha (betas 0.5, 0.999 as the reference)"},
@@ -146,7 +147,7 @@ Searcher::Searcher(const CommandConfig& config, const std::string& run_dir, bool
   if (b.i("threads") > 0) torch::set_num_threads(static_cast<int>(b.i("threads")));
   m.so.channels = b.i("channels") > 0 ? static_cast<int>(b.i("channels")) : 8;
   m.so.downscale = static_cast<int>(m.cfg.i("downscale"));
-  m.so.head = m.cfg.s("head") == "blend" ? Head::Blend : Head::Image;
+  m.so.head = parse_head(m.cfg.s("head"));
   m.so.cells = static_cast<int>(m.cfg.i("cells"));
   m.so.edges = 2;
   m.so.candidates = m.cfg.at("candidates").get<std::vector<std::string>>();
@@ -237,7 +238,7 @@ void Searcher::Impl::save_checkpoint(const std::string& path) const {
   set_checkpoint_progress(f, *this);
   f.metadata["timfusion.search"] = nlohmann::json{{"candidates", so.candidates}, {"channels", so.channels},
                                                   {"downscale", so.downscale},
-                                                  {"head", so.head == Head::Blend ? "blend" : "image"}, {"cells", so.cells}}
+                                                  {"head", head_name(so.head)}, {"cells", so.cells}}
                                        .dump();
   write_safetensors(path, f);
 }

@@ -25,6 +25,13 @@
 //          pixel, a weight logit z and a residual r: F = s(z)*first + (1-s(z))*second + r
 //          (s = sigmoid). Detail then comes from the inputs at full resolution,
 //          not from the coarse grid: what makes downscaled networks sharp.
+//          "detail" (single-stage only): a two-scale blend. Each input x splits
+//          into base B(x) (5x5 box mean) and detail D(x) = x - B(x); the last
+//          conv gives per full-resolution pixel a base weight logit z, a
+//          residual r and two detail gain logits g1, g2:
+//          F = s(z)*B(first) + (1-s(z))*B(second) + r + 2s(g1)*D(first) + 2s(g2)*D(second).
+//          Detail is kept from both inputs (gains 0..2) instead of averaged
+//          away, which a single convex blend does wherever both have edges.
 // Two-stage models add "stage2": {"cells": 2, "g1": [...], "g2": [...],
 // "batch_stats": bool}; their state-dict keys are prefixed "stage1." and
 // "stage2.".
@@ -37,7 +44,10 @@ namespace timfusion {
 
 enum class NetKind { Single, IvifTwoStage, MmifTwoStage };
 enum class Input { Ir, Vis };
-enum class Head { Image, Blend };
+enum class Head { Image, Blend, Detail };
+
+const char* head_name(Head head);
+Head parse_head(const std::string& name);  // throws Error
 
 // One parsed op name, e.g. "DilConv_3_2" -> {"DilConv", 3, 2}.
 struct OpName {

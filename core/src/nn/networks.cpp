@@ -96,12 +96,37 @@ class Stage2 : public torch::nn::Module {
 
 }  // namespace
 
-int64_t head_channels(Head head, int64_t downscale) { return (head == Head::Blend ? 2 : 1) * downscale * downscale; }
+int64_t head_channels(Head head, int64_t downscale) {
+  const int64_t per_pixel = head == Head::Image ? 1 : head == Head::Blend ? 2 : 4;
+  return per_pixel * downscale * downscale;
+}
+
+torch::Tensor base_layer(const torch::Tensor& x) {
+  // 5x5 box mean: the smallest window whose residual holds the fine texture
+  // (what SF/AG/EI and the eye see as sharpness); reflection keeps borders unbiased.
+  const bool tiny = x.size(2) <= 2 || x.size(3) <= 2;
+  auto opts = F::PadFuncOptions({2, 2, 2, 2});
+  if (tiny)
+    opts.mode(torch::kReplicate);
+  else
+    opts.mode(torch::kReflect);
+  auto p = F::pad(x, opts);
+  return F::avg_pool2d(p, F::AvgPool2dFuncOptions(5).stride(1));
+}
 
 torch::Tensor apply_head(Head head, const torch::Tensor& raw, const torch::Tensor& a, const torch::Tensor& b) {
   if (head == Head::Image) return raw;
+  if (head == Head::Blend) {
+    auto w = torch::sigmoid(raw.narrow(1, 0, 1));
+    return torch::addcmul(b + raw.narrow(1, 1, 1), w, a - b);
+  }
+  // Detail: blend the base layers, add each input's detail with its own gain in (0, 2).
+  auto base_a = base_layer(a), base_b = base_layer(b);
   auto w = torch::sigmoid(raw.narrow(1, 0, 1));
-  return torch::addcmul(b + raw.narrow(1, 1, 1), w, a - b);
+  auto gain_a = 2 * torch::sigmoid(raw.narrow(1, 2, 1)), gain_b = 2 * torch::sigmoid(raw.narrow(1, 3, 1));
+  auto out = torch::addcmul(base_b + raw.narrow(1, 1, 1), w, base_a - base_b);
+  out = torch::addcmul(out, gain_a, a - base_a);
+  return torch::addcmul(out, gain_b, b - base_b);
 }
 
 FusionNetImpl::FusionNetImpl(const ArchSpec& spec) : downscale(spec.downscale), head(spec.head) {

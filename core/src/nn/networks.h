@@ -32,7 +32,10 @@ TORCH_MODULE(FusionNet);
 // Channels the last conv of a single-stage network produces per grid position.
 int64_t head_channels(Head head, int64_t downscale);
 // Turns the (pixel-shuffled, full-resolution) raw output into the fused image:
-// identity for Head::Image; sigmoid-weighted blend of a and b plus residual for Blend.
+// identity for Head::Image; sigmoid-weighted blend of a and b plus residual for
+// Blend; base/detail blend with per-pixel detail gains for Detail (arch.h).
+// The Detail head's base layer of a [B,1,H,W] image: 5x5 box mean, same size.
+torch::Tensor base_layer(const torch::Tensor& x);
 torch::Tensor apply_head(Head head, const torch::Tensor& raw, const torch::Tensor& a, const torch::Tensor& b);
 
 // A complete model as users see it: f(ir, vis) with both [B,1,H,W] in
