@@ -106,7 +106,14 @@ enum {
   PROP_ACTUAL_DEVICE,
   PROP_ACTUAL_MODEL,
   PROP_INFERENCE_THREADS,
+  PROP_AUTO_CALIBRATE,
+  PROP_AUTO_CALIBRATE_SECONDS,
+  PROP_AUTO_CALIBRATE_FRAMES,
 };
+
+#define DEFAULT_AUTO_CALIBRATE FALSE
+#define DEFAULT_AUTO_CALIBRATE_SECONDS 2.0
+#define DEFAULT_AUTO_CALIBRATE_FRAMES 4
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
     "src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS(GST_VIDEO_CAPS_MAKE(TFGST_VIS_FORMATS)));
@@ -186,6 +193,28 @@ static void gst_timfusion_set_property(GObject* object, guint prop_id, const GVa
       if (running) gst_timfusion_apply_registration_live(self);
       break;
     }
+    case PROP_AUTO_CALIBRATE: {
+      {
+        std::lock_guard<std::mutex> lock(st->props_mu);
+        st->auto_calibrate = g_value_get_boolean(value);
+      }
+      // Switched on while running: collect from the next frame on.
+      GST_OBJECT_LOCK(self);
+      const gboolean streaming = GST_STATE(self) >= GST_STATE_PAUSED;
+      GST_OBJECT_UNLOCK(self);
+      if (streaming) gst_timfusion_autocal_arm(self);
+      break;
+    }
+    case PROP_AUTO_CALIBRATE_SECONDS: {
+      std::lock_guard<std::mutex> lock(st->props_mu);
+      st->auto_calibrate_seconds = g_value_get_double(value);
+      break;
+    }
+    case PROP_AUTO_CALIBRATE_FRAMES: {
+      std::lock_guard<std::mutex> lock(st->props_mu);
+      st->auto_calibrate_frames = g_value_get_int(value);
+      break;
+    }
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
 }
@@ -229,6 +258,21 @@ static void gst_timfusion_get_property(GObject* object, guint prop_id, GValue* v
       g_value_set_string(value, st->calibration_file.c_str());
       break;
     }
+    case PROP_AUTO_CALIBRATE: {
+      std::lock_guard<std::mutex> lock(st->props_mu);
+      g_value_set_boolean(value, st->auto_calibrate);
+      break;
+    }
+    case PROP_AUTO_CALIBRATE_SECONDS: {
+      std::lock_guard<std::mutex> lock(st->props_mu);
+      g_value_set_double(value, st->auto_calibrate_seconds);
+      break;
+    }
+    case PROP_AUTO_CALIBRATE_FRAMES: {
+      std::lock_guard<std::mutex> lock(st->props_mu);
+      g_value_set_int(value, st->auto_calibrate_frames);
+      break;
+    }
     case PROP_INFERENCE_MS: g_value_set_double(value, st->inference.average_ms()); break;
     case PROP_ACTUAL_DEVICE: {
       auto e = st->current_engine();
@@ -267,7 +311,9 @@ static GstStateChangeReturn gst_timfusion_change_state(GstElement* element, GstS
       st->processed = st->dropped = 0;
       st->processing.forget_report();
       st->clear_cache();
+      gst_timfusion_autocal_arm(self);
       break;
+    case GST_STATE_CHANGE_PAUSED_TO_READY: gst_timfusion_autocal_stop(self); break;
     default: break;
   }
   GstStateChangeReturn ret = GST_ELEMENT_CLASS(gst_timfusion_parent_class)->change_state(element, transition);
@@ -296,6 +342,8 @@ static void gst_timfusion_finalize(GObject* object) {
   GstTimFusion* self = GST_TIMFUSION(object);
   // Loader threads and the link check hold a reference: none is pending by now.
   gst_timfusion_stop_link_check(self);
+  // Loader threads hold a reference: none is running by now.
+  gst_timfusion_autocal_stop(self);
   self->st->clear_cache();
   delete self->st;
   self->st = nullptr;
@@ -346,6 +394,9 @@ static void gst_timfusion_init(GstTimFusion* self) {
   self->st->options.precision = DEFAULT_PRECISION;
   self->st->homography_text = DEFAULT_IR_HOMOGRAPHY;
   self->st->calibration_file = DEFAULT_CALIBRATION_FILE;
+  self->st->auto_calibrate = DEFAULT_AUTO_CALIBRATE;
+  self->st->auto_calibrate_seconds = DEFAULT_AUTO_CALIBRATE_SECONDS;
+  self->st->auto_calibrate_frames = DEFAULT_AUTO_CALIBRATE_FRAMES;
   self->vis_pad = add_sink_pad(self, "vis");
   self->ir_pad = add_sink_pad(self, "ir");
 }
@@ -431,6 +482,30 @@ static void gst_timfusion_class_init(GstTimFusionClass* klass) {
                           "{\"ir-homography\": [9 numbers]} or a key file line ir-homography=a;b;...;i. Read and "
                           "validated at NULL->READY (a missing or invalid file fails it) or when set while running",
                           DEFAULT_CALIBRATION_FILE, static_cast<GParamFlags>(rw_playing | G_PARAM_STATIC_STRINGS)));
+  g_object_class_install_property(
+      gobject_class, PROP_AUTO_CALIBRATE,
+      g_param_spec_boolean(
+          "auto-calibrate", "Auto-calibrate",
+          "Estimate the IR homography from the cameras' own frames: the first auto-calibrate-seconds of frame pairs "
+          "after the pipeline starts (or after this is switched on while running) are registered on a background "
+          "thread (timfusion-calibrate's method); the result replaces the active homography between two frames "
+          "and is posted as an element message \"timfusion-calibration\" (success, ir-homography, correlation, "
+          "residual-px, spread-px, confidence, frames). A refusal (not enough common structure) is posted as a "
+          "warning and the current homography stays",
+          DEFAULT_AUTO_CALIBRATE, static_cast<GParamFlags>(rw_playing | G_PARAM_STATIC_STRINGS)));
+  g_object_class_install_property(
+      gobject_class, PROP_AUTO_CALIBRATE_SECONDS,
+      g_param_spec_double("auto-calibrate-seconds", "Auto-calibrate seconds",
+                          "Stream time over which auto-calibrate samples its frame pairs",
+                          0, 600, DEFAULT_AUTO_CALIBRATE_SECONDS,
+                          static_cast<GParamFlags>(rw_playing | G_PARAM_STATIC_STRINGS)));
+  g_object_class_install_property(
+      gobject_class, PROP_AUTO_CALIBRATE_FRAMES,
+      g_param_spec_int("auto-calibrate-frames", "Auto-calibrate frames",
+                       "Frame pairs auto-calibrate samples, evenly over auto-calibrate-seconds (more pairs: a "
+                       "consensus that tolerates a bad frame, but a longer background estimate)",
+                       1, 30, DEFAULT_AUTO_CALIBRATE_FRAMES,
+                       static_cast<GParamFlags>(rw_playing | G_PARAM_STATIC_STRINGS)));
   g_object_class_install_property(
       gobject_class, PROP_INFERENCE_MS,
       g_param_spec_double("inference-ms", "Inference time (ms)",

@@ -87,6 +87,7 @@ GstFlowReturn gst_timfusion_aggregate_frames(GstVideoAggregator* vagg, GstBuffer
         timfusion::luma_of(ir_m, irv.order, st->ir_luma);
         ir_m = st->ir_luma;
       }
+      gst_timfusion_autocal_offer(self, ir_m, vis_m, view.order, GST_BUFFER_PTS(vis->buffer));
       ir_m = timfusion::warp_ir(ir_m, h, vis_m.size());
     } else {
       if (st->black_ir.size() != vis_m.size()) st->black_ir = cv::Mat::zeros(vis_m.size(), CV_8UC1);

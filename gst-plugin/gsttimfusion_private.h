@@ -8,6 +8,7 @@
 //   gsttimfusion_registration.cpp  the IR->visible homography properties
 //   gsttimfusion_links.cpp         an unlinked sink pad: a message instead of a silent hang
 //   gsttimfusion_pad.cpp           the sink pad class (repeat-after-eos default TRUE)
+//   gsttimfusion_autocalib.cpp     auto-calibrate: homography from the first seconds of frames
 //
 // Not installed. No LibTorch header: the core is reached through timfusion/fuser.h.
 #pragma once
@@ -21,8 +22,10 @@
 #include <opencv2/core.hpp>
 
 #include "gsttimfusion.h"
+#include "timfusion/color.h"
 #include "timfusion/fuser.h"
 #include "timfusion/registration.h"
+#include "timfusion_autocalib.h"
 #include "timfusion_latency.h"
 #include "timfusion_model.h"
 
@@ -38,6 +41,9 @@ struct State {
   timfusion::FuserOptions options;
   std::string homography_text;
   std::string calibration_file;
+  bool auto_calibrate = false;         // set from DEFAULT_AUTO_CALIBRATE at init
+  double auto_calibrate_seconds = 0;   // DEFAULT_AUTO_CALIBRATE_SECONDS
+  int auto_calibrate_frames = 0;       // DEFAULT_AUTO_CALIBRATE_FRAMES
 
   // --- active registration (reg_mu) ---
   std::mutex reg_mu;
@@ -49,6 +55,9 @@ struct State {
   std::shared_ptr<Engine> engine;
   uint64_t next_generation = 0;
   BackgroundLoader loader;
+
+  // --- auto-calibration (its own lock; the result goes through reg_mu) ---
+  AutoCalibrator autocal;
 
   LatencyTracker processing;  // whole per-frame work: the latency estimate
   LatencyTracker inference;   // the Fuser call alone: inference-ms
@@ -140,3 +149,13 @@ gboolean gst_timfusion_prepare_registration(GstTimFusion* self);
 // While READY or above, a new registration takes effect at the next frame;
 // an invalid one is refused with a warning (the previous one stays).
 void gst_timfusion_apply_registration_live(GstTimFusion* self);
+
+// gsttimfusion_autocalib.cpp
+// READY->PAUSED, or auto-calibrate switched on while running: start collecting
+// (when the property is on; else stop).
+void gst_timfusion_autocal_arm(GstTimFusion* self);
+// PAUSED->READY, finalize, property switched off: cancel and join.
+void gst_timfusion_autocal_stop(GstTimFusion* self);
+// Streaming thread, each fused frame: ir_luma before the warp, vis plane 0.
+void gst_timfusion_autocal_offer(GstTimFusion* self, const cv::Mat& ir_luma, const cv::Mat& vis_plane,
+                                 timfusion::ChannelOrder order, GstClockTime pts);
