@@ -126,6 +126,7 @@ void check_inputs(const cv::Mat& ir, const cv::Mat& vis) {
   if (ir.size() != vis.size())
     throw Error("IR is " + std::to_string(ir.cols) + "x" + std::to_string(ir.rows) + " but visible is " +
                 std::to_string(vis.cols) + "x" + std::to_string(vis.rows) + ": register/resize IR first");
+  check_size(vis.cols, vis.rows);  // before LibTorch sees a 1x1 frame (its padding error is no message for users)
   const int it = ir.type(), vt = vis.type();
   if (it != CV_8UC1 && it != CV_16UC1 && it != CV_8UC3 && it != CV_8UC4)
     throw Error("IR image must be 8-bit or 16-bit gray, or 8-bit colour");

@@ -124,9 +124,10 @@ Header parse_header(const char* text, uint64_t n, uint64_t data_size) {
     for (const auto& d : v["shape"]) {
       const uint64_t dim = json_count(d, kMaxTensorElements, who + " has a bad shape (dimensions must be whole numbers from 0 to 2^34)");
       t.shape.push_back(static_cast<int64_t>(dim));
-      // Both factors are at most 2^34 here, so the product cannot overflow 64 bits.
+      // Checked before multiplying: 2^34 * 2^34 would wrap 64 bits (2^32 x 2^32 wrapped to 0).
+      if (dim != 0 && numel > static_cast<uint64_t>(kMaxTensorElements) / dim)
+        throw Error(who + " has more than 2^34 elements");
       numel *= dim;
-      if (numel > static_cast<uint64_t>(kMaxTensorElements)) throw Error(who + " has more than 2^34 elements");
     }
     const auto& off = v["data_offsets"];
     const std::string bad_offsets = who + " has bad data_offsets (whole numbers within the file)";
