@@ -24,7 +24,8 @@ mkdir -p "$RUNS"
 IVIF=(--data "$DATA/roadscene" --exclude subsets/cddfuse_test50.txt --data "$DATA/msrs_seg"
       --data "$DATA/llvip_sample" --data "$DATA/m3fd_sample")
 TRAIN=(--seed 1 --steps 1200 --batch 8 --crop 128 --lr 2e-3 --set warmup=50 --threads 1
-       --checkpoint-every 200 --preview-every 600)
+       --checkpoint-every 200 --preview-every 600
+       --set loss.intensity=8 --set loss.gradient_gain=1.4 --set noise=4)
 
 step() {  # name command...: run once, resume if interrupted
   local dir="$RUNS/$1"; shift
