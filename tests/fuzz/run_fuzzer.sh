@@ -10,7 +10,7 @@
 #   tests/fuzz/run_fuzzer.sh build/tests/fuzz/fuzz-weight-file 3600 \
 #     tests/fuzz/corpus/weights /tmp/fuzz-weights -fork=$(nproc)
 set -euo pipefail
-target=$1 seconds=$2 seeds=$3 work=$4
+target=$(realpath "$1") seconds=$2 seeds=$(realpath "$3") work=$4
 shift 4
 mkdir -p "$work"
 cd "$work"  # crash-*/leak-*/timeout-* files land here

@@ -42,7 +42,9 @@ std::vector<std::string> lines(const std::string& s) {
 // Exit status, stdout and stderr separately.
 int run(const std::string& cmd, std::string* out, std::string* err) {
   const std::string dir = tftest::temp_dir("tool-cli");
-  const int rc = tftest::run("(" + cmd + ") >" + dir + "/out 2>" + dir + "/err");
+  // In a shell of its own: tftest::run appends "2>&1", which would send the
+  // tool's stderr into the out file.
+  const int rc = tftest::run("sh -c '(" + cmd + ") >" + dir + "/out 2>" + dir + "/err'");
   tftest::run("cat " + dir + "/out", out);
   tftest::run("cat " + dir + "/err", err);
   return rc;
