@@ -8,16 +8,14 @@ loses.
     scripts/hard_cases.py [--model NAME_OR_FILE ...] [--out docs/hard-cases.png]
 """
 import argparse
-import os
 import pathlib
-import subprocess
 import sys
 import tempfile
 
 import cv2
 import numpy as np
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+from fusion_tools import ROOT, data_dir, default_build, fuse, label, shipped_models
 # (set, pair, published method folder or None)
 CASES = [("msrs_sample", "00032N", "SeAFusion_VIFBenchmark_run"), ("tno42", "10", "SeAFusion"),
          ("llvip_sample", None, None)]
@@ -36,11 +34,6 @@ def tile(img, label):
     return img
 
 
-def label(model):  # a run folder's model.safetensors is named by its folder
-    p = pathlib.Path(model)
-    return p.parent.name if p.stem == "model" else p.stem
-
-
 def arrow_contrast(img):
     y = cv2.cvtColor(bgr(img), cv2.COLOR_BGR2GRAY).astype(np.float64)[330:480, 300:450]
     return float(np.percentile(y, 95) - np.percentile(y, 50))
@@ -49,12 +42,11 @@ def arrow_contrast(img):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", action="append")
-    ap.add_argument("--build", default=os.environ.get("BUILD_DIR", str(ROOT / "build")))
+    ap.add_argument("--build", default=default_build())
     ap.add_argument("--out", default=str(ROOT / "docs" / "hard-cases.png"))
     args = ap.parse_args()
-    models = args.model or sorted(p.stem for p in (ROOT / "core" / "models").glob("*.safetensors"))
-    data = pathlib.Path(open(pathlib.Path(args.build) / "data_dir.txt").read().strip())
-    fuse = pathlib.Path(args.build) / "core" / "timfusion-fuse"
+    models = args.model or shipped_models()
+    data = data_dir(args.build)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for set_name, pair, published in CASES:
@@ -70,8 +62,7 @@ def main():
                       f"{arrow_contrast(vis):.1f}")
             for model in models:
                 out = pathlib.Path(tmp) / f"{label(model)}-{set_name}-{pair}.png"
-                subprocess.run([str(fuse), "--quiet", "--model", model, "--ir", str(ir_path), "--vis",
-                                str(vis_path), "--output", str(out)], check=True)
+                fuse(args.build, model, ir_path, vis_path, out)
                 fused = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
                 tiles.append(tile(fused, label(model)))
                 if pair == "00032N":

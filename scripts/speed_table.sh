@@ -104,7 +104,7 @@ echo "Frames: $FRAMES (ivif-light), $RT_FRAMES (ivif-rt core and element), $LAUN
 echo "untimed warm-up. Core rows: timfusion-bench (mean network forward, BN folded, NHWC); element rows:"
 echo "timfusion-gst-bench --element-only (whole frame path, first output untimed); gst-launch-1.0 rows: the"
 echo "difference of a $LAUNCH_STARTUP-frame and a $((LAUNCH_STARTUP + LAUNCH_FRAMES))-frame run (start-up removed), no"
-echo "GLIBC_TUNABLES or other environment tuning. Each row in its own process(es), so the peak RSS is that"
+echo "environment tuning (malloc or otherwise). Each row in its own process(es), so the peak RSS is that"
 echo "row's own. GFLOP/s counts the model's convolution FLOPs (timfusion-bench); efficiency is that over the"
 echo "GFLOP/s of one large 3x3 convolution timed by timfusion-bench at the same thread count."
 echo "load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"

@@ -4,7 +4,7 @@
 // every time. glibc serves blocks that large with mmap (or trims them off the
 // heap when freed), so each frame faults its memory in again: thousands of
 // page faults per frame, which on some VMs cost more than the network. glibc
-// can be told to keep them (GLIBC_TUNABLES), but that is a process-wide
+// can be told to keep them (its malloc tunables), but that is a process-wide
 // setting a plugin must not make. Instead, while a FrameMemory::Scope is
 // alive on a thread, LibTorch's CPU allocations on that thread come from the
 // Fuser's own pool of blocks freed by earlier frames (matched by exact size),
