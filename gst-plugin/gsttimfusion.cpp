@@ -23,7 +23,7 @@
  * (the last one is repeated until a newer one arrives).
  *
  * Policies:
- *  - EOS: both sink pads are created with repeat-after-eos=TRUE. When one
+ *  - EOS: both sink pads have repeat-after-eos=TRUE (their default). When one
  *    stream ends, its last frame keeps being fused with the other stream;
  *    the element goes EOS once both pads are EOS and the last frame of each
  *    has been covered. (The base class alone never ends when every pad
@@ -47,11 +47,23 @@
  *  - Latency: upstream latency + one output frame (aggregation) + the moving
  *    average of the measured processing time + 5% headroom; a LATENCY
  *    message is posted when the estimate grows or drops by more than 25%.
+ *  - Unlinked sink pad: 5 s after READY->PAUSED an element error names the
+ *    unlinked pad (a warning when output flows anyway), instead of a silent
+ *    hang in PREROLLING.
  *  - The model is loaded at NULL->READY and kept (also in NULL) while the
  *    model/arch/device/precision/threads properties are unchanged, so state
  *    cycles do not reload it. Setting "model" in READY or above loads the new
  *    file on a background thread and swaps it between frames; a bad file
  *    posts a warning and the old model stays.
+ *
+ * Pad properties (the base class's max-last-buffer-repeat, ...) can be set
+ * from gst-launch through GstChildProxy: `timfusion name=f
+ * ir::max-last-buffer-repeat=1000000000`.
+ *
+ * Messages: "timfusion-model-loaded" (element message, each time a model is
+ * loaded or swapped in: model = the file path, device, load-ms, swap), QoS
+ * messages for output slots skipped when late (live), LATENCY when the
+ * latency estimate changes, and element errors/warnings described in README.md.
  *
  * |[
  * gst-launch-1.0 timfusion name=f ! videoconvert ! autovideosink \
@@ -63,6 +75,7 @@
 
 #include <string>
 
+#include "gsttimfusion_pad.h"
 #include "gsttimfusion_private.h"
 #include "timfusion/arch.h"
 #include "timfusion/model_file.h"
@@ -70,6 +83,15 @@
 #include "timfusion_formats.h"
 
 GST_DEBUG_CATEGORY(gst_timfusion_debug);
+
+// Property defaults: one constant each, used by the param specs and by the instance.
+#define DEFAULT_MODEL ""
+#define DEFAULT_ARCH ""
+#define DEFAULT_DEVICE timfusion::Device::Auto
+#define DEFAULT_THREADS 0
+#define DEFAULT_PRECISION timfusion::Precision::Fp32
+#define DEFAULT_IR_HOMOGRAPHY ""
+#define DEFAULT_CALIBRATION_FILE ""
 
 enum {
   PROP_0,
@@ -83,7 +105,15 @@ enum {
   PROP_INFERENCE_MS,
   PROP_ACTUAL_DEVICE,
   PROP_ACTUAL_MODEL,
+  PROP_INFERENCE_THREADS,
+  PROP_AUTO_CALIBRATE,
+  PROP_AUTO_CALIBRATE_SECONDS,
+  PROP_AUTO_CALIBRATE_FRAMES,
 };
+
+#define DEFAULT_AUTO_CALIBRATE FALSE
+#define DEFAULT_AUTO_CALIBRATE_SECONDS 2.0
+#define DEFAULT_AUTO_CALIBRATE_FRAMES 4
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
     "src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS(GST_VIDEO_CAPS_MAKE(TFGST_VIS_FORMATS)));
@@ -92,7 +122,10 @@ static GstStaticPadTemplate vis_template = GST_STATIC_PAD_TEMPLATE(
 static GstStaticPadTemplate ir_template = GST_STATIC_PAD_TEMPLATE(
     "ir", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS(GST_VIDEO_CAPS_MAKE(TFGST_IR_FORMATS)));
 
+static void gst_timfusion_child_proxy_init(gpointer g_iface, gpointer iface_data);
+
 G_DEFINE_TYPE_WITH_CODE(GstTimFusion, gst_timfusion, GST_TYPE_VIDEO_AGGREGATOR,
+                        G_IMPLEMENT_INTERFACE(GST_TYPE_CHILD_PROXY, gst_timfusion_child_proxy_init);
                         GST_DEBUG_CATEGORY_INIT(gst_timfusion_debug, "timfusion", 0,
                                                 "TIM infrared/visible fusion element"));
 GST_ELEMENT_REGISTER_DEFINE(timfusion, "timfusion", GST_RANK_NONE, GST_TYPE_TIMFUSION);
@@ -160,6 +193,28 @@ static void gst_timfusion_set_property(GObject* object, guint prop_id, const GVa
       if (running) gst_timfusion_apply_registration_live(self);
       break;
     }
+    case PROP_AUTO_CALIBRATE: {
+      {
+        std::lock_guard<std::mutex> lock(st->props_mu);
+        st->auto_calibrate = g_value_get_boolean(value);
+      }
+      // Switched on while running: collect from the next frame on.
+      GST_OBJECT_LOCK(self);
+      const gboolean streaming = GST_STATE(self) >= GST_STATE_PAUSED;
+      GST_OBJECT_UNLOCK(self);
+      if (streaming) gst_timfusion_autocal_arm(self);
+      break;
+    }
+    case PROP_AUTO_CALIBRATE_SECONDS: {
+      std::lock_guard<std::mutex> lock(st->props_mu);
+      st->auto_calibrate_seconds = g_value_get_double(value);
+      break;
+    }
+    case PROP_AUTO_CALIBRATE_FRAMES: {
+      std::lock_guard<std::mutex> lock(st->props_mu);
+      st->auto_calibrate_frames = g_value_get_int(value);
+      break;
+    }
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
 }
@@ -203,6 +258,21 @@ static void gst_timfusion_get_property(GObject* object, guint prop_id, GValue* v
       g_value_set_string(value, st->calibration_file.c_str());
       break;
     }
+    case PROP_AUTO_CALIBRATE: {
+      std::lock_guard<std::mutex> lock(st->props_mu);
+      g_value_set_boolean(value, st->auto_calibrate);
+      break;
+    }
+    case PROP_AUTO_CALIBRATE_SECONDS: {
+      std::lock_guard<std::mutex> lock(st->props_mu);
+      g_value_set_double(value, st->auto_calibrate_seconds);
+      break;
+    }
+    case PROP_AUTO_CALIBRATE_FRAMES: {
+      std::lock_guard<std::mutex> lock(st->props_mu);
+      g_value_set_int(value, st->auto_calibrate_frames);
+      break;
+    }
     case PROP_INFERENCE_MS: g_value_set_double(value, st->inference.average_ms()); break;
     case PROP_ACTUAL_DEVICE: {
       auto e = st->current_engine();
@@ -212,6 +282,11 @@ static void gst_timfusion_get_property(GObject* object, guint prop_id, GValue* v
     case PROP_ACTUAL_MODEL: {
       auto e = st->current_engine();
       g_value_set_string(value, e ? e->path().c_str() : "");
+      break;
+    }
+    case PROP_INFERENCE_THREADS: {
+      auto e = st->current_engine();
+      g_value_set_int(value, e ? e->threads_in_last_forward() : 0);
       break;
     }
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
@@ -230,18 +305,27 @@ static GstStateChangeReturn gst_timfusion_change_state(GstElement* element, GstS
         return GST_STATE_CHANGE_FAILURE;
       break;
     case GST_STATE_CHANGE_READY_TO_PAUSED:
+      gst_timfusion_start_link_check(self);
       st->inputs_end = GST_CLOCK_TIME_NONE;
       st->said_black_ir = false;
       st->processed = st->dropped = 0;
       st->processing.forget_report();
       st->clear_cache();
+      gst_timfusion_autocal_arm(self);
       break;
+    case GST_STATE_CHANGE_PAUSED_TO_READY: gst_timfusion_autocal_stop(self); break;
     default: break;
   }
   GstStateChangeReturn ret = GST_ELEMENT_CLASS(gst_timfusion_parent_class)->change_state(element, transition);
-  if (ret == GST_STATE_CHANGE_FAILURE) return ret;
+  if (ret == GST_STATE_CHANGE_FAILURE) {
+    if (transition == GST_STATE_CHANGE_READY_TO_PAUSED) gst_timfusion_stop_link_check(self);
+    return ret;
+  }
   switch (transition) {
-    case GST_STATE_CHANGE_PAUSED_TO_READY: st->clear_cache(); break;
+    case GST_STATE_CHANGE_PAUSED_TO_READY:
+      gst_timfusion_stop_link_check(self);
+      st->clear_cache();
+      break;
     case GST_STATE_CHANGE_READY_TO_NULL:
       // The loaded model stays cached for the next NULL->READY.
       st->loader.wait_idle();
@@ -256,24 +340,63 @@ static GstStateChangeReturn gst_timfusion_change_state(GstElement* element, GstS
 
 static void gst_timfusion_finalize(GObject* object) {
   GstTimFusion* self = GST_TIMFUSION(object);
+  // Loader threads and the link check hold a reference: none is pending by now.
+  gst_timfusion_stop_link_check(self);
   // Loader threads hold a reference: none is running by now.
+  gst_timfusion_autocal_stop(self);
   self->st->clear_cache();
   delete self->st;
   self->st = nullptr;
   G_OBJECT_CLASS(gst_timfusion_parent_class)->finalize(object);
 }
 
+// A sink pad from its template, of the template's pad GType (GstTimFusionPad).
 static GstVideoAggregatorPad* add_sink_pad(GstTimFusion* self, const char* name) {
   GstPadTemplate* templ = gst_element_class_get_pad_template(GST_ELEMENT_GET_CLASS(self), name);
-  auto* pad = static_cast<GstVideoAggregatorPad*>(g_object_new(GST_TYPE_VIDEO_AGGREGATOR_PAD, "name", name,
+  auto* pad = static_cast<GstVideoAggregatorPad*>(g_object_new(GST_PAD_TEMPLATE_GTYPE(templ), "name", name,
                                                                "direction", GST_PAD_SINK, "template", templ,
-                                                               "repeat-after-eos", TRUE, nullptr));
+                                                               nullptr));
   gst_element_add_pad(GST_ELEMENT(self), GST_PAD(pad));
   return pad;
 }
 
+/* GstChildProxy: the sink pads as children, so that gst-launch reaches their
+ * properties (timfusion ir::max-last-buffer-repeat=...), as in compositor. */
+static GObject* gst_timfusion_child_proxy_get_child_by_index(GstChildProxy* proxy, guint index) {
+  GstElement* element = GST_ELEMENT(proxy);
+  GST_OBJECT_LOCK(element);
+  auto* obj = static_cast<GObject*>(g_list_nth_data(element->sinkpads, index));
+  if (obj) gst_object_ref(obj);
+  GST_OBJECT_UNLOCK(element);
+  return obj;
+}
+
+static guint gst_timfusion_child_proxy_get_children_count(GstChildProxy* proxy) {
+  GstElement* element = GST_ELEMENT(proxy);
+  GST_OBJECT_LOCK(element);
+  const guint n = element->numsinkpads;
+  GST_OBJECT_UNLOCK(element);
+  return n;
+}
+
+static void gst_timfusion_child_proxy_init(gpointer g_iface, gpointer) {
+  auto* iface = static_cast<GstChildProxyInterface*>(g_iface);
+  iface->get_child_by_index = gst_timfusion_child_proxy_get_child_by_index;
+  iface->get_children_count = gst_timfusion_child_proxy_get_children_count;
+}
+
 static void gst_timfusion_init(GstTimFusion* self) {
   self->st = new tfgst::State();
+  self->st->options.model = DEFAULT_MODEL;
+  self->st->options.arch = DEFAULT_ARCH;
+  self->st->options.device = DEFAULT_DEVICE;
+  self->st->options.threads = DEFAULT_THREADS;
+  self->st->options.precision = DEFAULT_PRECISION;
+  self->st->homography_text = DEFAULT_IR_HOMOGRAPHY;
+  self->st->calibration_file = DEFAULT_CALIBRATION_FILE;
+  self->st->auto_calibrate = DEFAULT_AUTO_CALIBRATE;
+  self->st->auto_calibrate_seconds = DEFAULT_AUTO_CALIBRATE_SECONDS;
+  self->st->auto_calibrate_frames = DEFAULT_AUTO_CALIBRATE_FRAMES;
   self->vis_pad = add_sink_pad(self, "vis");
   self->ir_pad = add_sink_pad(self, "ir");
 }
@@ -307,7 +430,7 @@ static void gst_timfusion_class_init(GstTimFusionClass* klass) {
       "the current model stays)",
       timfusion::default_model_path().c_str());
   g_object_class_install_property(gobject_class, PROP_MODEL,
-                                  g_param_spec_string("model", "Model file", model_blurb, "",
+                                  g_param_spec_string("model", "Model file", model_blurb, DEFAULT_MODEL,
                                                       static_cast<GParamFlags>(rw_playing | dyn)));
   g_free(model_blurb);
 
@@ -316,7 +439,7 @@ static void gst_timfusion_class_init(GstTimFusionClass* klass) {
       "file. Empty: read it from the file. Takes effect at the next NULL->READY (or model swap)",
       join_arch_names().c_str());
   g_object_class_install_property(gobject_class, PROP_ARCH,
-                                  g_param_spec_string("arch", "Architecture", arch_blurb, "",
+                                  g_param_spec_string("arch", "Architecture", arch_blurb, DEFAULT_ARCH,
                                                       static_cast<GParamFlags>(rw_ready | dyn)));
   g_free(arch_blurb);
 
@@ -325,20 +448,22 @@ static void gst_timfusion_class_init(GstTimFusionClass* klass) {
       g_param_spec_enum("device", "Device",
                         "Where the network runs. auto picks CUDA when usable, else the CPU; cuda fails the "
                         "NULL->READY state change when no GPU is usable. See actual-device for what is used",
-                        GST_TYPE_TIMFUSION_DEVICE, static_cast<gint>(timfusion::Device::Auto),
+                        GST_TYPE_TIMFUSION_DEVICE, static_cast<gint>(DEFAULT_DEVICE),
                         static_cast<GParamFlags>(rw_ready | G_PARAM_STATIC_STRINGS)));
   g_object_class_install_property(
       gobject_class, PROP_THREADS,
       g_param_spec_int("threads", "Threads",
-                       "CPU threads for inference (LibTorch intra-op threads, a process-wide setting); 0 = "
-                       "LibTorch's default (one per core)",
-                       0, 1024, 0, static_cast<GParamFlags>(rw_ready | G_PARAM_STATIC_STRINGS)));
+                       "CPU threads for this element's inference (LibTorch/OpenMP intra-op threads, applied on "
+                       "the element's own streaming thread, so elements with different values in one process "
+                       "keep their own; their sum beyond the core count makes them compete); 0 = one per core. "
+                       "See inference-threads for the count in effect",
+                       0, 1024, DEFAULT_THREADS, static_cast<GParamFlags>(rw_ready | G_PARAM_STATIC_STRINGS)));
   g_object_class_install_property(
       gobject_class, PROP_PRECISION,
       g_param_spec_enum("precision", "Precision",
                         "Arithmetic of the network: fp32 everywhere, fp16 on CUDA only, bf16 where the LibTorch "
                         "build supports it (an unsupported choice fails NULL->READY)",
-                        GST_TYPE_TIMFUSION_PRECISION, static_cast<gint>(timfusion::Precision::Fp32),
+                        GST_TYPE_TIMFUSION_PRECISION, static_cast<gint>(DEFAULT_PRECISION),
                         static_cast<GParamFlags>(rw_ready | G_PARAM_STATIC_STRINGS)));
   g_object_class_install_property(
       gobject_class, PROP_IR_HOMOGRAPHY,
@@ -349,14 +474,38 @@ static void gst_timfusion_class_init(GstTimFusionClass* klass) {
           "the cameras are co-aligned and the IR frame is scaled to the visible size. It must be finite, "
           "invertible and must not mirror the image (else NULL->READY fails; set while running, a bad value is "
           "ignored with a warning)",
-          "", static_cast<GParamFlags>(rw_playing | G_PARAM_STATIC_STRINGS)));
+          DEFAULT_IR_HOMOGRAPHY, static_cast<GParamFlags>(rw_playing | G_PARAM_STATIC_STRINGS)));
   g_object_class_install_property(
       gobject_class, PROP_CALIBRATION_FILE,
       g_param_spec_string("calibration-file", "Calibration file",
                           "File with the IR homography (same meaning as ir-homography, which it overrides): JSON "
                           "{\"ir-homography\": [9 numbers]} or a key file line ir-homography=a;b;...;i. Read and "
                           "validated at NULL->READY (a missing or invalid file fails it) or when set while running",
-                          "", static_cast<GParamFlags>(rw_playing | G_PARAM_STATIC_STRINGS)));
+                          DEFAULT_CALIBRATION_FILE, static_cast<GParamFlags>(rw_playing | G_PARAM_STATIC_STRINGS)));
+  g_object_class_install_property(
+      gobject_class, PROP_AUTO_CALIBRATE,
+      g_param_spec_boolean(
+          "auto-calibrate", "Auto-calibrate",
+          "Estimate the IR homography from the cameras' own frames: the first auto-calibrate-seconds of frame pairs "
+          "after the pipeline starts (or after this is switched on while running) are registered on a background "
+          "thread (timfusion-calibrate's method); the result replaces the active homography between two frames "
+          "and is posted as an element message \"timfusion-calibration\" (success, ir-homography, correlation, "
+          "residual-px, spread-px, confidence, frames). A refusal (not enough common structure) is posted as a "
+          "warning and the current homography stays",
+          DEFAULT_AUTO_CALIBRATE, static_cast<GParamFlags>(rw_playing | G_PARAM_STATIC_STRINGS)));
+  g_object_class_install_property(
+      gobject_class, PROP_AUTO_CALIBRATE_SECONDS,
+      g_param_spec_double("auto-calibrate-seconds", "Auto-calibrate seconds",
+                          "Stream time over which auto-calibrate samples its frame pairs",
+                          0, 600, DEFAULT_AUTO_CALIBRATE_SECONDS,
+                          static_cast<GParamFlags>(rw_playing | G_PARAM_STATIC_STRINGS)));
+  g_object_class_install_property(
+      gobject_class, PROP_AUTO_CALIBRATE_FRAMES,
+      g_param_spec_int("auto-calibrate-frames", "Auto-calibrate frames",
+                       "Frame pairs auto-calibrate samples, evenly over auto-calibrate-seconds (more pairs: a "
+                       "consensus that tolerates a bad frame, but a longer background estimate)",
+                       1, 30, DEFAULT_AUTO_CALIBRATE_FRAMES,
+                       static_cast<GParamFlags>(rw_playing | G_PARAM_STATIC_STRINGS)));
   g_object_class_install_property(
       gobject_class, PROP_INFERENCE_MS,
       g_param_spec_double("inference-ms", "Inference time (ms)",
@@ -372,9 +521,15 @@ static void gst_timfusion_class_init(GstTimFusionClass* klass) {
   g_object_class_install_property(
       gobject_class, PROP_ACTUAL_MODEL,
       g_param_spec_string("actual-model", "Actual model",
-                          "Weight file of the model in use (changes when a model swap completes); empty before "
-                          "the first load",
+                          "Path of the weight file in use (absolute; a shipped model's name is resolved to its "
+                          "file; changes when a model swap completes); empty before the first load",
                           "", ro));
+  g_object_class_install_property(
+      gobject_class, PROP_INFERENCE_THREADS,
+      g_param_spec_int("inference-threads", "Inference threads",
+                       "Intra-op threads LibTorch used for the last frame's network pass (threads, with 0 "
+                       "resolved to the core count); 0 before the first frame",
+                       0, G_MAXINT, 0, ro));
 
   gst_element_class_set_static_metadata(
       element_class, "TIM infrared/visible fusion", "Filter/Editor/Video/Compositor",
@@ -384,8 +539,8 @@ static void gst_timfusion_class_init(GstTimFusionClass* klass) {
       "until the other ends; before the first IR frame the visible frame is fused with black IR",
       "timfusion developers");
   gst_element_class_add_static_pad_template_with_gtype(element_class, &src_template, GST_TYPE_AGGREGATOR_PAD);
-  gst_element_class_add_static_pad_template_with_gtype(element_class, &vis_template, GST_TYPE_VIDEO_AGGREGATOR_PAD);
-  gst_element_class_add_static_pad_template_with_gtype(element_class, &ir_template, GST_TYPE_VIDEO_AGGREGATOR_PAD);
+  gst_element_class_add_static_pad_template_with_gtype(element_class, &vis_template, GST_TYPE_TIMFUSION_PAD);
+  gst_element_class_add_static_pad_template_with_gtype(element_class, &ir_template, GST_TYPE_TIMFUSION_PAD);
 
   element_class->change_state = GST_DEBUG_FUNCPTR(gst_timfusion_change_state);
   agg_class->sink_query = GST_DEBUG_FUNCPTR(gst_timfusion_sink_query);
@@ -397,6 +552,7 @@ static void gst_timfusion_class_init(GstTimFusionClass* klass) {
   vagg_class->create_output_buffer = GST_DEBUG_FUNCPTR(gst_timfusion_create_output_buffer);
   vagg_class->aggregate_frames = GST_DEBUG_FUNCPTR(gst_timfusion_aggregate_frames);
 
+  gst_type_mark_as_plugin_api(GST_TYPE_TIMFUSION_PAD, static_cast<GstPluginAPIFlags>(0));
   gst_type_mark_as_plugin_api(GST_TYPE_TIMFUSION_DEVICE, static_cast<GstPluginAPIFlags>(0));
   gst_type_mark_as_plugin_api(GST_TYPE_TIMFUSION_PRECISION, static_cast<GstPluginAPIFlags>(0));
 }

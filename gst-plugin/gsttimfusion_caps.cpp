@@ -6,8 +6,9 @@
 #include "gsttimfusion_private.h"
 
 // Sink caps: ir takes its template (any size/rate: it is warped onto the
-// visible grid); vis also has to suit downstream, since the output has its
-// format and size.
+// visible grid); vis also has to suit downstream's format, since the output has
+// it. Downstream's size comes first (fusion at the output size), any other size
+// after it: the element then scales the fused frame, as compositor does.
 static GstCaps* sink_caps(GstTimFusion* self, GstPad* pad, GstCaps* filter) {
   GstCaps* templ = gst_pad_get_pad_template_caps(pad);
   GstCaps* result;
@@ -19,7 +20,12 @@ static GstCaps* sink_caps(GstTimFusion* self, GstPad* pad, GstCaps* filter) {
     down = gst_caps_make_writable(down);
     for (guint i = 0; i < gst_caps_get_size(down); ++i)
       gst_structure_remove_field(gst_caps_get_structure(down, i), "framerate");
-    result = gst_caps_intersect(down, templ);
+    GstCaps* any_size = gst_caps_copy(down);
+    for (guint i = 0; i < gst_caps_get_size(any_size); ++i)
+      gst_structure_remove_fields(gst_caps_get_structure(any_size, i), "width", "height", "pixel-aspect-ratio",
+                                  nullptr);
+    result = gst_caps_merge(gst_caps_intersect(down, templ), gst_caps_intersect(any_size, templ));
+    gst_caps_unref(any_size);
     gst_caps_unref(down);
     gst_caps_unref(templ);
   } else {
@@ -53,8 +59,8 @@ gboolean gst_timfusion_sink_query(GstAggregator* agg, GstAggregatorPad* bpad, Gs
         if (GST_PAD(bpad) == GST_PAD(self->vis_pad))
           GST_WARNING_OBJECT(bpad,
                              "refusing %" GST_PTR_FORMAT
-                             ": the output has the visible pad's format and size, and downstream + this pad "
-                             "accept only %" GST_PTR_FORMAT " (put videoconvert/videoscale before the vis pad)",
+                             ": the output has the visible pad's format, and downstream + this pad "
+                             "accept only %" GST_PTR_FORMAT " (put videoconvert before the vis pad)",
                              caps, allowed);
         else
           GST_WARNING_OBJECT(bpad, "refusing %" GST_PTR_FORMAT ": the ir pad accepts only %" GST_PTR_FORMAT, caps,
@@ -103,11 +109,33 @@ GstFlowReturn gst_timfusion_update_src_caps(GstAggregator* agg, GstCaps* downstr
   GstCaps* caps = gst_video_info_to_caps(&out);
   GstCaps* result = gst_caps_intersect(caps, downstream_caps);
   if (gst_caps_is_empty(result)) {
+    // Downstream fixes another size: output that size (nearest to the visible
+    // one), the fused frame scaled to it (gsttimfusion_frames.cpp).
+    GstCaps* any_size = gst_caps_copy(caps);
+    gst_structure_remove_fields(gst_caps_get_structure(any_size, 0), "width", "height", "pixel-aspect-ratio", nullptr);
+    GstCaps* scaled = gst_caps_intersect(any_size, downstream_caps);
+    gst_caps_unref(any_size);
+    if (!gst_caps_is_empty(scaled)) {
+      scaled = gst_caps_truncate(scaled);
+      GstStructure* st = gst_caps_get_structure(scaled, 0);
+      gst_structure_fixate_field_nearest_int(st, "width", GST_VIDEO_INFO_WIDTH(&vis));
+      gst_structure_fixate_field_nearest_int(st, "height", GST_VIDEO_INFO_HEIGHT(&vis));
+      gst_structure_fixate_field_nearest_fraction(st, "pixel-aspect-ratio", 1, 1);
+      scaled = gst_caps_fixate(scaled);
+      GST_INFO_OBJECT(self, "downstream fixes another size: fusing at %dx%d, output %" GST_PTR_FORMAT,
+                      GST_VIDEO_INFO_WIDTH(&vis), GST_VIDEO_INFO_HEIGHT(&vis), scaled);
+      gst_caps_unref(result);
+      result = scaled;
+    } else {
+      gst_caps_unref(scaled);
+    }
+  }
+  if (gst_caps_is_empty(result)) {
     gchar* want = gst_caps_to_string(caps);
     gchar* down = gst_caps_to_string(downstream_caps);
     GST_ELEMENT_ERROR(self, CORE, NEGOTIATION,
-                      ("Downstream does not accept the fused video (%s): the output has the visible pad's format, "
-                       "size and framerate; add videoconvert/videoscale after timfusion",
+                      ("Downstream does not accept the fused video (%s): the output has the visible pad's format "
+                       "and framerate (any size: it is scaled); add videoconvert/videorate after timfusion",
                        want),
                       ("downstream accepts %s", down));
     g_free(want);
@@ -133,13 +161,16 @@ gboolean gst_timfusion_negotiated_src_caps(GstAggregator* agg, GstCaps* caps) {
                            ? gst_util_uint64_scale_int(GST_SECOND, GST_VIDEO_INFO_FPS_D(&info), GST_VIDEO_INFO_FPS_N(&info))
                            : 0;
   st->clear_cache();
-  // Warm-up at the negotiated size, before the first frame's deadline.
+  // Warm-up at the fusion size (the visible frames'; the output may be scaled), before the first frame's deadline.
+  const GstVideoInfo vis = pad_info(self, self->vis_pad);
+  const cv::Size fusion_size = vis.finfo && GST_VIDEO_INFO_WIDTH(&vis) > 0
+                                   ? cv::Size(GST_VIDEO_INFO_WIDTH(&vis), GST_VIDEO_INFO_HEIGHT(&vis))
+                                   : cv::Size(GST_VIDEO_INFO_WIDTH(&info), GST_VIDEO_INFO_HEIGHT(&info));
   if (auto engine = st->current_engine()) {
     try {
-      const double ms = engine->warmup(cv::Size(GST_VIDEO_INFO_WIDTH(&info), GST_VIDEO_INFO_HEIGHT(&info)));
+      const double ms = engine->warmup(fusion_size);
       if (ms >= 0) {
-        GST_INFO_OBJECT(self, "warm-up at %dx%d took %.1f ms", GST_VIDEO_INFO_WIDTH(&info),
-                        GST_VIDEO_INFO_HEIGHT(&info), ms);
+        GST_INFO_OBJECT(self, "warm-up at %dx%d took %.1f ms", fusion_size.width, fusion_size.height, ms);
         if (!st->processing.has_samples()) st->processing.add(ms);
       }
     } catch (const std::exception& e) {

@@ -71,7 +71,11 @@ GstFlowReturn gst_timfusion_aggregate_frames(GstVideoAggregator* vagg, GstBuffer
 
   const tfgst::PlaneView view = tfgst::plane_view(GST_VIDEO_FRAME_FORMAT(vis));
   cv::Mat vis_m = tfgst::wrap_plane0(vis, view);
-  cv::Mat out_m = tfgst::wrap_plane0(&out, view);
+  // Downstream may have fixed another size: fuse at the visible size, then scale.
+  const bool scaled = GST_VIDEO_FRAME_WIDTH(&out) != GST_VIDEO_FRAME_WIDTH(vis) ||
+                      GST_VIDEO_FRAME_HEIGHT(&out) != GST_VIDEO_FRAME_HEIGHT(vis);
+  const bool tmp_fits = st->scale_tmp.size() == vis_m.size() && st->scale_tmp.type() == vis_m.type();
+  cv::Mat out_m = !scaled ? tfgst::wrap_plane0(&out, view) : tmp_fits ? st->scale_tmp : cv::Mat();
   double infer_ms = 0;
   try {
     cv::Mat ir_m;
@@ -79,7 +83,11 @@ GstFlowReturn gst_timfusion_aggregate_frames(GstVideoAggregator* vagg, GstBuffer
       const tfgst::PlaneView irv = tfgst::plane_view(GST_VIDEO_FRAME_FORMAT(ir));
       ir_m = tfgst::wrap_plane0(ir, irv);
       // Luma with the IR frame's own channel order (it may differ from vis).
-      if (ir_m.channels() > 1) ir_m = timfusion::luma_of(ir_m, irv.order);
+      if (ir_m.channels() > 1) {
+        timfusion::luma_of(ir_m, irv.order, st->ir_luma);
+        ir_m = st->ir_luma;
+      }
+      gst_timfusion_autocal_offer(self, ir_m, vis_m, view.order, GST_BUFFER_PTS(vis->buffer));
       ir_m = timfusion::warp_ir(ir_m, h, vis_m.size());
     } else {
       if (st->black_ir.size() != vis_m.size()) st->black_ir = cv::Mat::zeros(vis_m.size(), CV_8UC1);
@@ -92,11 +100,15 @@ GstFlowReturn gst_timfusion_aggregate_frames(GstVideoAggregator* vagg, GstBuffer
     const auto t1 = Clock::now();
     engine->fuse(ir_m, vis_m, out_m, view.order);
     infer_ms = ms_since(t1);
+    if (scaled) {
+      st->scale_tmp = out_m;  // reused next frame
+      tfgst::scale_plane(out_m, tfgst::wrap_plane0(&out, view));
+    }
   } catch (const std::exception& e) {
     gst_video_frame_unmap(&out);
     return fusion_failed(self, e.what());
   }
-  if (view.yuv) tfgst::copy_chroma(vis, &out);
+  if (view.yuv) scaled ? tfgst::scale_chroma(vis, &out) : tfgst::copy_chroma(vis, &out);
 
   // Keep a copy for repeats of the same pair.
   if (!st->cache) st->cache = gst_buffer_new_allocate(nullptr, GST_VIDEO_INFO_SIZE(&vagg->info), nullptr);

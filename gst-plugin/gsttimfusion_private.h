@@ -6,6 +6,9 @@
 //   gsttimfusion_frames.cpp        one output frame: map, fuse, repeat cache, latency
 //   gsttimfusion_loading.cpp       model load at NULL->READY and live model swaps
 //   gsttimfusion_registration.cpp  the IR->visible homography properties
+//   gsttimfusion_links.cpp         an unlinked sink pad: a message instead of a silent hang
+//   gsttimfusion_pad.cpp           the sink pad class (repeat-after-eos default TRUE)
+//   gsttimfusion_autocalib.cpp     auto-calibrate: homography from the first seconds of frames
 //
 // Not installed. No LibTorch header: the core is reached through timfusion/fuser.h.
 #pragma once
@@ -19,8 +22,10 @@
 #include <opencv2/core.hpp>
 
 #include "gsttimfusion.h"
+#include "timfusion/color.h"
 #include "timfusion/fuser.h"
 #include "timfusion/registration.h"
+#include "timfusion_autocalib.h"
 #include "timfusion_latency.h"
 #include "timfusion_model.h"
 
@@ -36,6 +41,9 @@ struct State {
   timfusion::FuserOptions options;
   std::string homography_text;
   std::string calibration_file;
+  bool auto_calibrate = false;         // set from DEFAULT_AUTO_CALIBRATE at init
+  double auto_calibrate_seconds = 0;   // DEFAULT_AUTO_CALIBRATE_SECONDS
+  int auto_calibrate_frames = 0;       // DEFAULT_AUTO_CALIBRATE_FRAMES
 
   // --- active registration (reg_mu) ---
   std::mutex reg_mu;
@@ -48,6 +56,9 @@ struct State {
   uint64_t next_generation = 0;
   BackgroundLoader loader;
 
+  // --- auto-calibration (its own lock; the result goes through reg_mu) ---
+  AutoCalibrator autocal;
+
   LatencyTracker processing;  // whole per-frame work: the latency estimate
   LatencyTracker inference;   // the Fuser call alone: inference-ms
 
@@ -56,6 +67,8 @@ struct State {
   GstClockTime inputs_end = GST_CLOCK_TIME_NONE;  // running time the last input frames reach
   bool said_black_ir = false;
   cv::Mat black_ir;
+  cv::Mat ir_luma;  // colour IR's luma, kept so that a frame allocates nothing
+  cv::Mat scale_tmp;  // the fused frame at the visible size, when the output is scaled
   guint64 processed = 0, dropped = 0;
   // Last output, reused when the same input pair comes again (repeats).
   struct Key {
@@ -70,6 +83,10 @@ struct State {
     }
   } cache_key;
   GstBuffer* cache = nullptr;
+
+  // --- unlinked-pad check (link_check_mu): pending clock id, READY->PAUSED until PAUSED->READY ---
+  std::mutex link_check_mu;
+  GstClockID link_check = nullptr;
 
   std::shared_ptr<Engine> current_engine() {
     std::lock_guard<std::mutex> lock(engine_mu);
@@ -118,6 +135,13 @@ gboolean gst_timfusion_prepare_model(GstTimFusion* self);
 // between two frames when ready. A failure keeps the current model.
 void gst_timfusion_request_model_swap(GstTimFusion* self);
 
+// gsttimfusion_links.cpp
+// How long after READY->PAUSED a sink pad may stay unlinked before the element says so.
+#define UNLINKED_PAD_TIMEOUT (5 * GST_SECOND)
+// READY->PAUSED: schedule the check; PAUSED->READY (and finalize): cancel it.
+void gst_timfusion_start_link_check(GstTimFusion* self);
+void gst_timfusion_stop_link_check(GstTimFusion* self);
+
 // gsttimfusion_registration.cpp
 // NULL->READY: makes the registration properties the active homography.
 // Posts an element error and returns FALSE when they are invalid.
@@ -125,3 +149,13 @@ gboolean gst_timfusion_prepare_registration(GstTimFusion* self);
 // While READY or above, a new registration takes effect at the next frame;
 // an invalid one is refused with a warning (the previous one stays).
 void gst_timfusion_apply_registration_live(GstTimFusion* self);
+
+// gsttimfusion_autocalib.cpp
+// READY->PAUSED, or auto-calibrate switched on while running: start collecting
+// (when the property is on; else stop).
+void gst_timfusion_autocal_arm(GstTimFusion* self);
+// PAUSED->READY, finalize, property switched off: cancel and join.
+void gst_timfusion_autocal_stop(GstTimFusion* self);
+// Streaming thread, each fused frame: ir_luma before the warp, vis plane 0.
+void gst_timfusion_autocal_offer(GstTimFusion* self, const cv::Mat& ir_luma, const cv::Mat& vis_plane,
+                                 timfusion::ChannelOrder order, GstClockTime pts);

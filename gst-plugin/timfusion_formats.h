@@ -32,4 +32,10 @@ cv::Mat wrap_plane0(const GstVideoFrame* frame, const PlaneView& view);
 // Copies every plane after the first (the chroma of I420/NV12) from src to dst.
 void copy_chroma(const GstVideoFrame* src, GstVideoFrame* dst);
 
+// Scales src into dst (its size), for an output size downstream fixed: area
+// averaging when shrinking, bilinear when enlarging.
+void scale_plane(const cv::Mat& src, cv::Mat dst);
+// copy_chroma for frames of different sizes: each chroma plane scaled.
+void scale_chroma(const GstVideoFrame* src, GstVideoFrame* dst);
+
 }  // namespace tfgst

@@ -1,6 +1,7 @@
 #include "timfusion_model.h"
 
 #include <chrono>
+#include <filesystem>
 #include <thread>
 
 #include "timfusion/error.h"
@@ -45,6 +46,11 @@ Engine::Engine(const timfusion::FuserOptions& options, uint64_t generation)
   } catch (...) {
     throw timfusion::Error(load_error_message(path_, nullptr));
   }
+  // The file really loaded (a shipped model's name resolves to its file), absolute:
+  // what actual-model and the timfusion-model-loaded message report.
+  std::error_code ec;
+  const auto loaded = std::filesystem::absolute(fuser_->model_path(), ec);
+  path_ = ec ? fuser_->model_path() : loaded.lexically_normal().string();
   load_ms_ = ms_since(t0);
 }
 

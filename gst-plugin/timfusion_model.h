@@ -34,6 +34,8 @@ class Engine {
   uint64_t generation() const { return generation_; }
   double load_ms() const { return load_ms_; }
   const char* device_name() const;
+  // LibTorch's intra-op thread count inside the last forward (0 before the first).
+  int threads_in_last_forward() const { return fuser_->threads_in_last_forward(); }
 
   // Runs one frame of this size unless the last warm-up was at this size.
   // Returns the time it took (ms), or a negative value when skipped.

@@ -9,11 +9,6 @@
 
 TF_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-# Keep freed blocks up to 32 MB in the heap instead of returning them to the
-# kernel: each frame's 10+ MB tensors are otherwise faulted in again every
-# frame (README, speed: 2x faster ivif-rt where page faults are expensive).
-export GLIBC_TUNABLES="${GLIBC_TUNABLES:-glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824}"
-
 tf_setup_plugin_path() {
   local build
   if [ -n "${TIMFUSION_BUILD:-}" ]; then
@@ -101,7 +96,7 @@ tf_need_elements() {
     for e in "${missing[@]}"; do
       case "$e" in
         timfusion) echo "error: element 'timfusion' not found. Build it (ninja -C build) and run from the source" \
-                        "root, set TIMFUSION_BUILD=<build dir>, or install it (meson install)." >&2 ;;
+                        "root, set TIMFUSION_BUILD=<build dir>, or install it (scripts/setup.sh --install)." >&2 ;;
         x264enc) echo "error: element 'x264enc' not found (package gstreamer1.0-plugins-ugly)" >&2 ;;
         avdec_h264) echo "error: element 'avdec_h264' not found (package gstreamer1.0-libav)" >&2 ;;
         v4l2src) echo "error: element 'v4l2src' not found (package gstreamer1.0-plugins-good)" >&2 ;;
@@ -166,19 +161,46 @@ tf_fusion() {
   return 0
 }
 
+# tf_gst_args ARG...: the arguments for gst-launch-1.0 in the array GST_ARGS,
+# with every property value quoted. gst-launch-1.0 joins its arguments into
+# one pipeline description and parses that again, so a value holding a space,
+# '!' or ',' would otherwise start new elements or properties (a file name
+# like 'x" ! filesink location=F' would write F). Every NAME=VALUE argument
+# becomes NAME="VALUE", which the parser takes literally; values with a '"',
+# a backslash or a control character cannot be quoted reliably and are
+# refused with an error.
+tf_gst_args() {
+  local a name value
+  GST_ARGS=()
+  for a in "$@"; do
+    if [[ "$a" =~ ^([A-Za-z][A-Za-z0-9_-]*)=(.*)$ ]]; then
+      name="${BASH_REMATCH[1]}"; value="${BASH_REMATCH[2]}"
+      case "$value" in
+        *[\"\\]*) tf_die "$name: the value '$value' contains a double quote or a backslash, which gst-launch-1.0 cannot take safely (rename the file or folder)" ;;
+      esac
+      [[ "$value" =~ [[:cntrl:]] ]] && tf_die "$name: the value contains a control character (newline, tab, ...)"
+      GST_ARGS+=("$name=\"$value\"")
+    else
+      GST_ARGS+=("$a")
+    fi
+  done
+}
+
 # tf_launch ARG...: gst-launch-1.0 -e (Ctrl-C sends EOS, so files are
-# finalised). With TF_SECONDS set, stops the same way after that many seconds.
+# finalised) with the arguments of tf_gst_args. With TF_SECONDS set, stops
+# the same way after that many seconds.
 tf_launch() {
+  tf_gst_args "$@"
   if [ -n "${TF_VERBOSE:-}" ]; then
     printf 'gst-launch-1.0 -e' >&2
-    printf " '%s'" "$@" >&2
+    printf " '%s'" "${GST_ARGS[@]}" >&2
     echo >&2
   fi
   if [ -n "${TF_SECONDS:-}" ] && [ "${TF_SECONDS}" != 0 ]; then
     local rc=0
-    timeout -s INT "$TF_SECONDS" gst-launch-1.0 -e "$@" || rc=$?
+    timeout -s INT "$TF_SECONDS" gst-launch-1.0 -e "${GST_ARGS[@]}" || rc=$?
     [ $rc -eq 0 ] || [ $rc -eq 124 ] || return $rc
   else
-    gst-launch-1.0 -e "$@"
+    gst-launch-1.0 -e "${GST_ARGS[@]}"
   fi
 }

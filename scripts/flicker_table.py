@@ -19,16 +19,14 @@ the two inputs' differences (a stricter reference).
     scripts/flicker_table.py [--model NAME_OR_FILE ...] [--frames 8] [--out out/flicker]
 """
 import argparse
-import os
 import pathlib
 import shutil
-import subprocess
 import sys
 
 import cv2
 import numpy as np
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+from fusion_tools import ROOT, data_dir, default_build, fuse, label, shipped_models
 
 # (set, pair): a TNO night scene, MSRS day and night street, an LLVIP frame, a RoadScene test pair.
 PAIRS = [("tno42", None), ("msrs_sample", "00032N"), ("msrs_sample", "00107D"),
@@ -70,12 +68,11 @@ def main():
     ap.add_argument("--model", action="append", help="shipped model name or weight file (repeatable)")
     ap.add_argument("--frames", type=int, default=8)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--build", default=os.environ.get("BUILD_DIR", str(ROOT / "build")))
+    ap.add_argument("--build", default=default_build())
     ap.add_argument("--out", default=str(ROOT / "out" / "flicker"))
     args = ap.parse_args()
-    models = args.model or sorted(p.stem for p in (ROOT / "core" / "models").glob("*.safetensors"))
-    data = pathlib.Path(open(pathlib.Path(args.build) / "data_dir.txt").read().strip())
-    fuse = pathlib.Path(args.build) / "core" / "timfusion-fuse"
+    models = args.model or shipped_models()
+    data = data_dir(args.build)
     out = pathlib.Path(args.out)
     shutil.rmtree(out, ignore_errors=True)
     rng = np.random.default_rng(args.seed)
@@ -98,18 +95,17 @@ def main():
     print("|---|---|---:|---:|---:|---:|---:|")
     for model in models:
         ratios = []
-        for label, seq, d_ir, d_vis in seqs:
-            fused = seq / f"fused-{pathlib.Path(model).stem}"
-            subprocess.run([str(fuse), "--quiet", "--model", model, "--ir", str(seq / "ir"), "--vis",
-                            str(seq / "vis"), "--output", str(fused)], check=True)
+        for name, seq, d_ir, d_vis in seqs:
+            fused = seq / f"fused-{label(model)}"
+            fuse(args.build, model, seq / "ir", seq / "vis", fused)
             d_f = mean_abs_diff(fused, args.frames, luma)
             r_max, r_mean = d_f / max(d_ir, d_vis), d_f / ((d_ir + d_vis) / 2)
             ratios.append((r_max, r_mean))
-            print(f"| {pathlib.Path(model).stem} | {label} | {d_ir:.3f} | {d_vis:.3f} | {d_f:.3f} | "
+            print(f"| {label(model)} | {name} | {d_ir:.3f} | {d_vis:.3f} | {d_f:.3f} | "
                   f"{r_max:.3f} | {r_mean:.3f} |")
         mx = np.mean([r[0] for r in ratios])
         mn = np.mean([r[1] for r in ratios])
-        print(f"| **{pathlib.Path(model).stem}** | **mean** | | | | **{mx:.3f}** | **{mn:.3f}** |")
+        print(f"| **{label(model)}** | **mean** | | | | **{mx:.3f}** | **{mn:.3f}** |")
     return 0
 
 

@@ -29,9 +29,9 @@ FRAMES=${FRAMES:-200}
 OUT_DIR=${OUT_DIR:-gpu-check-out}
 RUN_TESTS=1
 
-# Debian 12 packages with the dev files the build needs besides LibTorch.
+# Debian 12 packages with the dev files the build needs besides LibTorch (scripts/setup.sh's list).
 DEB_PACKAGES=(
-  libopencv-dev nlohmann-json3-dev libgtest-dev libgloo-dev
+  libopencv-dev nlohmann-json3-dev libgtest-dev libgloo-dev libcli11-dev
   libglib2.0-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   meson ninja-build pkg-config
@@ -78,7 +78,7 @@ GPU_NAME=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head 
 say "PyTorch $TORCH_VERSION, CUDA $CUDA_VERSION, GPU: $GPU_NAME; LibTorch at $TORCH_DIR"
 
 # --- Debian dev files: installed, installable, or unpacked from .debs -------
-have_dev_files() { pkg-config --exists opencv4 gstreamer-1.0 gstreamer-video-1.0 gstreamer-app-1.0 nlohmann_json gtest 2>/dev/null; }
+have_dev_files() { pkg-config --exists opencv4 gstreamer-1.0 gstreamer-video-1.0 gstreamer-app-1.0 nlohmann_json gtest CLI11 2>/dev/null; }
 if ! have_dev_files; then
   if [ "$(id -u)" -eq 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
        "${DEB_PACKAGES[@]}" >/dev/null 2>&1; then

@@ -8,16 +8,14 @@ loses.
     scripts/hard_cases.py [--model NAME_OR_FILE ...] [--out docs/hard-cases.png]
 """
 import argparse
-import os
 import pathlib
-import subprocess
 import sys
 import tempfile
 
 import cv2
 import numpy as np
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+from fusion_tools import ROOT, data_dir, default_build, fuse, label, shipped_models
 # (set, pair, published method folder or None)
 CASES = [("msrs_sample", "00032N", "SeAFusion_VIFBenchmark_run"), ("tno42", "10", "SeAFusion"),
          ("llvip_sample", None, None)]
@@ -44,12 +42,11 @@ def arrow_contrast(img):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", action="append")
-    ap.add_argument("--build", default=os.environ.get("BUILD_DIR", str(ROOT / "build")))
+    ap.add_argument("--build", default=default_build())
     ap.add_argument("--out", default=str(ROOT / "docs" / "hard-cases.png"))
     args = ap.parse_args()
-    models = args.model or sorted(p.stem for p in (ROOT / "core" / "models").glob("*.safetensors"))
-    data = pathlib.Path(open(pathlib.Path(args.build) / "data_dir.txt").read().strip())
-    fuse = pathlib.Path(args.build) / "core" / "timfusion-fuse"
+    models = args.model or shipped_models()
+    data = data_dir(args.build)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for set_name, pair, published in CASES:
@@ -64,13 +61,12 @@ def main():
                 print(f"00032N arrow contrast (luma p95 - p50, rows 330-480, cols 300-450): visible "
                       f"{arrow_contrast(vis):.1f}")
             for model in models:
-                out = pathlib.Path(tmp) / f"{pathlib.Path(model).stem}-{set_name}-{pair}.png"
-                subprocess.run([str(fuse), "--quiet", "--model", model, "--ir", str(ir_path), "--vis",
-                                str(vis_path), "--output", str(out)], check=True)
+                out = pathlib.Path(tmp) / f"{label(model)}-{set_name}-{pair}.png"
+                fuse(args.build, model, ir_path, vis_path, out)
                 fused = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
-                tiles.append(tile(fused, pathlib.Path(model).stem))
+                tiles.append(tile(fused, label(model)))
                 if pair == "00032N":
-                    print(f"  {pathlib.Path(model).stem}: {arrow_contrast(fused):.1f}")
+                    print(f"  {label(model)}: {arrow_contrast(fused):.1f}")
             if published:
                 pub = cv2.imread(str(data / set_name / "fused" / published / f"{pair}.png"), cv2.IMREAD_UNCHANGED)
                 tiles.append(tile(pub, published.split("_")[0]))

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Speed table, one run, 640x480: for ivif-light, the Python/PyTorch reference
 # implementation (Debian python3-torch, same weights) vs timfusion core vs the
-# timfusion element in a real pipeline (appsrc ! timfusion ! fakesink); then
-# core and element for the real-time model ivif-rt (the Python reference has no
-# downscale/blend head). ms/frame, fps, ratio to Python, 1 and 2 threads, peak
-# RSS of each row's own process. Usage: scripts/speed_table.sh [FRAMES]
-# (default 3 for ivif-light; ivif-rt runs 30x as many).
+# timfusion element in a real pipeline (appsrc ! timfusion ! fakesink); then,
+# for the real-time model ivif-rt (the Python reference has no downscale/blend
+# head), core, element and a plain gst-launch-1.0 pipeline as users run it.
+# Columns: ms/frame, fps, ratio to Python, GFLOP/s, efficiency (GFLOP/s over
+# that of one large 3x3 convolution timed by timfusion-bench in the same run,
+# same thread count), page faults per frame in steady state, peak RSS of the
+# row's own process; 1 and 2 threads each.
+# Usage: scripts/speed_table.sh [FRAMES] (default 3 for ivif-light; ivif-rt
+# runs 30x as many in core and element, 100x in gst-launch-1.0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
@@ -13,45 +17,94 @@ FRAMES=${1:-3}
 LIGHT=core/models/ivif-light.safetensors
 RT=core/models/ivif-rt.safetensors
 RT_FRAMES=$((FRAMES * 30))
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+LAUNCH_FRAMES=$((FRAMES * 100))
+LAUNCH_STARTUP=20  # frames of the short run whose time and faults are subtracted
+echo "timfusion $("$BUILD_DIR/core/timfusion-bench" --version | cut -d' ' -f2); machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load average $(cut -d' ' -f1-3 /proc/loadavg) at the start"
 echo
 
-row() {  # label threads ms rss python_ms
-  awk -v l="$1" -v t="$2" -v ms="$3" -v rss="$4" -v py="$5" 'BEGIN{
+declare -A gflop conv  # per "model threads": GFLOP per frame, 3x3 conv GFLOP/s (from timfusion-bench)
+
+row() {  # label threads ms rss python_ms faults gflop conv_gflops
+  awk -v l="$1" -v t="$2" -v ms="$3" -v rss="$4" -v py="$5" -v f="$6" -v g="$7" -v c="$8" 'BEGIN{
     vs = (py == "") ? "-" : sprintf("%.2fx", py / ms);
-    printf "| %s | %d | %.1f | %.2f | %s | %.0f |\n", l, t, ms, 1000 / ms, vs, rss }'
+    gs = (g == "") ? "-" : sprintf("%.1f", g / (ms / 1000));
+    ef = (g == "" || c == "") ? "-" : sprintf("%.0f%%", 100 * g / (ms / 1000) / c);
+    fs = (f == "") ? "-" : sprintf("%.0f", f);
+    printf "| %s | %d | %.1f | %.2f | %s | %s | %s | %s | %.0f |\n", l, t, ms, 1000 / ms, vs, gs, ef, fs, rss }'
 }
-core_row() {  # model threads frames -> "ms rss" from timfusion-bench (mean, peak RSS)
-  "$BUILD_DIR/core/timfusion-bench" --model "$1" --frames "$3" | grep '| 640x480 |' |
-    awk -F'|' -v t="$2" '{gsub(/ /, "", $4); if ($4 == t) { gsub(/ /, "", $6); gsub(/ /, "", $10); print $6, $10 }}'
+declare -A out  # per "row-key threads": "ms rss faults"
+core_measure() {  # key model frames: both thread counts (one timfusion-bench run, a process per row)
+  local t ms rss faults g c
+  while read -r t ms rss faults g c; do
+    out["$1 $t"]="$ms $rss $faults"
+    gflop["$2 $t"]=$g
+    conv["$2 $t"]=$c
+  done < <("$BUILD_DIR/core/timfusion-bench" --small --model "$2" --frames "$3" | grep '| 640x480 |' |
+    awk -F'|' '{for (i = 2; i <= NF; i++) gsub(/ /, "", $i); print $4, $6, $10, $11, $12, $13}')
 }
-element_row() {  # model threads frames -> "ms rss"
+element_row() {  # model threads frames -> "ms rss faults"
   "$BUILD_DIR/gst-plugin/timfusion-gst-bench" --element-only --model "$1" --threads "$2" --frames "$3" 2>/dev/null |
-    awk '/^ELEMENT/ { print $3, $4 }'
+    awk '/^ELEMENT/ { print $3, $4, $5 }'
+}
+# Plain gst-launch-1.0 (videotestsrc RGB + GRAY8 -> timfusion -> fakesink), as a
+# user runs it: no environment tuning. Two runs, LAUNCH_STARTUP and
+# LAUNCH_STARTUP + frames buffers; the difference removes start-up (plugin
+# and model loading, warm-up). Prints "seconds minor_faults peak_rss_mb".
+launch_once() {  # model threads buffers
+  local desc="videotestsrc num-buffers=$3 ! video/x-raw,format=RGB,width=640,height=480,framerate=30/1 ! f.vis
+    videotestsrc num-buffers=$3 pattern=ball ! video/x-raw,format=GRAY8,width=640,height=480,framerate=30/1 ! f.ir
+    timfusion name=f threads=$2 model=$1 ! fakesink"
+  GST_PLUGIN_PATH="$BUILD_DIR/gst-plugin${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}" /usr/bin/python3 -c '
+import resource, subprocess, sys, time
+t = time.monotonic()
+subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(time.monotonic() - t, ru.ru_minflt, ru.ru_maxrss / 1024)' gst-launch-1.0 -q $desc
+}
+launch_row() {  # model threads frames -> "ms rss faults"
+  read -r t0 f0 _ < <(launch_once "$1" "$2" "$LAUNCH_STARTUP")
+  read -r t1 f1 rss < <(launch_once "$1" "$2" $((LAUNCH_STARTUP + $3)))
+  awk -v t0="$t0" -v t1="$t1" -v f0="$f0" -v f1="$f1" -v n="$3" -v rss="$rss" \
+    'BEGIN { printf "%.2f %.0f %.1f\n", 1000 * (t1 - t0) / n, rss, (f1 - f0) / n }'
 }
 
-printf '| implementation | threads | ms/frame | fps | speed-up vs Python | peak RSS MB |\n|---|---|---|---|---|---|\n'
+printf '| implementation | threads | ms/frame | fps | speed-up vs Python | GFLOP/s | efficiency | page faults/frame | peak RSS MB |\n'
+printf '|---|---|---|---|---|---|---|---|---|\n'
+# Core rows first: they measure each model's GFLOP and the 3x3 convolution reference.
+core_measure "light core" "$LIGHT" "$FRAMES"
 declare -A py
 for t in 1 2; do
   line=$(/usr/bin/python3 scripts/tim_reference.py bench --arch ivif-light --weights "$LIGHT" \
          --width 640 --height 480 --threads "$t" --frames "$FRAMES")
   ms=$(sed -n 's/.*ms_per_frame=\([0-9.]*\).*/\1/p' <<<"$line"); rss=$(sed -n 's/.*peak_rss_mb=\([0-9.]*\).*/\1/p' <<<"$line")
   py[$t]=$ms
-  row "ivif-light: Python reference (PyTorch eager)" "$t" "$ms" "$rss" "$ms"
+  row "ivif-light: Python reference (PyTorch eager)" "$t" "$ms" "$rss" "$ms" "" "${gflop["$LIGHT $t"]}" "${conv["$LIGHT $t"]}"
 done
-rows() {  # label measure-function model frames [vs-python]: one row per thread count
+rows() {  # label key model frames measure-function [vs-python]: one row per thread count
   for t in 1 2; do
-    read -r ms rss < <("$2" "$3" "$t" "$4")
-    row "$1" "$t" "$ms" "$rss" "${5:+${py[$t]}}"
+    local r=${out["$2 $t"]:-}
+    [ -n "$r" ] || r=$("$5" "$3" "$t" "$4")
+    [ -n "$r" ] || { echo "speed_table: no result for $1, $t threads" >&2; exit 1; }
+    read -r ms rss faults <<<"$r"
+    # Efficiency against the reference conv at the same thread count; GFLOP from the model's core row.
+    local g=${gflop["$3 $t"]:-} c=${conv["$3 $t"]:-}
+    row "$1" "$t" "$ms" "$rss" "${6:+${py[$t]}}" "$faults" "$g" "$c"
   done
 }
-rows "ivif-light: timfusion core (LibTorch, BN folded, NHWC)" core_row "$LIGHT" "$FRAMES" vs-python
-rows "ivif-light: timfusion element in a pipeline" element_row "$LIGHT" "$FRAMES" vs-python
+rows "ivif-light: timfusion core (LibTorch, BN folded, NHWC)" "light core" "$LIGHT" "$FRAMES" - vs-python
+rows "ivif-light: timfusion element in a pipeline" "light element" "$LIGHT" "$FRAMES" element_row vs-python
 if [ -f "$RT" ]; then
-  rows "ivif-rt: timfusion core" core_row "$RT" "$RT_FRAMES"
-  rows "ivif-rt: timfusion element in a pipeline" element_row "$RT" "$RT_FRAMES"
+  core_measure "rt core" "$RT" "$RT_FRAMES"
+  rows "ivif-rt: timfusion core" "rt core" "$RT" "$RT_FRAMES" -
+  rows "ivif-rt: timfusion element in a pipeline" "rt element" "$RT" "$RT_FRAMES" element_row
+  rows "ivif-rt: plain gst-launch-1.0 videotestsrc ! timfusion ! fakesink" "rt launch" "$RT" "$LAUNCH_FRAMES" launch_row
 fi
 echo
-echo "Frames: $FRAMES (ivif-light), $RT_FRAMES (ivif-rt) after an untimed warm-up frame. Core rows: timfusion-bench"
-echo "(mean network forward, BN folded, NHWC); element rows: timfusion-gst-bench --element-only (whole frame path, first output"
-echo "untimed), each in its own process, so the peak RSS is that row's own."
+echo "Frames: $FRAMES (ivif-light), $RT_FRAMES (ivif-rt core and element), $LAUNCH_FRAMES (gst-launch-1.0) after an"
+echo "untimed warm-up. Core rows: timfusion-bench (mean network forward, BN folded, NHWC); element rows:"
+echo "timfusion-gst-bench --element-only (whole frame path, first output untimed); gst-launch-1.0 rows: the"
+echo "difference of a $LAUNCH_STARTUP-frame and a $((LAUNCH_STARTUP + LAUNCH_FRAMES))-frame run (start-up removed), no"
+echo "environment tuning (malloc or otherwise). Each row in its own process(es), so the peak RSS is that"
+echo "row's own. GFLOP/s counts the model's convolution FLOPs (timfusion-bench); efficiency is that over the"
+echo "GFLOP/s of one large 3x3 convolution timed by timfusion-bench at the same thread count."
+echo "load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"

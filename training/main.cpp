@@ -5,6 +5,12 @@
 // Commands are listed in kCommands; each lives in its own folder
 // (train/ ...) and shares run/ (config, run folder, checkpoints, logs),
 // data/ (pairs, crops), losses/ (fusion losses) and task/ (task networks).
+// The command line follows every timfusion tool (core/tools/tool_cli.h):
+// --help and --version exit 0, a usage error is one line and exit 2, any other
+// failure one line and exit 1. Each command parses its own options through the
+// configuration layer (run/cli.h: JSON + --set + shorthands, with typo hints).
+#include <c10/util/Exception.h>  // c10::Error, caught at the boundary
+
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -12,15 +18,17 @@
 
 #include "commands.h"
 #include "meta/commands.h"
+#include "run/cli.h"
 #include "search/commands.h"
 #include "timfusion/error.h"
+#include "tool_cli.h"
 
 namespace {
 
 struct Command {
   const char* name;
   const char* summary;
-  int (*run)(int argc, char** argv, int first);  // nullptr: not implemented yet
+  int (*run)(int argc, char** argv, int first);
 };
 
 const Command kCommands[] = {
@@ -33,32 +41,48 @@ const Command kCommands[] = {
 void usage(FILE* out) {
   std::fputs("Usage: timfusion-train <command> [options]   (timfusion-train <command> --help)\n\nCommands:\n", out);
   for (const auto& c : kCommands) std::fprintf(out, "  %-8s %s\n", c.name, c.summary);
+  std::fputs("\nOptions:\n  -h,--help  this text\n  --version  print the version and exit\n", out);
+}
+
+bool has_arg(int argc, char** argv, int first, const char* arg) {
+  for (int i = first; i < argc; ++i)
+    if (!std::strcmp(argv[i], arg)) return true;
+  return false;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
-    usage(argc < 2 ? stderr : stdout);
-    return argc < 2 ? 2 : 0;
+  namespace tool = timfusion::tool;
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  if (!std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+    usage(stdout);
+    return 0;
+  }
+  if (has_arg(argc, argv, 1, "--version")) {
+    std::printf("%s\n", tool::version_line("timfusion-train").c_str());
+    return 0;
   }
   for (const auto& c : kCommands) {
     if (std::strcmp(argv[1], c.name) != 0) continue;
-    if (!c.run) {
-      std::fprintf(stderr, "timfusion-train: \"%s\" is not implemented yet\n", c.name);
-      return 2;
-    }
+    const std::string name = std::string("timfusion-train ") + c.name;
     try {
-      return c.run(argc, argv, 2);
-    } catch (const timfusion::Error& e) {
-      std::fprintf(stderr, "\ntimfusion-train %s: error: %s\n", c.name, e.what());
-      return 1;
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "\ntimfusion-train %s: internal error: %s\n", c.name, e.what());
-      return 1;
+      return tool::guarded_main(name, [&] {
+        try {
+          return c.run(argc, argv, 2);
+        } catch (const timfusion::train::UsageError& e) {
+          tool::usage_error(name, e.what());
+        }
+      });
+    } catch (...) {
+      return 1;  // guarded_main catches everything; this only keeps the compiler sure of it
     }
   }
-  std::fprintf(stderr, "timfusion-train: unknown command \"%s\"\n", argv[1]);
+  if (argv[1][0] == '-') tool::usage_error("timfusion-train", std::string("unknown option \"") + argv[1] + "\"");
+  std::fprintf(stderr, "timfusion-train: unknown command \"%s\" (see timfusion-train --help)\n", argv[1]);
   usage(stderr);
   return 2;
 }

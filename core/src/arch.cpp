@@ -1,13 +1,16 @@
 #include "timfusion/arch.h"
 
-#include <fstream>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "strict_json.h"
+#include "timfusion/arch_limits.h"
 #include "timfusion/error.h"
+#include "timfusion/input_file.h"
 
 using nlohmann::json;
 
@@ -17,6 +20,59 @@ namespace {
 
 const std::set<std::string> kOpTypes = {"Residualblocks", "Denseblocks", "DilConv", "SepConv",
                                         "ECAattention",   "SPAattention", "Identity"};
+
+// Bounds of every numeric genotype field. Every real network (the reference
+// genotypes and searched ones: kernels 3-7, dilation 1-2, 2 cells, 8-64
+// channels, downscale up to 4) fits with wide margin; the bounds exist so that
+// a genotype from an untrusted weight file cannot ask for an absurd network.
+// A new numeric field gets its row here and a check_bound() in validate().
+struct FieldBound {
+  const char* field;
+  int64_t min, max;
+};
+constexpr FieldBound kFieldBounds[] = {
+    {"channels", 2, 1024},
+    {"downscale", 1, 4},      // and a power of two: 1, 2 or 4
+    {"kernel size", 1, 15},   // op names' _k (odd)
+    {"dilation", 1, 8},       // op names' _d
+    {"cells", 1, 16},         // entries of "cells"
+    {"operations", 1, 16},    // entries of "normal", "chain_fusion", stage2 "g1", "g2"
+    {"stage2.cells", 1, 16},  // Chain2 cells per stage-2 stream
+    {"name length", 0, 200},
+};
+
+const FieldBound& bound(const std::string& field) {
+  for (const auto& b : kFieldBounds)
+    if (field == b.field) return b;
+  throw std::logic_error("no bound for " + field);
+}
+
+void check_bound(int64_t v, const std::string& field, const std::string& who) {
+  const FieldBound& b = bound(field);
+  if (v < b.min || v > b.max)
+    throw Error(who + ": " + field + " " + std::to_string(v) + " is outside " + std::to_string(b.min) + ".." +
+                std::to_string(b.max));
+}
+
+// A JSON integer within the field's bounds; floats (48.0, 1e30) and numbers
+// out of range are refused before any conversion (no wrap-around).
+int int_field(const json& j, const char* key, int def, const std::string& field) {
+  if (!j.contains(key)) return def;
+  const json& v = j[key];
+  const FieldBound& b = bound(field);
+  const std::string range = std::to_string(b.min) + ".." + std::to_string(b.max);
+  if (!v.is_number_integer()) {
+    std::string text = v.dump();
+    if (text.size() > 40) text = text.substr(0, 40) + "...";
+    throw Error(std::string("\"") + key + "\" must be a whole number in " + range + ", not " + text);
+  }
+  // Unsigned first: 2^64-1 must not become -1 on the way.
+  const bool in_range = v.is_number_unsigned()
+                            ? v.get<uint64_t>() <= static_cast<uint64_t>(b.max) && static_cast<int64_t>(v.get<uint64_t>()) >= b.min
+                            : v.get<int64_t>() >= b.min && v.get<int64_t>() <= b.max;
+  if (!in_range) throw Error(std::string("\"") + key + "\" is " + v.dump() + ", outside " + range);
+  return static_cast<int>(v.get<int64_t>());
+}
 
 bool is_attention(const std::string& t) { return t == "ECAattention" || t == "SPAattention"; }
 
@@ -93,6 +149,7 @@ std::map<std::string, ArchSpec> builtins() {
 
 void validate_ops(const std::vector<std::string>& ops, const std::string& where) {
   if (ops.empty()) throw Error(where + " lists no operations");
+  check_bound(static_cast<int64_t>(ops.size()), "operations", where);
   for (const auto& op : ops) {
     try {
       OpName::parse(op);
@@ -122,19 +179,20 @@ OpName OpName::parse(const std::string& name) {
   while (std::getline(ss, p, '_')) parts.push_back(p);
   OpName op;
   if (parts.empty() || !kOpTypes.count(parts[0]))
-    throw Error("unknown operation \"" + name +
+    throw Error("unknown operation \"" + (name.size() > 60 ? name.substr(0, 60) + "..." : name) +
                 "\" (known: Residualblocks_k_d, Denseblocks_k_d, DilConv_k_d, SepConv_k_d, ECAattention_k, "
                 "SPAattention_k, Identity)");
   op.type = parts[0];
-  auto num = [&](size_t i) {
-    try {
-      size_t used = 0;
-      int v = std::stoi(parts[i], &used);
-      if (used != parts[i].size() || v < 1) throw std::invalid_argument("");
-      return v;
-    } catch (const std::exception&) {
-      throw Error("bad number \"" + parts[i] + "\" in operation \"" + name + "\"");
-    }
+  // Digits only, bounded before conversion (no "+3", " 3" or wrap-around).
+  auto num = [&](size_t i, const char* field) {
+    const std::string& d = parts[i];
+    const FieldBound& b = bound(field);
+    if (d.empty() || d.size() > 4 || d.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoi(d) < b.min || std::stoi(d) > b.max)
+      throw Error("bad " + std::string(field) + " \"" + (d.size() > 20 ? d.substr(0, 20) + "..." : d) +
+                  "\" in operation \"" + (name.size() > 60 ? name.substr(0, 60) + "..." : name) + "\" (" +
+                  std::to_string(b.min) + ".." + std::to_string(b.max) + ")");
+    return std::stoi(d);
   };
   if (op.type == "Identity") {
     if (parts.size() != 1) throw Error("operation \"" + name + "\" takes no parameters");
@@ -143,11 +201,11 @@ OpName OpName::parse(const std::string& name) {
   if (is_attention(op.type)) {
     // Attention ops take only a kernel size; the reference ignores dilation.
     if (parts.size() != 2) throw Error("operation \"" + name + "\" must be " + op.type + "_k");
-    op.kernel = num(1);
+    op.kernel = num(1, "kernel size");
   } else {
     if (parts.size() != 3) throw Error("operation \"" + name + "\" must be " + op.type + "_k_d");
-    op.kernel = num(1);
-    op.dilation = num(2);
+    op.kernel = num(1, "kernel size");
+    op.dilation = num(2, "dilation");
   }
   if (op.kernel % 2 == 0) throw Error("operation \"" + name + "\": kernel size must be odd");
   // The reference reads SepConv's "dilation" field as a stride; only 1 keeps the size.
@@ -184,9 +242,11 @@ Head parse_head(const std::string& name) {
 }
 
 void ArchSpec::validate() const {
+  check_bound(static_cast<int64_t>(name.size()), "name length", "architecture name");
   const std::string who = "architecture \"" + name + "\"";
-  if (channels < 2 || channels > 1024) throw Error(who + ": channels must be in 2..1024");
+  check_bound(channels, "channels", who);
   if (cells.empty()) throw Error(who + " has no cells");
+  check_bound(static_cast<int64_t>(cells.size()), "cells", who);
   bool chain = false, fusion = false;
   for (const auto& c : cells) {
     if (c == "Chain2") chain = true;
@@ -201,10 +261,15 @@ void ArchSpec::validate() const {
   if (head != Head::Image && two_stage())
     throw Error(who + ": head \"" + head_name(head) + "\" applies to single-stage networks only");
   if (two_stage()) {
-    if (stage2_cells < 1) throw Error(who + ": stage2 needs at least one cell");
+    check_bound(stage2_cells, "stage2.cells", who);
     validate_ops(stage2_g1, who + " stage2 \"g1\"");
     validate_ops(stage2_g2, who + " stage2 \"g2\"");
   }
+  // Last: the fields above bound each factor, this bounds their product.
+  const int64_t weights = min_weight_count(*this);
+  if (weights > kMaxNetworkWeights)
+    throw Error(who + " describes a network of at least " + std::to_string(weights) + " weights, more than the limit of " +
+                std::to_string(kMaxNetworkWeights));
 }
 
 std::string ArchSpec::to_json() const {
@@ -226,16 +291,19 @@ std::string ArchSpec::to_json() const {
 ArchSpec ArchSpec::from_json(const std::string& text) {
   json j;
   try {
-    j = json::parse(text);
-  } catch (const json::exception& e) {
-    throw Error(std::string("architecture description is not valid JSON: ") + e.what());
+    JsonLimits limits;
+    limits.max_depth = 3;  // {"stage2": {"g1": [...]}}
+    limits.max_items = 4096;
+    j = parse_strict_json(text, limits);
+  } catch (const Error& e) {
+    throw Error(std::string("architecture description: ") + e.what());
   }
   if (!j.is_object()) throw Error("architecture description must be a JSON object");
   ArchSpec a;
   try {
     a.name = j.value("name", std::string("custom"));
     a.kind = parse_kind(j.value("kind", std::string("single")));
-    a.channels = j.value("channels", 48);
+    a.channels = int_field(j, "channels", 48, "channels");
     if (j.contains("inputs")) {
       auto in = string_list(j, "inputs");
       if (in.size() != 2) throw Error("\"inputs\" must list two names");
@@ -244,12 +312,12 @@ ArchSpec ArchSpec::from_json(const std::string& text) {
     a.cells = string_list(j, "cells");
     a.normal = string_list(j, "normal");
     a.chain_fusion = string_list(j, "chain_fusion");
-    a.downscale = j.value("downscale", 1);
+    a.downscale = int_field(j, "downscale", 1, "downscale");
     a.head = parse_head(j.value("head", std::string("image")));
     if (j.contains("stage2")) {
       const json& s = j["stage2"];
       if (!s.is_object()) throw Error("\"stage2\" must be an object");
-      a.stage2_cells = s.value("cells", 2);
+      a.stage2_cells = int_field(s, "cells", 2, "stage2.cells");
       a.stage2_g1 = string_list(s, "g1");
       a.stage2_g2 = string_list(s, "g2");
       a.stage2_batch_stats = s.value("batch_stats", false);
@@ -275,12 +343,11 @@ ArchSpec ArchSpec::named(const std::string& name) {
 ArchSpec ArchSpec::resolve(const std::string& name_or_path) {
   auto all = builtins();
   if (all.count(name_or_path)) return all[name_or_path];
-  std::ifstream f(name_or_path);
-  if (!f) return named(name_or_path);  // reports the known names
-  std::stringstream ss;
-  ss << f.rdbuf();
+  std::error_code ec;
+  if (!std::filesystem::exists(name_or_path, ec)) return named(name_or_path);  // reports the known names
+  const std::string text = read_small_file(name_or_path, 1 << 20, "genotype file");
   try {
-    return from_json(ss.str());
+    return from_json(text);
   } catch (const Error& e) {
     throw Error(name_or_path + ": " + e.what());
   }

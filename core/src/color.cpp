@@ -8,15 +8,21 @@
 
 namespace timfusion {
 
-cv::Mat luma_of(const cv::Mat& image, ChannelOrder order) {
+void luma_of(const cv::Mat& image, ChannelOrder order, cv::Mat& out) {
   const bool rgb = order == ChannelOrder::RGB;
-  cv::Mat y;
   switch (image.type()) {
-    case CV_8UC1: return image;
-    case CV_8UC3: cv::cvtColor(image, y, rgb ? cv::COLOR_RGB2GRAY : cv::COLOR_BGR2GRAY); return y;
-    case CV_8UC4: cv::cvtColor(image, y, rgb ? cv::COLOR_RGBA2GRAY : cv::COLOR_BGRA2GRAY); return y;
+    case CV_8UC1: image.copyTo(out); return;
+    case CV_8UC3: cv::cvtColor(image, out, rgb ? cv::COLOR_RGB2GRAY : cv::COLOR_BGR2GRAY); return;
+    case CV_8UC4: cv::cvtColor(image, out, rgb ? cv::COLOR_RGBA2GRAY : cv::COLOR_BGRA2GRAY); return;
     default: throw Error("unsupported image type for luma (expected 8-bit gray, 3 or 4 channels)");
   }
+}
+
+cv::Mat luma_of(const cv::Mat& image, ChannelOrder order) {
+  if (image.type() == CV_8UC1) return image;
+  cv::Mat y;
+  luma_of(image, order, y);
+  return y;
 }
 
 namespace {
@@ -35,27 +41,38 @@ const float* unit_table(float max) {
 }
 
 template <typename T, int N>
-cv::Mat scale_to_unit(const cv::Mat& m, float max) {
+void scale_to_unit(const cv::Mat& m, float max, cv::Mat& f) {
   const float* lut = unit_table<T, N>(max);
-  cv::Mat f(m.size(), CV_32F);
+  f.create(m.size(), CV_32F);
   for (int r = 0; r < m.rows; ++r) {
     const T* s = m.ptr<T>(r);
     float* d = f.ptr<float>(r);
     for (int c = 0; c < m.cols; ++c) d[c] = lut[s[c]];
   }
-  return f;
 }
 
 }  // namespace
 
-cv::Mat unit_of_8bit(const cv::Mat& gray8) {
+void unit_of_8bit(const cv::Mat& gray8, cv::Mat& out) {
   if (gray8.type() != CV_8UC1) throw Error("expected an 8-bit gray plane");
-  return scale_to_unit<uint8_t, 256>(gray8, 255.0f);
+  scale_to_unit<uint8_t, 256>(gray8, 255.0f, out);
+}
+
+cv::Mat unit_of_8bit(const cv::Mat& gray8) {
+  cv::Mat f;
+  unit_of_8bit(gray8, f);
+  return f;
+}
+
+void ir_to_unit(const cv::Mat& ir, ChannelOrder order, cv::Mat& out) {
+  if (ir.type() == CV_16UC1) return scale_to_unit<uint16_t, 65536>(ir, 65535.0f, out);
+  unit_of_8bit(luma_of(ir, order), out);
 }
 
 cv::Mat ir_to_unit(const cv::Mat& ir, ChannelOrder order) {
-  if (ir.type() == CV_16UC1) return scale_to_unit<uint16_t, 65536>(ir, 65535.0f);
-  return unit_of_8bit(luma_of(ir, order));
+  cv::Mat f;
+  ir_to_unit(ir, order, f);
+  return f;
 }
 
 void replace_luma(const cv::Mat& vis, const cv::Mat& vis_y_in, const cv::Mat& fused_y, cv::Mat& out) {

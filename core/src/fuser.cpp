@@ -2,7 +2,10 @@
 
 #include <torch/torch.h>
 
+#include <ATen/Parallel.h>
+
 #include <algorithm>
+#include <atomic>
 #include <thread>
 
 #ifdef TIMFUSION_HAVE_CUDA_KERNELS
@@ -11,9 +14,12 @@
 #include "luma_transfer.h"
 #endif
 
+#include "timfusion/torch/frame_memory.h"
 #include "timfusion/torch/networks.h"
 #include "timfusion/torch/state_dict.h"
 #include "timfusion/error.h"
+#include "timfusion/error_message.h"
+#include "timfusion/image_limits.h"
 #include "timfusion/model_file.h"
 
 namespace timfusion {
@@ -59,12 +65,41 @@ struct Fuser::Impl {
   Precision precision = Precision::Fp32;
   torch::Device tdev{torch::kCPU};
   torch::ScalarType dtype = torch::kFloat32;
+  int threads = 1;                       // this Fuser's intra-op threads
+  std::atomic<int> threads_seen{0};      // LibTorch's thread count inside the last forward
+  // Tensor memory reused from frame to frame; per-frame planes kept at the last size.
+  FrameMemory memory;
+  cv::Size frame_size;
+  cv::Mat vis_y, ir_y, ir_f, vis_f, fused_y;
+
+  // LibTorch's OpenMP thread count is a per-thread setting (OpenMP's
+  // nthreads ICV of the calling thread; the process-wide value only seeds
+  // threads that have not run LibTorch yet). Setting it here, on the thread
+  // that runs the forward, gives every Fuser its own count even when several
+  // run in one process. It changes only on a thread's first frame (or when
+  // one thread alternates between Fusers): at::set_num_threads also drops
+  // oneDNN's cached primitives, which must not happen every frame.
+  void use_threads() {
+    if (at::get_num_threads() != threads) at::set_num_threads(threads);
+  }
+
+  // Per-frame state for a frame of this size: a new size frees what the old
+  // one cached.
+  void begin_frame(cv::Size size) {
+    use_threads();
+    if (size != frame_size) {
+      memory.release_cached();
+      frame_size = size;
+    }
+  }
 
   // Network on one luma pair: both [1,1,H,W] float in [0,1] on tdev.
-  // Returns the fused luma as round(clamp(y,0,1)*255), uint8, on tdev.
+  // Returns the fused luma as round(clamp(y,0,1)*255), still float (a copy
+  // into a uint8 tensor truncates, exactly as .to(kUInt8) does).
   torch::Tensor run(const torch::Tensor& ir, const torch::Tensor& vis) {
+    threads_seen = at::get_num_threads();
     auto y = net->forward(ir.to(dtype), vis.to(dtype)).to(torch::kFloat32);
-    return y.clamp(0, 1).mul(255).round().to(torch::kUInt8);
+    return y.clamp(0, 1).mul_(255).round_();
   }
 };
 
@@ -78,11 +113,20 @@ torch::Tensor view_of(const cv::Mat& m) {
   return m.isContinuous() ? t : t.clone();
 }
 
+void check_size(int w, int h) {
+  if (w < kMinImageSide || h < kMinImageSide || w > kMaxImageSide || h > kMaxImageSide ||
+      int64_t{w} * h > kMaxImagePixels)
+    throw Error("the images are " + std::to_string(w) + "x" + std::to_string(h) + ": fusion takes " +
+                std::to_string(kMinImageSide) + " to " + std::to_string(kMaxImageSide) + " pixels on a side, at most " +
+                std::to_string(kMaxImagePixels >> 20) + " megapixels");
+}
+
 void check_inputs(const cv::Mat& ir, const cv::Mat& vis) {
   if (ir.empty() || vis.empty()) throw Error("empty input image");
   if (ir.size() != vis.size())
     throw Error("IR is " + std::to_string(ir.cols) + "x" + std::to_string(ir.rows) + " but visible is " +
                 std::to_string(vis.cols) + "x" + std::to_string(vis.rows) + ": register/resize IR first");
+  check_size(vis.cols, vis.rows);  // before LibTorch sees a 1x1 frame (its padding error is no message for users)
   const int it = ir.type(), vt = vis.type();
   if (it != CV_8UC1 && it != CV_16UC1 && it != CV_8UC3 && it != CV_8UC4)
     throw Error("IR image must be 8-bit or 16-bit gray, or 8-bit colour");
@@ -101,7 +145,9 @@ torch::Tensor luma_fixed(const torch::Tensor& hwc, ChannelOrder order) {
 
 }  // namespace
 
-Fuser::Fuser(const FuserOptions& o) : impl_(std::make_unique<Impl>()) {
+// A function-try-block: whatever LibTorch throws while building (bad_alloc,
+// c10::Error) leaves as one clean Error line.
+Fuser::Fuser(const FuserOptions& o) try : impl_(std::make_unique<Impl>()) {
   const std::string path = resolve_model_path(o.model);
   impl_->file = load_model_file(path, o.arch);
   impl_->net = nn::TimNet(impl_->file.arch);
@@ -110,8 +156,8 @@ Fuser::Fuser(const FuserOptions& o) : impl_(std::make_unique<Impl>()) {
   impl_->net->eval();
 
   // LibTorch may start with a single intra-op thread: use every core by default.
-  int threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  torch::set_num_threads(threads);
+  // Applied per call, on the calling thread (see use_threads), not process-wide.
+  impl_->threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   Device dev = o.device;
   if (dev == Device::Auto) dev = cuda_available() ? Device::Cuda : Device::Cpu;
   if (dev == Device::Cuda && !cuda_available())
@@ -123,7 +169,8 @@ Fuser::Fuser(const FuserOptions& o) : impl_(std::make_unique<Impl>()) {
   impl_->tdev = dev == Device::Cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
   impl_->precision = o.precision;
   if (o.precision == Precision::Fp16 && dev != Device::Cuda)
-    throw Error("precision=fp16 needs a CUDA device; on CPU use fp32 (or bf16)");
+    // Not "or bf16": Debian's LibTorch 1.13 has no CPU bf16 kernels for these networks either.
+    throw Error("precision=fp16 needs a CUDA device; on CPU use fp32");
   impl_->dtype = o.precision == Precision::Fp32 ? torch::kFloat32
                  : o.precision == Precision::Fp16 ? torch::kFloat16
                                                   : torch::kBFloat16;
@@ -133,19 +180,28 @@ Fuser::Fuser(const FuserOptions& o) : impl_(std::make_unique<Impl>()) {
   if (o.precision != Precision::Fp32) {
     try {  // Not every LibTorch build has every kernel in reduced precision.
       warmup(cv::Size(16, 16));
-    } catch (const c10::Error& e) {
+    } catch (const Error&) {  // warmup() turns c10::Error into Error
       throw Error(std::string("precision=") + precision_name(o.precision) + " is not supported on " +
                   device_name(dev) + " by this LibTorch build");
     }
   }
+} catch (...) {
+  rethrow_as_error();
 }
 
 Fuser::~Fuser() = default;
 
 void Fuser::warmup(cv::Size size) {
-  c10::InferenceMode guard;
-  auto z = torch::zeros({1, 1, size.height, size.width}, torch::TensorOptions().device(impl_->tdev));
-  impl_->run(z, z);
+  check_size(size.width, size.height);
+  try {
+    c10::InferenceMode guard;
+    impl_->begin_frame(size);
+    FrameMemory::Scope reuse(impl_->memory);
+    auto z = torch::zeros({1, 1, size.height, size.width}, torch::TensorOptions().device(impl_->tdev));
+    impl_->run(z, z);
+  } catch (...) {
+    rethrow_as_error("inference failed: ");
+  }
 }
 
 void Fuser::fuse(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& out, ChannelOrder order) {
@@ -155,16 +211,31 @@ void Fuser::fuse(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& out, ChannelOrd
   c10::InferenceMode guard;
   const int H = vis.rows, W = vis.cols;
   try {
+    // Every plane and CPU tensor is reused from the previous frame of this size.
+    impl_->begin_frame(vis.size());
+    FrameMemory::Scope reuse(impl_->memory);
     if (impl_->device == Device::Cpu) {
       // CPU: OpenCV for the cheap colour maths, LibTorch for the network.
-      cv::Mat vis_y = luma_of(vis, order);
-      cv::Mat ir_f = ir_to_unit(ir, order), vis_f = unit_of_8bit(vis_y);
+      Impl& m = *impl_;
+      const cv::Mat* vis_y = &vis;
+      if (vis.channels() > 1) {
+        luma_of(vis, order, m.vis_y);
+        vis_y = &m.vis_y;
+      }
+      if (ir.channels() > 1) {
+        luma_of(ir, order, m.ir_y);
+        ir_to_unit(m.ir_y, order, m.ir_f);
+      } else {
+        ir_to_unit(ir, order, m.ir_f);
+      }
+      unit_of_8bit(*vis_y, m.vis_f);
       auto opts = torch::TensorOptions().dtype(torch::kFloat32);
-      auto it = torch::from_blob(ir_f.data, {1, 1, H, W}, opts);
-      auto vt = torch::from_blob(vis_f.data, {1, 1, H, W}, opts);
-      auto fy = impl_->run(it, vt).contiguous();
-      cv::Mat fused_y(H, W, CV_8UC1, fy.data_ptr());
-      replace_luma(vis, vis_y, fused_y, out);
+      auto it = torch::from_blob(m.ir_f.data, {1, 1, H, W}, opts);
+      auto vt = torch::from_blob(m.vis_f.data, {1, 1, H, W}, opts);
+      m.fused_y.create(H, W, CV_8UC1);
+      torch::from_blob(m.fused_y.data, {1, 1, H, W}, torch::TensorOptions().dtype(torch::kUInt8))
+          .copy_(m.run(it, vt));
+      replace_luma(vis, *vis_y, m.fused_y, out);
       return;
     }
     // GPU: upload the raw frames once; colour maths and the network stay on
@@ -179,7 +250,9 @@ void Fuser::fuse(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& out, ChannelOrd
       ir_u = luma_fixed(view_of(ir).to(dev), order).to(torch::kFloat32).div(255.0);
     }
     auto vy = luma_fixed(vis_t, order);
-    auto fy = impl_->run(ir_u.view({1, 1, H, W}), vy.to(torch::kFloat32).div(255.0).view({1, 1, H, W})).view({H, W});
+    auto fy = impl_->run(ir_u.view({1, 1, H, W}), vy.to(torch::kFloat32).div(255.0).view({1, 1, H, W}))
+                  .to(torch::kUInt8)
+                  .view({H, W});
     torch::Tensor res;
     if (vis.channels() == 1) {
       res = fy;
@@ -201,8 +274,8 @@ void Fuser::fuse(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& out, ChannelOrd
     out.create(vis.size(), vis.type());
     cv::Mat src(H, W, vis.type(), res.data_ptr());
     src.copyTo(out);
-  } catch (const c10::Error& e) {
-    throw Error(std::string("inference failed: ") + e.what_without_backtrace());
+  } catch (...) {  // c10::Error, bad_alloc, cv::Exception: one clean line
+    rethrow_as_error("inference failed: ");
   }
 }
 
@@ -216,5 +289,8 @@ const ArchSpec& Fuser::arch() const { return impl_->file.arch; }
 const std::string& Fuser::model_path() const { return impl_->file.path; }
 Device Fuser::device() const { return impl_->device; }
 Precision Fuser::precision() const { return impl_->precision; }
+int Fuser::threads() const { return impl_->threads; }
+int Fuser::threads_in_last_forward() const { return impl_->threads_seen; }
+size_t Fuser::tensor_memory_bytes() const { return impl_->memory.allocated_bytes(); }
 
 }  // namespace timfusion

@@ -2,15 +2,15 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <set>
 
 #include <opencv2/imgcodecs.hpp>
-#include <unistd.h>
 
+#include "timfusion/atomic_file.h"
 #include "timfusion/error.h"
+#include "timfusion/error_message.h"
 
 namespace fs = std::filesystem;
 
@@ -24,8 +24,14 @@ const std::set<std::string> kImageExts = {".png", ".jpg", ".jpeg", ".bmp", ".tif
 std::map<std::string, std::string> images_by_stem(const std::string& dir) {
   if (!fs::is_directory(dir)) throw Error(dir + ": folder not found");
   std::map<std::string, std::string> m;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    if (!e.is_regular_file()) continue;
+  std::error_code ec;  // an unreadable folder is an Error, not a filesystem_error
+  fs::directory_iterator it(dir, ec), end;
+  if (ec) throw Error(dir + ": cannot list the folder (" + ec.message() + ")");
+  for (; it != end; it.increment(ec)) {
+    if (ec) throw Error(dir + ": cannot list the folder (" + ec.message() + ")");
+    const auto& e = *it;
+    std::error_code type_ec;
+    if (!e.is_regular_file(type_ec)) continue;
     std::string ext = e.path().extension().string();
     std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
     if (!kImageExts.count(ext)) continue;
@@ -62,28 +68,34 @@ std::vector<ImagePair> list_pairs(const std::string& ir_dir, const std::string& 
 }
 
 cv::Mat read_image(const std::string& path, int flags) {
-  if (!fs::exists(path)) throw Error(path + ": file not found");
-  cv::Mat m = cv::imread(path, flags);
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw Error(path + ": file not found");
+  // Only regular files: a FIFO would hang imread, a device would never end.
+  if (!fs::is_regular_file(path, ec)) throw Error(path + ": not a regular file (a folder, FIFO or device)");
+  cv::Mat m;
+  try {
+    // OpenCV refuses images over 2^30 pixels while decoding (OPENCV_IO_MAX_IMAGE_PIXELS);
+    // fusion's own, lower limit (fuser.h) is checked on the decoded size.
+    m = cv::imread(path, flags);
+  } catch (...) {
+    rethrow_as_error(path + ": cannot read the image: ");
+  }
   if (m.empty()) throw Error(path + ": not an image OpenCV can read (corrupt or unsupported format)");
   return m;
 }
 
 void write_image(const std::string& path, const cv::Mat& image) {
-  fs::path p(path);
-  std::string tmp = (p.parent_path() / (".tmp-" + std::to_string(::getpid()) + "-" + p.filename().string())).string();
+  // Encoded in memory, then written through AtomicFile: cv::imwrite would
+  // open a predictable temporary name itself (following planted symlinks).
+  std::vector<uint8_t> bytes;
   bool ok = false;
   try {
-    ok = cv::imwrite(tmp, image);
-  } catch (const cv::Exception& e) {
+    ok = cv::imencode(fs::path(path).extension().string(), image, bytes);
+  } catch (const cv::Exception&) {
     ok = false;
   }
-  if (!ok) {
-    std::remove(tmp.c_str());
-    throw Error(path + ": cannot write image (unknown extension or folder not writable)");
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) throw Error(path + ": cannot write image (" + ec.message() + ")");
+  if (!ok) throw Error(path + ": cannot write image (unknown extension or unsupported image type)");
+  write_file_atomic(path, bytes.data(), bytes.size());
 }
 
 }  // namespace timfusion

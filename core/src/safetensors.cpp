@@ -1,15 +1,15 @@
 #include "timfusion/safetensors.h"
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <cstdio>
 #include <cstring>
-#include <fstream>
 
 #include <nlohmann/json.hpp>
 
+#include "strict_json.h"
+#include "timfusion/atomic_file.h"
 #include "timfusion/error.h"
+#include "timfusion/input_file.h"
+#include "timfusion/safetensors_reader.h"
 
 using nlohmann::json;
 
@@ -27,9 +27,6 @@ const DTypeInfo kDTypes[] = {
     {DType::I64, "I64", 8}, {DType::I32, "I32", 4}, {DType::I16, "I16", 2},   {DType::I8, "I8", 1},
     {DType::U8, "U8", 1},   {DType::BOOL, "BOOL", 1},
 };
-
-// Guards against absurd headers before allocating (the format's own limit is 100 MB).
-constexpr uint64_t kMaxHeader = 100u << 20;
 
 DType parse_dtype(const std::string& s, const std::string& key) {
   for (const auto& d : kDTypes)
@@ -53,7 +50,9 @@ size_t dtype_size(DType t) {
 
 int64_t TensorEntry::numel() const {
   int64_t n = 1;
-  for (auto s : shape) n *= s;
+  for (auto d : shape)
+    if (d < 0 || __builtin_mul_overflow(n, d, &n))
+      throw Error("tensor \"" + name + "\" has a negative or too large shape");
   return n;
 }
 
@@ -66,77 +65,148 @@ const TensorEntry* SafetensorsFile::find(const std::string& name) const {
   return nullptr;
 }
 
-SafetensorsFile parse_safetensors(const std::vector<uint8_t>& bytes) {
-  if (bytes.size() < 8) throw Error("file is too short to be a safetensors file (" + std::to_string(bytes.size()) + " bytes)");
-  uint64_t n = 0;
-  for (int i = 7; i >= 0; --i) n = (n << 8) | bytes[i];
-  if (n > kMaxHeader || n > bytes.size() - 8)
-    throw Error("header length " + std::to_string(n) + " does not fit in the file (" + std::to_string(bytes.size()) +
-                " bytes): not a safetensors file, or truncated");
+namespace {
+
+// Shapes: at most this many dimensions (real tensors have up to 4).
+constexpr size_t kMaxDims = 8;
+
+std::string short_name(const std::string& key) { return key.size() > 80 ? key.substr(0, 80) + "..." : key; }
+
+// A non-negative JSON integer no larger than max, else Error(what). Floats
+// (2.0, 1e30) and negative numbers are refused, never converted.
+uint64_t json_count(const json& v, uint64_t max, const std::string& what) {
+  if (!v.is_number_unsigned() || v.get<uint64_t>() > max) throw Error(what);
+  return v.get<uint64_t>();
+}
+
+struct Header {
+  SafetensorsFile file;  // tensors without data, in header order
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;  // data_offsets of file.tensors[i]
+};
+
+// Everything but the data: a header that passes describes data that exactly
+// fills data_size bytes (no overlaps, no holes), so reading it costs no more
+// memory than the file's size.
+Header parse_header(const char* text, uint64_t n, uint64_t data_size) {
   json header;
+  JsonLimits limits;
+  limits.max_depth = 3;  // {"name": {"shape": [...]}}
+  limits.max_top_level_keys = kMaxSafetensorsTensors + 1;  // + __metadata__
   try {
-    header = json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<long>(n));
-  } catch (const json::exception&) {
-    throw Error("header is not valid JSON: not a safetensors file, or corrupt");
+    header = parse_strict_json(text, text + n, limits);
+  } catch (const Error& e) {
+    throw Error(std::string("header: ") + e.what() + ": not a safetensors file, or corrupt");
   }
   if (!header.is_object()) throw Error("header is not a JSON object");
 
-  const uint64_t data_size = bytes.size() - 8 - n;
-  const uint8_t* data = bytes.data() + 8 + n;
-  SafetensorsFile file;
-  std::vector<std::pair<uint64_t, uint64_t>> ranges;
+  Header h;
   for (auto it = header.begin(); it != header.end(); ++it) {
     const std::string& key = it.key();
     if (key == "__metadata__") {
       if (!it->is_object()) throw Error("__metadata__ is not an object");
       for (auto m = it->begin(); m != it->end(); ++m) {
-        if (!m->is_string()) throw Error("metadata value \"" + m.key() + "\" is not a string");
-        file.metadata[m.key()] = m->get<std::string>();
+        if (!m->is_string()) throw Error("metadata value \"" + short_name(m.key()) + "\" is not a string");
+        h.file.metadata[m.key()] = m->get<std::string>();
       }
       continue;
     }
+    const std::string who = "tensor \"" + short_name(key) + "\"";
     const json& v = *it;
     if (!v.is_object() || !v.contains("dtype") || !v.contains("shape") || !v.contains("data_offsets") ||
         !v["dtype"].is_string() || !v["shape"].is_array() || !v["data_offsets"].is_array() ||
         v["data_offsets"].size() != 2)
-      throw Error("tensor \"" + key + "\" needs dtype, shape and data_offsets [begin, end]");
+      throw Error(who + " needs dtype, shape and data_offsets [begin, end]");
     TensorEntry t;
     t.name = key;
-    t.dtype = parse_dtype(v["dtype"].get<std::string>(), key);
+    t.dtype = parse_dtype(v["dtype"].get<std::string>(), short_name(key));
+    if (v["shape"].size() > kMaxDims) throw Error(who + " has more than " + std::to_string(kMaxDims) + " dimensions");
+    uint64_t numel = 1;
     for (const auto& d : v["shape"]) {
-      if (!d.is_number_integer() || d.get<int64_t>() < 0) throw Error("tensor \"" + key + "\" has a bad shape");
-      t.shape.push_back(d.get<int64_t>());
+      const uint64_t dim = json_count(d, kMaxTensorElements, who + " has a bad shape (dimensions must be whole numbers from 0 to 2^34)");
+      t.shape.push_back(static_cast<int64_t>(dim));
+      // Checked before multiplying: 2^34 * 2^34 would wrap 64 bits (2^32 x 2^32 wrapped to 0).
+      if (dim != 0 && numel > static_cast<uint64_t>(kMaxTensorElements) / dim)
+        throw Error(who + " has more than 2^34 elements");
+      numel *= dim;
     }
     const auto& off = v["data_offsets"];
-    if (!off[0].is_number_unsigned() || !off[1].is_number_unsigned())
-      throw Error("tensor \"" + key + "\" has bad data_offsets");
-    uint64_t b = off[0].get<uint64_t>(), e = off[1].get<uint64_t>();
+    const std::string bad_offsets = who + " has bad data_offsets (whole numbers within the file)";
+    const uint64_t b = json_count(off[0], data_size, bad_offsets), e = json_count(off[1], data_size, bad_offsets);
     if (b > e || e > data_size)
-      throw Error("tensor \"" + key + "\" lies outside the file (offsets " + std::to_string(b) + ".." +
-                  std::to_string(e) + ", data size " + std::to_string(data_size) + "): truncated or corrupt");
-    if (e - b != static_cast<uint64_t>(t.numel()) * dtype_size(t.dtype))
-      throw Error("tensor \"" + key + "\" has " + std::to_string(e - b) + " bytes but its shape and dtype need " +
-                  std::to_string(t.numel() * dtype_size(t.dtype)));
-    ranges.emplace_back(b, e);
-    t.data.assign(data + b, data + e);
-    file.tensors.push_back(std::move(t));
+      throw Error(who + " lies outside the file (offsets " + std::to_string(b) + ".." + std::to_string(e) +
+                  ", data size " + std::to_string(data_size) + "): truncated or corrupt");
+    const uint64_t need = numel * dtype_size(t.dtype);  // <= 2^34 * 8: no overflow
+    if (e - b != need)
+      throw Error(who + " has " + std::to_string(e - b) + " bytes but its shape and dtype need " + std::to_string(need));
+    h.ranges.emplace_back(b, e);
+    h.file.tensors.push_back(std::move(t));
   }
-  std::sort(ranges.begin(), ranges.end());
-  for (size_t i = 1; i < ranges.size(); ++i)
-    if (ranges[i].first < ranges[i - 1].second) throw Error("two tensors overlap in the data section: corrupt file");
-  std::sort(file.tensors.begin(), file.tensors.end(),
-            [](const TensorEntry& a, const TensorEntry& b) { return a.name < b.name; });
-  return file;
+  std::vector<std::pair<uint64_t, uint64_t>> sorted = h.ranges;
+  std::sort(sorted.begin(), sorted.end());
+  uint64_t covered = 0;
+  for (const auto& [b, e] : sorted) {
+    if (b < covered) throw Error("two tensors overlap in the data section: corrupt file");
+    if (b > covered) break;
+    covered = e;
+  }
+  // As the safetensors format demands: the data section holds the tensors and nothing else.
+  if (covered != data_size)
+    throw Error("the data section has bytes that no tensor uses (from offset " + std::to_string(covered) + " of " +
+                std::to_string(data_size) + "): corrupt file");
+  return h;
 }
 
-SafetensorsFile read_safetensors(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw Error(path + ": cannot open (" + std::strerror(errno) + ")");
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+uint64_t header_length(const uint8_t* first8, uint64_t file_size) {
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | first8[i];
+  if (n > kMaxSafetensorsHeader || n > file_size - 8)
+    throw Error("header length " + std::to_string(n) + " does not fit in the file (" + std::to_string(file_size) +
+                " bytes" + (n > kMaxSafetensorsHeader ? ", limit " + byte_size_str(kMaxSafetensorsHeader) : "") +
+                "): not a safetensors file, or truncated");
+  return n;
+}
+
+void sort_by_name(SafetensorsFile& file) {
+  std::sort(file.tensors.begin(), file.tensors.end(),
+            [](const TensorEntry& a, const TensorEntry& b) { return a.name < b.name; });
+}
+
+}  // namespace
+
+SafetensorsFile parse_safetensors(const std::vector<uint8_t>& bytes) {
+  if (bytes.size() < 8) throw Error("file is too short to be a safetensors file (" + std::to_string(bytes.size()) + " bytes)");
+  const uint64_t n = header_length(bytes.data(), bytes.size());
+  Header h = parse_header(reinterpret_cast<const char*>(bytes.data()) + 8, n, bytes.size() - 8 - n);
+  const uint8_t* data = bytes.data() + 8 + n;
+  for (size_t i = 0; i < h.file.tensors.size(); ++i)
+    h.file.tensors[i].data.assign(data + h.ranges[i].first, data + h.ranges[i].second);
+  sort_by_name(h.file);
+  return std::move(h.file);
+}
+
+SafetensorsFile read_safetensors(const std::string& path) { return read_safetensors_checked(path, {}); }
+
+SafetensorsFile read_safetensors_checked(const std::string& path, const SafetensorsHeaderCheck& check) {
+  InputFile f(path, kMaxSafetensorsFile, "weight file");
   try {
-    return parse_safetensors(bytes);
+    if (f.size() < 8) throw Error("file is too short to be a safetensors file (" + std::to_string(f.size()) + " bytes)");
+    uint8_t len[8];
+    f.read_at(0, len, 8);
+    const uint64_t n = header_length(len, f.size());
+    std::string text(n, '\0');
+    f.read_at(8, text.data(), n);
+    Header h = parse_header(text.data(), n, f.size() - 8 - n);
+    if (check) check(h.file);
+    for (size_t i = 0; i < h.file.tensors.size(); ++i) {
+      auto& t = h.file.tensors[i];
+      t.data.resize(h.ranges[i].second - h.ranges[i].first);
+      f.read_at(8 + n + h.ranges[i].first, t.data.data(), t.data.size());
+    }
+    sort_by_name(h.file);
+    return std::move(h.file);
   } catch (const Error& e) {
-    throw Error(path + ": " + e.what());
+    const std::string what = e.what();
+    throw Error(what.rfind(path + ":", 0) == 0 ? what : path + ": " + what);
   }
 }
 
@@ -158,25 +228,13 @@ void write_safetensors(const std::string& path, const SafetensorsFile& file) {
   uint64_t n = h.size();
 
   // Atomic: a crash never leaves a half-written weight file under `path`.
-  std::string tmp = path + ".tmp-" + std::to_string(::getpid());
-  {
-    std::ofstream o(tmp, std::ios::binary | std::ios::trunc);
-    if (!o) throw Error(path + ": cannot write (" + std::strerror(errno) + ")");
-    uint8_t len[8];
-    for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(n >> (8 * i));
-    o.write(reinterpret_cast<const char*>(len), 8);
-    o.write(h.data(), static_cast<long>(h.size()));
-    for (const auto* t : order) o.write(reinterpret_cast<const char*>(t->data.data()), static_cast<long>(t->data.size()));
-    o.flush();
-    if (!o) {
-      std::remove(tmp.c_str());
-      throw Error(path + ": write failed (disk full?)");
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw Error(path + ": cannot rename temporary file (" + std::strerror(errno) + ")");
-  }
+  AtomicFile o(path);
+  uint8_t len[8];
+  for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(n >> (8 * i));
+  o.write(len, 8);
+  o.write(h.data(), h.size());
+  for (const auto* t : order) o.write(t->data.data(), t->data.size());
+  o.commit();
 }
 
 }  // namespace timfusion

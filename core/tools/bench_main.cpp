@@ -1,25 +1,33 @@
-// timfusion-bench: forward time and peak memory of a TIM network on CPU.
-// Each configuration runs in its own child process so that its peak RSS is
-// its own. Prints a Markdown table.
+// timfusion-bench: forward time, page faults and peak memory of a TIM
+// network on CPU, its GFLOP/s and efficiency against one large 3x3
+// convolution measured in the same run, and (--profile) where the time goes,
+// per LibTorch op. Each configuration runs in its own child process so that
+// its peak RSS is its own. Prints Markdown tables.
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 
+#include "timfusion/torch/frame_memory.h"
 #include "timfusion/torch/networks.h"
 #include "timfusion/torch/state_dict.h"
 #include "timfusion/error.h"
 #include "timfusion/model_file.h"
+#include "tool_cli.h"
 
 using namespace timfusion;
+namespace tool = timfusion::tool;
 
 namespace {
 
@@ -31,10 +39,18 @@ struct Config {
 struct Result {
   double ms_mean, ms_min;
   double rss_mb;
+  double faults_per_frame;  // minor page faults per timed frame (steady state)
+  double gflop;             // convolution GFLOP per frame (LibTorch profiler count)
+  double conv_gflops;       // one large 3x3 convolution, GFLOP/s, same process and threads
 };
 
-Result measure(const std::string& model, const std::string& arch, const Config& c, int frames) {
-  torch::set_num_threads(c.threads);
+long minor_faults() {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_minflt;
+}
+
+nn::TimNet load_net(const std::string& model, const std::string& arch, bool channels_last) {
   // With a weight file, its own metadata names the architecture unless --arch overrides it.
   nn::TimNet net{nullptr};
   if (model.empty()) {
@@ -45,14 +61,89 @@ Result measure(const std::string& model, const std::string& arch, const Config& 
     nn::load_state(*net, f.weights, model);
   }
   net->eval();
-  if (c.channels_last) net->to_channels_last();
+  if (channels_last) net->to_channels_last();
   net->fold_bn();
+  return net;
+}
+
+namespace prof = torch::autograd::profiler;
+
+// Runs fn under LibTorch's (CPU) profiler; returns each thread's events.
+template <typename Fn>
+prof::thread_event_lists profiled(Fn fn) {
+  prof::enableProfilerLegacy(torch::profiler::impl::ProfilerConfig(torch::profiler::impl::ProfilerState::CPU,
+                                                                   /*report_input_shapes=*/true,
+                                                                   /*profile_memory=*/false, /*with_stack=*/false,
+                                                                   /*with_flops=*/true));
+  fn();
+  return prof::disableProfilerLegacy();
+}
+
+struct OpStat {
+  int calls = 0;
+  double us = 0;
+  double flop = 0;
+};
+
+// Outermost ops only (a conv's inner aten calls count towards the conv).
+std::map<std::string, OpStat> op_stats(prof::thread_event_lists& lists) {
+  std::map<std::string, OpStat> stats;
+  for (auto& list : lists) {
+    std::vector<prof::LegacyEvent*> stack;
+    for (auto& e : list) {
+      if (e.kindStr() == "push") {
+        stack.push_back(&e);
+      } else if (e.kindStr() == "pop" && !stack.empty()) {
+        prof::LegacyEvent* start = stack.back();
+        stack.pop_back();
+        if (!stack.empty()) continue;
+        OpStat& s = stats[start->name()];
+        s.calls += 1;
+        s.us += start->cpuElapsedUs(e);
+        s.flop += static_cast<double>(start->flops());
+      }
+    }
+  }
+  return stats;
+}
+
+// Convolution FLOPs of one forward as LibTorch's profiler counts them
+// (2 per multiply-add; transposed and 1-D convolutions are not counted).
+double forward_gflop(nn::TimNet& net, const torch::Tensor& ir, const torch::Tensor& vis) {
+  auto lists = profiled([&] { net->forward(ir, vis); });
+  double flop = 0;
+  for (auto& [name, s] : op_stats(lists)) flop += s.flop;
+  return flop / 1e9;
+}
+
+// GFLOP/s of one large 3x3 convolution (64 -> 64 channels on 320x240, NHWC,
+// as the networks run): what these cores reach on the dominant op class.
+double big_conv_gflops() {
+  const int64_t C = 64, H = 240, W = 320;
+  auto x = torch::rand({1, C, H, W}).contiguous(at::MemoryFormat::ChannelsLast);
+  auto w = torch::rand({C, C, 3, 3}).contiguous(at::MemoryFormat::ChannelsLast);
+  auto b = torch::rand({C});
+  torch::conv2d(x, w, b, 1, 1);  // primitive creation
+  const int reps = 5;
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < reps; ++i) torch::conv2d(x, w, b, 1, 1);
+  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return 2.0 * C * C * 9 * H * W * reps / s / 1e9;
+}
+
+Result measure(const std::string& model, const std::string& arch, const Config& c, int frames) {
+  torch::set_num_threads(c.threads);
+  nn::TimNet net = load_net(model, arch, c.channels_last);
   c10::InferenceMode guard;
+  // As in Fuser::fuse: tensor memory is reused from frame to frame.
+  FrameMemory memory;
+  FrameMemory::Scope reuse(memory);
   auto fmt = c.channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
   auto ir = torch::rand({1, 1, c.height, c.width}).contiguous(fmt);
   auto vis = torch::rand({1, 1, c.height, c.width}).contiguous(fmt);
   net->forward(ir, vis);  // warm-up: oneDNN primitive creation
   double total = 0, best = 1e30;
+  const long faults0 = minor_faults();
   for (int i = 0; i < frames; ++i) {
     auto t0 = std::chrono::steady_clock::now();
     auto y = net->forward(ir, vis).clamp(0, 1);
@@ -60,70 +151,140 @@ Result measure(const std::string& model, const std::string& arch, const Config& 
     total += ms;
     best = std::min(best, ms);
   }
+  const double faults = double(minor_faults() - faults0) / frames;
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
-  return {total / frames, best, ru.ru_maxrss / 1024.0};
+  const double rss = ru.ru_maxrss / 1024.0;
+  return {total / frames, best, rss, faults, forward_gflop(net, ir, vis), big_conv_gflops()};
+}
+
+// Per-op table: where one frame's time goes (outermost LibTorch ops, summed
+// over `frames` profiled frames after a warm-up).
+void profile(const std::string& model, const std::string& arch, const Config& c, int frames) {
+  torch::set_num_threads(c.threads);
+  nn::TimNet net = load_net(model, arch, c.channels_last);
+  c10::InferenceMode guard;
+  FrameMemory memory;
+  FrameMemory::Scope reuse(memory);
+  auto ir = torch::rand({1, 1, c.height, c.width}).contiguous(at::MemoryFormat::ChannelsLast);
+  auto vis = torch::rand({1, 1, c.height, c.width}).contiguous(at::MemoryFormat::ChannelsLast);
+  net->forward(ir, vis);
+  auto t0 = std::chrono::steady_clock::now();
+  auto lists = profiled([&] {
+    for (int i = 0; i < frames; ++i) net->forward(ir, vis);
+  });
+  const double frame_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / frames;
+  auto stats = op_stats(lists);
+  std::vector<std::pair<std::string, OpStat>> rows(stats.begin(), stats.end());
+  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.us > b.second.us; });
+  double sum_ms = 0;
+  for (auto& [n, s] : rows) sum_ms += s.us / 1000.0 / frames;
+  std::printf("\n### Per-op profile: %dx%d, %d threads, %d frames (profiled: %.1f ms/frame; ops below sum to %.1f)\n\n",
+              c.width, c.height, c.threads, frames, frame_ms, sum_ms);
+  std::printf("| op | calls/frame | ms/frame | %% of ops | GFLOP/frame | GFLOP/s |\n|---|---|---|---|---|---|\n");
+  for (auto& [name, s] : rows) {
+    const double ms = s.us / 1000.0 / frames, gflop = s.flop / 1e9 / frames;
+    std::printf("| %s | %d | %.2f | %.1f | %s | %s |\n", name.c_str(), s.calls / frames, ms, 100.0 * ms / sum_ms,
+                gflop > 0 ? std::to_string(gflop).substr(0, 6).c_str() : "-",
+                gflop > 0 ? std::to_string(int(gflop / (ms / 1000.0))).c_str() : "-");
+  }
+}
+
+template <typename Fn>
+bool in_child(Fn fn) {
+  std::fflush(stdout);  // else the child prints the parent's buffered output again
+  pid_t pid = fork();
+  if (pid == 0) {
+    // On a worker thread, as the element's streaming thread runs it.
+    std::thread worker([&] {
+      try {
+        fn();
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "timfusion-bench: %s\n", e.what());
+        _exit(1);
+      }
+    });
+    worker.join();
+    std::fflush(stdout);
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string arch, model;
-  int frames = 3;
+  int frames = 3, profile_threads = 0;
+  bool quick = false, small = false, layouts = false;
   std::vector<Config> configs = {{640, 480, 1}, {640, 480, 2}, {1280, 1024, 1}, {1280, 1024, 2}};
-  for (int i = 1; i < argc; ++i) {
-    std::string k = argv[i];
-    if (k == "--arch" && i + 1 < argc) arch = argv[++i];
-    else if (k == "--model" && i + 1 < argc) model = argv[++i];
-    else if (k == "--frames" && i + 1 < argc) frames = std::max(1, std::atoi(argv[++i]));
-    else if (k == "--quick") configs = {{640, 480, 2}};
-    else if (k == "--layouts") configs = {{640, 480, 2, false}, {640, 480, 2, true}};
-    else {
-      std::fprintf(stderr,
-                   "Usage: timfusion-bench [--arch NAME|FILE] [--model W.safetensors] [--frames N] [--quick | --layouts]\n"
-                   "Times the network forward (BN folded, InferenceMode) per frame.\n");
-      return 2;
-    }
+  CLI::App app{"", "timfusion-bench"};
+  tool::setup_app(app,
+                  "Times the network forward (BN folded, InferenceMode, tensor memory reused as in the Fuser) per "
+                  "frame on CPU, counts its page faults and convolution GFLOP, and measures one large 3x3 "
+                  "convolution in the same process for the efficiency column (a Markdown table).",
+                  "Each configuration runs in its own process, so its peak RSS is its own.");
+  app.add_option("--arch", arch, "architecture (built-in name or JSON genotype; default ivif-light)")
+      ->type_name("NAME|FILE");
+  app.add_option("--model", model, "weights (.safetensors) or a shipped model name")->type_name("FILE|NAME");
+  app.add_option("--frames", frames, "timed frames per configuration, after one untimed warm-up")
+      ->check(CLI::Range(1, 1000000))
+      ->type_name("N");
+  auto* q = app.add_flag("--quick", quick, "640x480, 2 threads only");
+  auto* sm = app.add_flag("--small", small, "640x480 only, 1 and 2 threads")->excludes(q);
+  app.add_flag("--layouts", layouts, "640x480, 2 threads, NCHW vs NHWC")->excludes(q)->excludes(sm);
+  app.add_option("--profile", profile_threads, "instead: a per-op table of N frames at 640x480 with T threads")
+      ->check(CLI::Range(1, 256))
+      ->type_name("T");
+  tool::parse_or_exit(app, argc, argv);
+  if (quick) configs = {{640, 480, 2}};
+  if (small) configs = {{640, 480, 1}, {640, 480, 2}};
+  if (layouts) configs = {{640, 480, 2, false}, {640, 480, 2, true}};
+  const std::string shown = !arch.empty() ? arch : !model.empty() ? model : "ivif-light";
+  if (profile_threads > 0) {
+    std::printf("%s\n", at::get_parallel_info().c_str());
+    return in_child([&] { profile(model, arch, {640, 480, profile_threads}, frames); }) ? 0 : 1;
   }
-  std::printf("| arch | size | threads | layout | ms/frame (mean) | ms/frame (best) | fps | GFLOP/s* | peak RSS MB |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|\n");
+  std::printf("timfusion-bench %s\n\n", TIMFUSION_VERSION);
+  std::printf("| arch | size | threads | layout | ms/frame (mean) | ms/frame (best) | fps | GFLOP/s | peak RSS MB "
+              "| faults/frame | GFLOP/frame | 3x3 conv GFLOP/s | efficiency |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const auto& c : configs) {
     int fd[2];
     if (pipe(fd) != 0) return 1;
-    pid_t pid = fork();
-    if (pid == 0) {
+    bool ran = in_child([&] {
       close(fd[0]);
       Result r{};
       // On a worker thread, as the element's streaming thread runs it: glibc's
       // main-thread heap hands large freed blocks back to the kernel, so per-frame
       // temporaries would cost page faults there (see timfusion_gst_bench.cpp).
       std::thread worker([&] {
-        try {
-          r = measure(model, arch, c, frames);
-        } catch (const std::exception& e) {
-          std::fprintf(stderr, "timfusion-bench: %s\n", e.what());
+        // One clean line for a bad model or arch (c10 and OpenCV messages trimmed).
+        if (tool::guarded_main("timfusion-bench", [&] {
+              r = measure(model, arch, c, frames);
+              return 0;
+            }) != 0)
           _exit(1);
-        }
       });
       worker.join();
       if (write(fd[1], &r, sizeof r) != sizeof r) _exit(1);
-      _exit(0);
-    }
+    });
     close(fd[1]);
     Result r{};
-    bool ok = read(fd[0], &r, sizeof r) == sizeof r;
+    bool ok = ran && read(fd[0], &r, sizeof r) == sizeof r;
     close(fd[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
     if (!ok) return 1;
-    // 77.87 GFLOP per 640x480 frame for ivif-light (TIM.md), scaled by pixels.
-    const std::string shown = !arch.empty() ? arch : !model.empty() ? model : "ivif-light";
-    double gflop = shown == "ivif-light" ? 77.87 * (double(c.width) * c.height) / (640.0 * 480.0) : 0;
-    std::printf("| %s | %dx%d | %d | %s | %.1f | %.1f | %.2f | %s | %.0f |\n", shown.c_str(), c.width, c.height, c.threads, c.channels_last ? "NHWC" : "NCHW",
-                r.ms_mean, r.ms_min, 1000.0 / r.ms_mean,
-                gflop > 0 ? std::to_string(int(gflop / (r.ms_mean / 1000.0))).c_str() : "-", r.rss_mb);
+    const double gflops = r.gflop / (r.ms_mean / 1000.0);
+    std::printf("| %s | %dx%d | %d | %s | %.1f | %.1f | %.2f | %.1f | %.0f | %.0f | %.2f | %.1f | %.0f%% |\n",
+                shown.c_str(), c.width, c.height, c.threads, c.channels_last ? "NHWC" : "NCHW", r.ms_mean, r.ms_min,
+                1000.0 / r.ms_mean, gflops, r.rss_mb, r.faults_per_frame, r.gflop, r.conv_gflops,
+                100.0 * gflops / r.conv_gflops);
     std::fflush(stdout);
   }
-  std::printf("\n* GFLOP/s counts ivif-light's 77.87 GFLOP per 640x480 frame (2 FLOP per MAC).\n");
+  std::printf("\nGFLOP: convolutions as LibTorch's profiler counts them (2 FLOP per multiply-add). Efficiency =\n"
+              "the network's GFLOP/s over that of one large 3x3 convolution (64->64 channels, 320x240, NHWC)\n"
+              "timed in the same process with the same threads.\n");
   return 0;
 }

@@ -20,32 +20,20 @@
 #include "timfusion/metrics.h"
 #include "timfusion/pairs.h"
 #include "timfusion/progress.h"
+#include "tool_cli.h"
 
 namespace fs = std::filesystem;
 using timfusion::Error;
+namespace tool = timfusion::tool;
 
 namespace {
 
-const char* kUsage =
-    "usage: timfusion-eval --ir DIR --vis DIR --fused DIR [options]\n"
-    "\n"
-    "Scores fused images against their infrared and visible sources. Images pair by\n"
-    "base name in any format OpenCV reads (01.png pairs with 01.jpg).\n"
-    "\n"
-    "  --color per-channel|luma  colour images: VIFB's per-channel average (default)\n"
-    "                            or BT.601 luma only\n"
-    "  --format csv|md           csv: image,metric,value rows then one 'mean' row per\n"
-    "                            metric (default); md: a Markdown table\n"
-    "  --metrics a,b,c           metrics to compute (default: all):\n"
-    "                            %s\n"
-    "  --compare NAME=DIR        another method's fused images, side by side (repeatable;\n"
-    "                            csv gains a leading method column, md shows the means)\n"
-    "  --plot OUT.png            bar chart of the mean of each metric per method\n"
-    "  --no-progress             no progress bar on stderr\n"
-    "  --list-metrics            print each metric with its convention and exit\n"
-    "\n"
+const char* kSummary = "Scores fused images against their infrared and visible sources.";
+const char* kDetails =
+    "Images pair by base name in any format OpenCV reads (01.png pairs with 01.jpg).\n"
     "Definitions follow the VIFB benchmark's MATLAB code (see --list-metrics). Means\n"
-    "skip NaN values, as VIFB's nanmean does. Exit status 2 for a usage or data error.\n";
+    "skip NaN values, as VIFB's nanmean does. Exit status 2 for a usage error, 1 when\n"
+    "the data cannot be scored.";
 
 struct Method {
   std::string name, dir;
@@ -74,64 +62,67 @@ std::string dir_name(std::string dir) {
 
 Options parse_args(int argc, char** argv) {
   Options o;
-  std::string fused;
+  std::string fused, color = "per-channel", metrics;
   std::vector<std::string> compare;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i], value;
-    const auto eq = a.find('=');
-    const bool inline_value = a.rfind("--", 0) == 0 && eq != std::string::npos;
-    if (inline_value) {
-      value = a.substr(eq + 1);
-      a = a.substr(0, eq);
-    }
-    auto next = [&]() -> std::string {
-      if (inline_value) return value;
-      if (i + 1 >= argc) throw Error(a + " needs a value");
-      return argv[++i];
-    };
-    if (a == "-h" || a == "--help") {
-      std::printf(kUsage, join_names(timfusion::metric_names()).c_str());
-      std::exit(0);
-    } else if (a == "--list-metrics") {
-      for (const auto& m : timfusion::metric_names())
-        std::printf("%-10s %s %s\n", m.c_str(), timfusion::higher_is_better(m) ? "(higher better)" : "(lower better) ",
-                    timfusion::metric_convention(m).c_str());
-      std::exit(0);
-    } else if (a == "--ir") {
-      o.ir = next();
-    } else if (a == "--vis") {
-      o.vis = next();
-    } else if (a == "--fused") {
-      fused = next();
-    } else if (a == "--color" || a == "--colour") {
-      o.mode = timfusion::parse_color_mode(next());
-    } else if (a == "--format") {
-      o.format = next();
-      if (o.format != "csv" && o.format != "md") throw Error("--format must be csv or md, not '" + o.format + "'");
-    } else if (a == "--metrics") {
-      o.metrics = timfusion::parse_metric_list(next());
-    } else if (a == "--compare") {
-      compare.push_back(next());
-    } else if (a == "--plot") {
-      o.plot = next();
-    } else if (a == "--no-progress") {
-      o.progress = false;
-    } else {
-      throw Error("unknown argument '" + a + "' (see --help)");
-    }
+  bool list_metrics = false;
+  CLI::App app{"", "timfusion-eval"};
+  tool::setup_app(app, kSummary, kDetails);
+  app.add_option("--ir", o.ir, "infrared source images")->type_name("DIR");
+  app.add_option("--vis", o.vis, "visible source images")->type_name("DIR");
+  app.add_option("--fused", fused, "fused images of the method to score")->type_name("DIR");
+  app.add_option("--color,--colour", color,
+                 "colour images: VIFB's per-channel average (per-channel) or BT.601 luma only (luma)")
+      ->check([](const std::string& v) {
+        try {
+          timfusion::parse_color_mode(v);
+          return std::string();
+        } catch (const Error& e) {
+          return std::string(e.what());
+        }
+      })
+      ->capture_default_str()
+      ->type_name("per-channel|luma");
+  app.add_option("--format", o.format,
+                 "csv: image,metric,value rows then one 'mean' row per metric; md: a Markdown table")
+      ->check(CLI::IsMember({"csv", "md"}))
+      ->capture_default_str()
+      ->type_name("csv|md");
+  app.add_option("--metrics", metrics, "metrics to compute (default: all): " + join_names(timfusion::metric_names()))
+      ->type_name("a,b,c");
+  app.add_option("--compare", compare,
+                 "another method's fused images, side by side (repeatable; csv gains a leading method column, md "
+                 "shows the means)")
+      ->type_name("NAME=DIR")
+      ->allow_extra_args(false);
+  app.add_option("--plot", o.plot, "bar chart of the mean of each metric per method")->type_name("OUT.png");
+  app.add_flag("--no-progress", [&](int64_t) { o.progress = false; }, "no progress bar on stderr");
+  app.add_flag("--list-metrics", list_metrics, "print each metric with its convention and exit");
+  tool::parse_or_exit(app, argc, argv);
+  if (list_metrics) {
+    for (const auto& m : timfusion::metric_names())
+      std::printf("%-10s %s %s\n", m.c_str(), timfusion::higher_is_better(m) ? "(higher better)" : "(lower better) ",
+                  timfusion::metric_convention(m).c_str());
+    std::exit(0);
   }
-  if (o.ir.empty() || o.vis.empty() || fused.empty()) throw Error("--ir, --vis and --fused are required (see --help)");
-  o.methods.push_back({dir_name(fused), fused, {}});
-  for (const auto& c : compare) {
-    const auto eq = c.find('=');
-    if (eq == std::string::npos || eq == 0 || eq + 1 == c.size())
-      throw Error("--compare takes NAME=DIR, not '" + c + "'");
-    o.methods.push_back({c.substr(0, eq), c.substr(eq + 1), {}});
+  try {
+    o.mode = timfusion::parse_color_mode(color);
+    if (!metrics.empty()) o.metrics = timfusion::parse_metric_list(metrics);
+    for (const char* required : {"--ir", "--vis", "--fused"})
+      if (app.count(required) == 0) throw Error(std::string(required) + " is required (--ir, --vis and --fused are)");
+    o.methods.push_back({dir_name(fused), fused, {}});
+    for (const auto& c : compare) {
+      const auto eq = c.find('=');
+      if (eq == std::string::npos || eq == 0 || eq + 1 == c.size())
+        throw Error("--compare takes NAME=DIR, not '" + c + "'");
+      o.methods.push_back({c.substr(0, eq), c.substr(eq + 1), {}});
+    }
+    for (size_t i = 0; i < o.methods.size(); ++i)
+      for (size_t j = 0; j < i; ++j)
+        if (o.methods[i].name == o.methods[j].name)
+          throw Error("two methods are named '" + o.methods[i].name + "': give --compare a distinct NAME");
+  } catch (const Error& e) {
+    tool::usage_error("timfusion-eval", e.what());
   }
-  for (size_t i = 0; i < o.methods.size(); ++i)
-    for (size_t j = 0; j < i; ++j)
-      if (o.methods[i].name == o.methods[j].name)
-        throw Error("two methods are named '" + o.methods[i].name + "': give --compare a distinct NAME");
   return o;
 }
 
@@ -281,8 +272,11 @@ void print_md(const Options& o, const std::vector<timfusion::ImagePair>& pairs, 
 }
 
 // Grouped bars: one group per metric, one bar per method, each metric scaled to its
-// largest magnitude so metrics of any range share the axis.
-void write_plot(const Options& o, const std::vector<std::vector<double>>& mean) {
+// largest magnitude so metrics of any range share the axis. Several methods: the
+// largest method mean (the best method's bar is full). One method: the largest
+// single image's value, so the bar shows the mean relative to the best image
+// (scaling by its own mean would draw every bar at 100 %).
+void write_plot(const Options& o, const Results& res, const std::vector<std::vector<double>>& mean) {
   const int nm = static_cast<int>(o.methods.size()), nk = static_cast<int>(o.metrics.size());
   const int bar = 18, gap = 26, top = 40 + 20 * nm, plot_h = 300, bottom = 60, left = 20;
   const int group = std::max(nm * bar + gap, 84);  // room for the longest label, "rmse_vifb-"
@@ -291,7 +285,9 @@ void write_plot(const Options& o, const std::vector<std::vector<double>>& mean) 
   static const cv::Scalar palette[] = {{180, 119, 31}, {14, 127, 255}, {44, 160, 44},  {40, 39, 214},
                                        {189, 103, 148}, {75, 86, 140}, {194, 119, 227}, {127, 127, 127}};
   const int base = top + plot_h;
-  cv::putText(img, std::string("timfusion-eval: means, each metric scaled to its max (") +
+  const bool single = nm == 1;
+  cv::putText(img, std::string("timfusion-eval: means, each metric scaled to ") +
+                       (single ? "its largest image value (" : "its largest mean (") +
                        timfusion::color_mode_name(o.mode) + ")",
               {left, 22}, cv::FONT_HERSHEY_SIMPLEX, 0.5, {0, 0, 0}, 1, cv::LINE_AA);
   for (int m = 0; m < nm; ++m) {
@@ -305,6 +301,9 @@ void write_plot(const Options& o, const std::vector<std::vector<double>>& mean) 
     double scale = 0;
     for (int m = 0; m < nm; ++m)
       if (std::isfinite(mean[m][k])) scale = std::max(scale, std::abs(mean[m][k]));
+    if (single)
+      for (const auto& image : res[0])
+        if (std::isfinite(image[k])) scale = std::max(scale, std::abs(image[k]));
     const int x0 = left + k * group + gap / 2;
     for (int m = 0; m < nm; ++m) {
       const double v = mean[m][k];
@@ -321,8 +320,8 @@ void write_plot(const Options& o, const std::vector<std::vector<double>>& mean) 
   timfusion::write_image(o.plot, img);
 }
 
-int run(int argc, char** argv) {
-  Options o = parse_args(argc, argv);
+int run(const Options& o_in) {
+  Options o = o_in;
   std::vector<std::string> unmatched;
   const auto pairs = timfusion::list_pairs(o.ir, o.vis, &unmatched);
   for (auto& m : o.methods) match_fused(pairs, m, o.ir);
@@ -339,20 +338,13 @@ int run(int argc, char** argv) {
     print_md(o, pairs, res, mean);
   else
     print_csv(o, pairs, res, mean);
-  if (!o.plot.empty()) write_plot(o, mean);
+  if (!o.plot.empty()) write_plot(o, res, mean);
   return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const Error& e) {
-    std::fprintf(stderr, "timfusion-eval: error: %s\n", e.what());
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "timfusion-eval: internal error: %s\n", e.what());
-    return 1;
-  }
+  Options o = parse_args(argc, argv);
+  return tool::guarded_main("timfusion-eval", [&] { return run(o); });
 }

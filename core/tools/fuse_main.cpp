@@ -1,6 +1,6 @@
 // timfusion-fuse: fuse IR + visible images (single pair or two folders).
 #include <cstdio>
-#include <cstring>
+#include <functional>
 #include <filesystem>
 #include <string>
 
@@ -12,34 +12,21 @@
 #include "timfusion/pairs.h"
 #include "timfusion/progress.h"
 #include "timfusion/registration.h"
+#include "tool_cli.h"
 
 namespace fs = std::filesystem;
 using namespace timfusion;
 
 namespace {
 
-const char* kUsage =
-    "Usage: timfusion-fuse [--model W.safetensors] [--arch NAME|GENOTYPE.json]\n"
-    "                      --ir IR --vis VIS --output OUT [options]\n"
-    "\n"
-    "Fuses an infrared and a visible image with a TIM network. IR, VIS and OUT\n"
-    "are image files, or folders (pairs matched by base name, any format OpenCV\n"
-    "reads; OUT/<name>.png is written for each pair).\n"
-    "\n"
-    "  --model FILE|NAME weights (.safetensors) or a shipped model name (ivif-light, ivif-rt);\n"
-    "                    default: the installed ivif-rt model\n"
-    "  --arch NAME|FILE  architecture for files without metadata:\n"
-    "                    ivif-light, ivif-full, mmif-ct, mmif-pet, mmif-spect, or a JSON genotype\n"
-    "  --resize-ir       scale IR to the visible size when they differ (default: error)\n"
-    "  --threads N       CPU threads for inference (default: LibTorch's choice)\n"
-    "  --device D        auto | cpu | cuda (default auto)\n"
-    "  --precision P     fp32 | bf16 | fp16 (fp16 on CUDA only; default fp32)\n"
-    "  --quiet           no progress bar\n"
-    "  --help            this text\n"
+const char* kSummary = "Fuses an infrared and a visible image with a TIM network.";
+const char* kDetails =
+    "IR, VIS and OUT are image files, or folders (pairs matched by base name, any\n"
+    "format OpenCV reads; OUT/<name>.png is written for each pair).\n"
     "\n"
     "Colour: the visible luma (BT.601) is fused and the visible chroma kept, so a\n"
     "colour visible image gives a colour result. 16-bit IR is scaled from 0..65535.\n"
-    "Output pixels are round(clamp(y, 0, 1) * 255).\n";
+    "Output pixels are round(clamp(y, 0, 1) * 255).";
 
 struct Args {
   FuserOptions fuser;
@@ -47,40 +34,51 @@ struct Args {
   bool resize_ir = false, quiet = false;
 };
 
-[[noreturn]] void usage_error(const std::string& msg) {
-  std::fprintf(stderr, "timfusion-fuse: %s\n(see timfusion-fuse --help)\n", msg.c_str());
-  std::exit(2);
+// A CLI11 check from one of the core's parsers (they throw Error with the reason).
+template <class Parse>
+std::function<std::string(const std::string&)> checked_by(Parse parse) {
+  return [parse](const std::string& v) {
+    try {
+      parse(v);
+      return std::string();
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+  };
 }
 
 Args parse(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    std::string k = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage_error(k + " needs a value");
-      return argv[++i];
-    };
-    if (k == "--help" || k == "-h") {
-      std::fputs(kUsage, stdout);
-      std::exit(0);
-    } else if (k == "--model") a.fuser.model = value();
-    else if (k == "--arch") a.fuser.arch = value();
-    else if (k == "--ir") a.ir = value();
-    else if (k == "--vis") a.vis = value();
-    else if (k == "--output" || k == "-o") a.output = value();
-    else if (k == "--resize-ir") a.resize_ir = true;
-    else if (k == "--quiet" || k == "-q") a.quiet = true;
-    else if (k == "--threads") {
-      std::string v = value();
-      char* end = nullptr;
-      long n = std::strtol(v.c_str(), &end, 10);
-      if (*end || n < 1 || n > 256) usage_error("--threads needs a number from 1 to 256, got \"" + v + "\"");
-      a.fuser.threads = static_cast<int>(n);
-    } else if (k == "--device") a.fuser.device = parse_device(value());
-    else if (k == "--precision") a.fuser.precision = parse_precision(value());
-    else usage_error("unknown option \"" + k + "\"");
-  }
-  if (a.ir.empty() || a.vis.empty() || a.output.empty()) usage_error("--ir, --vis and --output are required");
+  std::string device = "auto", precision = "fp32";
+  CLI::App app{"", "timfusion-fuse"};
+  tool::setup_app(app, kSummary, kDetails);
+  app.add_option("--ir", a.ir, "infrared image or folder")->required()->type_name("IR");
+  app.add_option("--vis", a.vis, "visible image or folder")->required()->type_name("VIS");
+  app.add_option("-o,--output", a.output, "fused image, or folder for folder input")->required()->type_name("OUT");
+  app.add_option("--model", a.fuser.model,
+                 "weights (.safetensors) or a shipped model name (ivif-light, ivif-rt); default: the installed "
+                 "ivif-rt model")
+      ->type_name("FILE|NAME");
+  app.add_option("--arch", a.fuser.arch,
+                 "architecture for files without metadata: ivif-light, ivif-full, mmif-ct, mmif-pet, mmif-spect, "
+                 "or a JSON genotype")
+      ->type_name("NAME|FILE");
+  app.add_flag("--resize-ir", a.resize_ir, "scale IR to the visible size when they differ (default: error)");
+  app.add_option("--threads", a.fuser.threads, "CPU threads for inference (default: LibTorch's choice)")
+      ->check(CLI::Range(1, 256))
+      ->type_name("N");
+  app.add_option("--device", device, "auto | cpu | cuda")
+      ->check(checked_by(parse_device))
+      ->capture_default_str()
+      ->type_name("D");
+  app.add_option("--precision", precision, "fp32 | bf16 | fp16 (fp16 on CUDA only)")
+      ->check(checked_by(parse_precision))
+      ->capture_default_str()
+      ->type_name("P");
+  app.add_flag("-q,--quiet", a.quiet, "no progress bar");
+  tool::parse_or_exit(app, argc, argv);
+  a.fuser.device = parse_device(device);
+  a.fuser.precision = parse_precision(precision);
   return a;
 }
 
@@ -105,13 +103,8 @@ void fuse_pair(Fuser& fuser, const std::string& ir_path, const std::string& vis_
 }  // namespace
 
 int main(int argc, char** argv) {
-  Args a;
-  try {
-    a = parse(argc, argv);
-  } catch (const Error& e) {
-    usage_error(e.what());
-  }
-  try {
+  Args a = parse(argc, argv);
+  return tool::guarded_main("timfusion-fuse", [&]() -> int {
     const bool dir_mode = is_directory(a.ir) || is_directory(a.vis);
     std::vector<ImagePair> pairs;
     if (dir_mode) {
@@ -153,9 +146,6 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "timfusion-fuse: %d of %zu pairs failed\n", failed, pairs.size());
       return 1;
     }
-  } catch (const Error& e) {
-    std::fprintf(stderr, "timfusion-fuse: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+    return 0;
+  });
 }

@@ -34,8 +34,10 @@
 #include "timfusion/fuser.h"
 #include "timfusion/model_file.h"
 #include "timfusion/safetensors.h"
+#include "tool_cli.h"
 
 namespace fs = std::filesystem;
+namespace tool = timfusion::tool;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -54,6 +56,12 @@ double peak_rss_mb() {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   return ru.ru_maxrss / 1024.0;
+}
+
+long minor_faults() {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_minflt;
 }
 
 double current_rss_mb() {
@@ -155,6 +163,7 @@ GstBuffer* wrap(const cv::Mat& m, GstVideoFormat format) {
 
 struct ElementRun {
   double ms_per_frame = 0;
+  double faults_per_frame = 0;  // minor page faults of the whole process per timed frame
   int outputs = 0;
   double peak_at[2] = {0, 0}, current_at[2] = {0, 0};  // after checkpoints[0], [1] frames
 };
@@ -224,6 +233,7 @@ ElementRun element_run(const std::string& model, const std::vector<Pair>& pairs,
   push(0);
   while (ctx.count < 1) g_usleep(1000);
   auto t0 = Clock::now();
+  const long faults0 = minor_faults();
   for (int i = 1; i <= frames; ++i) push(i);
   gst_app_src_end_of_stream(GST_APP_SRC(vis));
   gst_app_src_end_of_stream(GST_APP_SRC(ir));
@@ -231,6 +241,7 @@ ElementRun element_run(const std::string& model, const std::vector<Pair>& pairs,
   GstMessage* m = gst_bus_timed_pop_filtered(bus, GST_CLOCK_TIME_NONE,
                                              static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
   const double secs = seconds_since(t0);
+  const long faults = minor_faults() - faults0;
   if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR) {
     GError* e = nullptr;
     gst_message_parse_error(m, &e, nullptr);
@@ -241,6 +252,7 @@ ElementRun element_run(const std::string& model, const std::vector<Pair>& pairs,
   gst_object_unref(bus);
   run.outputs = ctx.count;
   run.ms_per_frame = secs * 1000.0 / std::max(1, ctx.count - 1);
+  run.faults_per_frame = double(faults) / std::max(1, ctx.count - 1);
   gst_element_set_state(p, GST_STATE_NULL);
   for (auto* b : vb) gst_buffer_unref(b);
   for (auto* b : ib) gst_buffer_unref(b);
@@ -268,37 +280,38 @@ void setup_gst(int* argc, char*** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string model;
+  std::string model, write_tiny;
   int frames = 30, rss_frames = 2000, rss_first = 200, rounds = 3;
   bool rss_child = false, skip_rss = false, element_only = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--model" && i + 1 < argc) model = argv[++i];
-    else if (a == "--frames" && i + 1 < argc) frames = std::max(2, std::atoi(argv[++i]));
-    else if (a == "--rss-frames" && i + 1 < argc) rss_frames = std::max(2, std::atoi(argv[++i]));
-    else if (a == "--rounds" && i + 1 < argc) rounds = std::max(1, std::atoi(argv[++i]));
-    else if (a == "--no-rss") skip_rss = true;
-    else if (a == "--rss-child") rss_child = true;
-    else if (a == "--threads" && i + 1 < argc) g_threads = std::max(0, std::atoi(argv[++i]));
-    else if (a == "--element-only") element_only = true;
-    else if (a == "--write-tiny" && i + 1 < argc) {
-      fs::rename(make_tiny_model(), argv[++i]);
-      return 0;
-    }
-    else {
-      std::fprintf(stderr,
-                   "Usage: timfusion-gst-bench [--model W.safetensors] [--frames N] [--rounds R] [--rss-frames N] [--no-rss]\n"
-                   "                           [--threads T] [--element-only]\n"
-                   "  Throughput at 640x480 of the bare core vs the timfusion element, for the given model\n"
-                   "  (default: the default model if installed, else the ivif-light C=48 test fixture; N\n"
-                   "  frames, default 30) and a tiny C=8 ivif-light (4N frames), then peak/current RSS after\n"
-                   "  200 and --rss-frames (default 2000) frames through the element with the tiny model.\n"
-                   "  Bare and element runs alternate for R rounds (default 3); the best of each is shown.\n"
-                   "  --threads T: LibTorch threads of both (element property threads; default 0 = one per core).\n"
-                   "  --element-only: one element run of N frames in this process, printed as the line\n"
-                   "  'ELEMENT <frames> <ms/frame> <peak RSS MB>' (for scripts/speed_table.sh).\n");
-      return 2;
-    }
+  CLI::App app{"", "timfusion-gst-bench"};
+  tool::setup_app(app, "What the timfusion element costs on top of the core (a Markdown table).",
+                  "Throughput at 640x480 of the bare core vs the timfusion element, for the given model and a tiny\n"
+                  "C=8 ivif-light (4N frames), then peak/current RSS after 200 and --rss-frames frames through the\n"
+                  "element with the tiny model. Bare and element runs alternate for R rounds; the best of each is\n"
+                  "shown.");
+  app.add_option("--model", model,
+                 "weights (default: the default model if installed, else the ivif-light C=48 test fixture)")
+      ->type_name("FILE|NAME");
+  app.add_option("--frames", frames, "frames per throughput run")->check(CLI::Range(2, 1000000))->type_name("N");
+  app.add_option("--rounds", rounds, "alternating bare/element rounds")->check(CLI::Range(1, 1000))->type_name("R");
+  app.add_option("--rss-frames", rss_frames, "frames of the memory run")
+      ->check(CLI::Range(2, 10000000))
+      ->type_name("N");
+  app.add_flag("--no-rss", skip_rss, "skip the memory run");
+  app.add_option("--threads", g_threads,
+                 "LibTorch threads of both (element property threads; 0 = one per core)")
+      ->check(CLI::Range(0, 256))
+      ->type_name("T");
+  app.add_flag("--element-only", element_only,
+               "one element run of N frames in this process, printed as the line 'ELEMENT <frames> <ms/frame> "
+               "<peak RSS MB> <page faults/frame>' (for scripts/speed_table.sh)");
+  app.add_flag("--rss-child", rss_child, "internal: the memory run, in its own process")->group("");
+  app.add_option("--write-tiny", write_tiny, "internal: write the tiny C=8 model to FILE and exit")->group("");
+  tool::parse_or_exit(app, argc, argv);
+  return tool::guarded_main("timfusion-gst-bench", [&]() -> int {
+  if (!write_tiny.empty()) {
+    fs::rename(make_tiny_model(), write_tiny);
+    return 0;
   }
   rss_first = std::min(rss_first, rss_frames);
   setup_gst(&argc, &argv);
@@ -317,7 +330,7 @@ int main(int argc, char** argv) {
   if (model.empty()) model = default_model();
   if (element_only) {  // nothing else ran in this process: its peak RSS is the pipeline's
     const ElementRun r = element_run(model, pairs, frames, -1, -1);
-    std::printf("ELEMENT %d %.2f %.1f\n", r.outputs - 1, r.ms_per_frame, peak_rss_mb());
+    std::printf("ELEMENT %d %.2f %.1f %.1f\n", r.outputs - 1, r.ms_per_frame, peak_rss_mb(), r.faults_per_frame);
     return 0;
   }
   struct Row {
@@ -363,15 +376,18 @@ int main(int argc, char** argv) {
 
   timfusion::FuserOptions po;
   po.model = model;
+  po.threads = g_threads;
   timfusion::Fuser probe(po);
-  std::printf("\n## timfusion-gst-bench (%dx%d, visible RGB + IR GRAY8, %s, %d threads, best of %d rounds)\n\n",
-              kW, kH, timfusion::device_name(probe.device()), at::get_num_threads(), rounds);
+  std::printf("\n## timfusion-gst-bench %s (%dx%d, visible RGB + IR GRAY8, %s, %d threads, best of %d rounds)\n\n",
+              TIMFUSION_VERSION, kW, kH, timfusion::device_name(probe.device()), probe.threads(), rounds);
   std::printf("| measurement | value |\n|---|---|\n");
   for (const Row& r : rows) {
     std::printf("| %s: bare `Fuser::fuse` loop | %.1f ms/frame (%.2f fps), %d frames |\n", r.label.c_str(), r.bare,
                 1000.0 / r.bare, r.frames);
-    std::printf("| %s: appsrc ! timfusion ! fakesink sync=false | %.1f ms/frame (%.2f fps), %d frames |\n",
-                r.label.c_str(), r.el.ms_per_frame, 1000.0 / r.el.ms_per_frame, r.el.outputs - 1);
+    std::printf("| %s: appsrc ! timfusion ! fakesink sync=false | %.1f ms/frame (%.2f fps), %d frames, %.0f page "
+                "faults/frame |\n",
+                r.label.c_str(), r.el.ms_per_frame, 1000.0 / r.el.ms_per_frame, r.el.outputs - 1,
+                r.el.faults_per_frame);
     std::printf("| %s: element overhead | %+.1f %% (%+.2f ms/frame) |\n", r.label.c_str(),
                 100.0 * (r.el.ms_per_frame - r.bare) / r.bare, r.el.ms_per_frame - r.bare);
   }
@@ -384,4 +400,5 @@ int main(int argc, char** argv) {
                 curN, curN - cur200);
   }
   return 0;
+  });
 }

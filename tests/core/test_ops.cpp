@@ -41,6 +41,25 @@ TEST(Ops, ConvLayerPadsByReflectionWithoutRepeatingTheEdge) {
   EXPECT_FLOAT_EQ(y[3].item<float>(), 3.f + 0.5f);
 }
 
+// Channels-last inputs take a copy-based reflection pad that keeps NHWC: it
+// must give exactly ReflectionPad2d's values, corners included, for pads of
+// 1 and 2 (5x5 kernels), and keep the layout.
+TEST(Ops, ConvLayerOnChannelsLastPadsExactlyAsReflectionPad2d) {
+  torch::NoGradGuard ng;
+  for (int64_t k : {3, 5}) {
+    tnn::ConvLayer layer(3, 4, k);
+    layer->conv2d->weight.set_data(layer->conv2d->weight.contiguous(at::MemoryFormat::ChannelsLast));
+    const int64_t p = (k - 1) / 2;
+    auto x = torch::rand({1, 3, 7, 9}).contiguous(at::MemoryFormat::ChannelsLast);
+    auto padded = torch::nn::functional::pad(x, torch::nn::functional::PadFuncOptions({p, p, p, p}).mode(torch::kReflect))
+                      .contiguous(at::MemoryFormat::ChannelsLast);
+    auto expected = layer->conv2d->forward(padded);
+    auto got = layer->forward(x);
+    EXPECT_TRUE(got.is_contiguous(at::MemoryFormat::ChannelsLast)) << "k=" << k;
+    EXPECT_TRUE(torch::equal(got, expected)) << "k=" << k;
+  }
+}
+
 TEST(Ops, EcaAttentionMixesAlongTheChannelAxis) {
   // ECAattention_3 with identity-ish conv1 isolates the ECA scaling: channel
   // means m = (1, 2, 3); conv1d weights (0, 1, 0) -> gate sigmoid(m_c).

@@ -39,7 +39,7 @@ std::vector<GrayPair> held_out_pairs(size_t n) {
   return out;
 }
 
-const std::vector<std::string> kMetrics = {"sd", "mi", "qabf", "vif"};
+const std::vector<std::string> kMetrics = {"sd", "mi", "qabf", "vif", "sf", "ag", "ei"};
 
 // Means of kMetrics over the pairs for a fusion function.
 template <typename Fuse>
@@ -62,14 +62,32 @@ std::map<std::string, double> model_metrics(const std::string& name, const std::
 
 }  // namespace
 
-TEST(ShippedModels, RealTimeModelIsTheSearchedBlendNetwork) {
+TEST(ShippedModels, RealTimeModelIsTheSearchedDetailNetwork) {
   ModelFile m = load_model_file(resolve_model_path("ivif-rt"));
   EXPECT_EQ(m.arch.name, "ivif-rt");
-  EXPECT_EQ(m.arch.downscale, 2);
-  EXPECT_EQ(m.arch.head, Head::Blend);
+  EXPECT_EQ(m.arch.downscale, 4);
+  EXPECT_EQ(m.arch.head, Head::Detail);
 }
 
-TEST(ShippedModels, BothBeatThePlainAverageAndRealTimeStaysCloseToLight) {
+// TNO42 is a test set (scripts/quality_table.sh): no shipped model may have
+// been trained on it, also not through its meta-initialisation, and the
+// provenance must name the data it was trained on.
+TEST(ShippedModels, ProvenanceNamesTheTrainingDataAndNeverTno) {
+  for (const std::string name : {"ivif-rt", "ivif-light"}) {
+    ModelFile m = load_model_file(resolve_model_path(name));
+    EXPECT_EQ(m.provenance.find("tno42"), std::string::npos) << name << " was trained on TNO42";
+    EXPECT_NE(m.provenance.find("roadscene"), std::string::npos) << name;
+    EXPECT_NE(m.provenance.find("cddfuse_test50.txt"), std::string::npos) << name << ": the test split is not excluded";
+    EXPECT_NE(m.provenance.find("msrs_seg"), std::string::npos) << name;
+  }
+}
+
+// Regression guard for the committed weights, on four held-out RoadScene test50
+// pairs (luma): both models beat the plain average on the fusion metrics; the
+// default keeps more detail than ivif-light (its detail head: SF, AG, EI); and
+// neither falls more than 5 % below what the shipped files scored when they
+// were committed (printed below, docs/quality.md has the full tables).
+TEST(ShippedModels, BothBeatThePlainAverageTheDefaultKeepsMoreDetailAndNeitherRegresses) {
   const auto pairs = held_out_pairs(4);
   ASSERT_EQ(pairs.size(), 4u);
   const auto avg = mean_metrics(pairs, [](const GrayPair& p) {
@@ -80,10 +98,19 @@ TEST(ShippedModels, BothBeatThePlainAverageAndRealTimeStaysCloseToLight) {
   const auto light = model_metrics("ivif-light", pairs);
   const auto rt = model_metrics("ivif-rt", pairs);
   for (const auto& k : kMetrics) {
+    std::printf("[shipped] %-4s  ivif-rt %.4f  ivif-light %.4f  average %.4f\n", k.c_str(), rt.at(k), light.at(k),
+                avg.at(k));
     EXPECT_GT(light.at(k), avg.at(k)) << "ivif-light vs average on " << k;
     EXPECT_GT(rt.at(k), avg.at(k)) << "ivif-rt vs average on " << k;
-    EXPECT_GT(rt.at(k), 0.9 * light.at(k)) << "ivif-rt fell behind ivif-light on " << k;
   }
+  for (const auto& k : {"sf", "ag", "ei"}) EXPECT_GT(rt.at(k), light.at(k)) << "ivif-rt vs ivif-light on " << k;
+  // Measured when the weights were committed.
+  const std::map<std::string, double> rt_at_commit = {{"sd", 41.134}, {"mi", 2.004}, {"qabf", 0.4282}, {"vif", 0.5007},
+                                                       {"sf", 16.721}, {"ag", 5.999}, {"ei", 61.06}};
+  const std::map<std::string, double> light_at_commit = {{"sd", 35.055}, {"mi", 2.032}, {"qabf", 0.4689},
+                                                         {"vif", 0.5827}, {"sf", 11.238}, {"ag", 4.361}, {"ei", 45.89}};
+  for (const auto& [k, v] : rt_at_commit) EXPECT_GT(rt.at(k), 0.95 * v) << "ivif-rt regressed on " << k;
+  for (const auto& [k, v] : light_at_commit) EXPECT_GT(light.at(k), 0.95 * v) << "ivif-light regressed on " << k;
 }
 
 // Without $TIMFUSION_MODEL the element and the CLI use ivif-rt (installed

@@ -3,15 +3,19 @@
 // the core's Fuser::fuse on the same frames and weights.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <gst/check/gstharness.h>
 #include <gst/video/video.h>
 
 #include <opencv2/core.hpp>
 
+#include <fstream>
 #include <string>
 #include <thread>
 
 #include "gst_test_util.h"
+#include "test_support.h"
 
 using namespace tfgst_test;
 
@@ -403,4 +407,32 @@ TEST(Element, BadModelSwapKeepsCurrentModelAndWarns) {
   t.push_ir(ir, 0);
   t.push_vis(vis, 0);
   EXPECT_EQ(0, max_abs_diff(t.pull(), reference_fuse(model_light(), "", ir, vis)));
+}
+
+// Issue 13: a calibration file with a 30,000-character line crashed the
+// element (the regex parser overflowed the stack), /dev/zero read 4.3 GB and
+// a FIFO hung it, also when set while PLAYING. Each is now a warning and the
+// current homography stays.
+TEST(Element, HostileCalibrationFilesWhilePlayingWarnAndKeepFusing) {
+  const std::string dir = tftest::temp_dir("gst-hostile-calib");
+  {
+    std::ofstream(dir + "/long.conf") << "ir-homography=1;0;0;0;1;0;0;0;1" << std::string(30000, ' ') << "x\n";
+  }
+  const std::string fifo = dir + "/fifo.conf";
+  ASSERT_EQ(0, mkfifo(fifo.c_str(), 0600));
+  TwoPads t(model_light());
+  t.start(caps_string(GST_VIDEO_FORMAT_GRAY8, W, H), caps_string(GST_VIDEO_FORMAT_GRAY8, W, H));
+  Frame vis = make_vis(msrs_vis(W, H), GST_VIDEO_FORMAT_GRAY8);
+  Frame ir = make_ir(msrs_ir(W, H), GST_VIDEO_FORMAT_GRAY8);
+  int i = 0;
+  for (const std::string& file : {dir + "/long.conf", std::string("/dev/zero"), fifo}) {
+    g_object_set(t.element(), "calibration-file", file.c_str(), nullptr);
+    auto warnings = t.messages().warnings;
+    ASSERT_EQ(1u, warnings.size()) << file;
+    EXPECT_NE(std::string::npos, warnings[0].find(file)) << warnings[0];
+    t.push_ir(ir, i);
+    t.push_vis(vis, i);
+    ++i;
+    EXPECT_EQ(0, max_abs_diff(t.pull(), reference_fuse(model_light(), "", ir, vis))) << file;
+  }
 }

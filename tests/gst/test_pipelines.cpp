@@ -491,6 +491,38 @@ TEST(States, TwoHundredNullPlayingCyclesLoadTheModelOnce) {
   EXPECT_EQ(1, log.count_element("timfusion-model-loaded")) << "the model must be loaded once, then reused";
 }
 
+// Two elements with different `threads` in one process each run with their
+// own count (it is applied on each element's streaming thread, not
+// process-wide).
+TEST(Threads, TwoElementsInOnePipelineKeepTheirOwnThreadCounts) {
+  auto chain = [](const std::string& name, int threads) {
+    std::string s;
+    for (const char* pad : {"vis", "ir"})
+      s += "videotestsrc num-buffers=4 ! " + caps_string(GST_VIDEO_FORMAT_GRAY8, 64, 48, 10, 1) + " ! " + name + "." +
+           pad + " ";
+    return s + "timfusion name=" + name + " threads=" + std::to_string(threads) + " model=\"" + model_tiny() +
+           "\" ! fakesink sync=false ";
+  };
+  const std::string desc = chain("one", 1) + chain("two", 2);
+  GstElement* p = gst_parse_launch(desc.c_str(), nullptr);
+  ASSERT_NE(nullptr, p);
+  ASSERT_NE(GST_STATE_CHANGE_FAILURE, gst_element_set_state(p, GST_STATE_PLAYING));
+  BusLog log;
+  drain_bus(p, log, 120);
+  EXPECT_TRUE(log.eos);
+  EXPECT_TRUE(log.errors.empty()) << joined(log.errors);
+  for (auto [name, expected] : {std::pair<const char*, int>{"one", 1}, {"two", 2}}) {
+    GstElement* e = gst_bin_get_by_name(GST_BIN(p), name);
+    ASSERT_NE(nullptr, e);
+    int seen = -1;
+    g_object_get(e, "inference-threads", &seen, nullptr);
+    EXPECT_EQ(expected, seen) << name;
+    gst_object_unref(e);
+  }
+  gst_element_set_state(p, GST_STATE_NULL);
+  gst_object_unref(p);
+}
+
 // --- pipelines/*.sh ---------------------------------------------------------------------
 
 static std::string scripts_dir() {
@@ -549,4 +581,26 @@ TEST(Scripts, SyntheticLiveDemoRuns) {
                           &out))
       << out;
   EXPECT_TRUE(contains(out, "EOS")) << out;
+}
+
+// Issue 13: gst-launch-1.0 joins its arguments and parses them again, so a '"'
+// in a value ended its property and the rest became pipeline text; this one
+// used to create PLANTED. Such values are refused; others (spaces, '!', ',')
+// reach the element literally.
+TEST(Scripts, ValuesCannotInjectPipelineText) {
+  const std::string dir = tftest::temp_dir("gst-script-inject");
+  const std::string planted = dir + "/PLANTED";
+  std::string out;
+  const std::string hostile = "x\" ! fakesink videotestsrc num-buffers=1 ! filesink location=" + planted + " \"";
+  // Single-quoted for the shell: the hostile value reaches the script as one argument.
+  EXPECT_EQ(1, run_script("synthetic-demo.sh -o stats -s 64x48 -S 32x24 -n 3 -m '" + hostile + "'", &out)) << out;
+  EXPECT_TRUE(contains(out, "double quote")) << out;
+  EXPECT_FALSE(fs::exists(planted));
+  // A model path full of gst-launch syntax loads as the file it names.
+  const std::string odd = dir + "/a b!c,d;e=f.safetensors";
+  fs::copy_file(model_light(), odd);
+  EXPECT_EQ(0, run_script("synthetic-demo.sh -o stats -s 64x48 -S 32x24 -n 3 -m '" + odd + "'", &out)) << out;
+  EXPECT_TRUE(contains(out, "EOS")) << out;
+  EXPECT_EQ(1, run_script("synthetic-demo.sh -o stats -s 64x48 -S 32x24 -n 3 -a 'x\\y'", &out)) << out;
+  EXPECT_TRUE(contains(out, "backslash")) << out;
 }

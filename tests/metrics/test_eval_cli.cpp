@@ -1,6 +1,8 @@
 // timfusion-eval on real TNO data: output formats, pairing, comparison, plot and errors.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -180,6 +182,31 @@ TEST_F(EvalCli, PlotWritesABarChartPng) {
   EXPECT_LT(mean[0] + mean[1] + mean[2], 3 * 254.0);
 }
 
+// With one method, each metric is scaled to its largest single-image value, not to
+// the mean itself (which drew every bar at full height): bars of metrics whose
+// images vary differently have different heights.
+TEST_F(EvalCli, PlotOfOneMethodDoesNotDrawEveryBarFull) {
+  std::string out;
+  const std::string png = root + "/one.png";
+  ASSERT_EQ(eval(sources() + "--fused " + root + "/DenseFuse --metrics en,sd,sf,ag,qabf --plot " + png, &out), 0)
+      << out;
+  cv::Mat img = cv::imread(png, cv::IMREAD_COLOR);
+  ASSERT_FALSE(img.empty());
+  // Bar heights: per column, the pixels of the first method's colour (BGR 180,119,31).
+  std::vector<int> heights;
+  int last = 0;
+  for (int x = 0; x < img.cols; ++x) {
+    int h = 0;
+    for (int y = 0; y < img.rows; ++y) h += img.at<cv::Vec3b>(y, x) == cv::Vec3b(180, 119, 31);
+    if (h > 20 && h != last) heights.push_back(h);  // > 20: not the legend swatch (14 px)
+    last = h;
+  }
+  ASSERT_GE(heights.size(), 2u) << "expected several bars";
+  const auto [lo, hi] = std::minmax_element(heights.begin(), heights.end());
+  EXPECT_LT(*lo, *hi) << "every bar has the same height";
+  EXPECT_LT(*lo, 300) << "a bar below the full plot height (300 px)";
+}
+
 TEST_F(EvalCli, JpegFusedImagesPairWithPngSources) {
   fs::create_directories(root + "/jpg");
   for (const char* n : {"01", "02", "03"})
@@ -197,7 +224,8 @@ TEST_F(EvalCli, JpegFusedImagesPairWithPngSources) {
 TEST_F(EvalCli, MissingFusedImageIsAnErrorNamingThePair) {
   fs::remove(root + "/DenseFuse/02.png");
   std::string out, err;
-  EXPECT_EQ(eval(sources() + "--fused " + root + "/DenseFuse --metrics en", &out, &err), 2);
+  // A data problem (not a usage error): exit 1, like every tool's runtime failure.
+  EXPECT_EQ(eval(sources() + "--fused " + root + "/DenseFuse --metrics en", &out, &err), 1);
   EXPECT_EQ(lines_of(err).size(), 1u) << err;
   EXPECT_NE(err.find("'02'"), std::string::npos) << err;
   EXPECT_TRUE(out.empty()) << "no partial table: " << out;
@@ -205,9 +233,9 @@ TEST_F(EvalCli, MissingFusedImageIsAnErrorNamingThePair) {
 
 TEST_F(EvalCli, MissingFolderIsAnError) {
   std::string out, err;
-  EXPECT_EQ(eval(sources() + "--fused " + root + "/nowhere --metrics en", &out, &err), 2);
+  EXPECT_EQ(eval(sources() + "--fused " + root + "/nowhere --metrics en", &out, &err), 1);
   EXPECT_NE(err.find("nowhere"), std::string::npos) << err;
-  EXPECT_EQ(eval("--ir " + root + "/nope --vis " + root + "/vis --fused " + root + "/DenseFuse", &out, &err), 2);
+  EXPECT_EQ(eval("--ir " + root + "/nope --vis " + root + "/vis --fused " + root + "/DenseFuse", &out, &err), 1);
   EXPECT_NE(err.find("folder not found"), std::string::npos) << err;
 }
 
@@ -216,7 +244,7 @@ TEST_F(EvalCli, MismatchedSizesAreAnError) {
   cv::Mat f = mtest::tno("fused/DenseFuse", "03");
   ASSERT_TRUE(cv::imwrite(root + "/DenseFuse/03.png", f(cv::Rect(0, 0, f.cols - 2, f.rows))));
   std::string out, err;
-  EXPECT_EQ(eval(sources() + "--fused " + root + "/DenseFuse --metrics en", &out, &err), 2);
+  EXPECT_EQ(eval(sources() + "--fused " + root + "/DenseFuse --metrics en", &out, &err), 1);
   EXPECT_NE(err.find("03.png"), std::string::npos) << err;
   EXPECT_NE(err.find(std::to_string(f.cols - 2) + "x" + std::to_string(f.rows)), std::string::npos) << err;
 }
@@ -225,10 +253,15 @@ TEST_F(EvalCli, BadArgumentsAreErrors) {
   std::string out, err;
   EXPECT_EQ(eval(sources() + "--fused " + root + "/DenseFuse --metrics en,bogus", &out, &err), 2);
   EXPECT_NE(err.find("bogus"), std::string::npos) << err;
+  EXPECT_EQ(lines_of(err).size(), 1u) << err;
   EXPECT_EQ(eval(sources() + "--fused " + root + "/DenseFuse --color hsv", &out, &err), 2);
+  EXPECT_NE(err.find("hsv"), std::string::npos) << err;
   EXPECT_EQ(eval(sources() + "--fused " + root + "/DenseFuse --format xml", &out, &err), 2);
+  EXPECT_NE(err.find("--format"), std::string::npos) << err;
   EXPECT_EQ(eval(sources(), &out, &err), 2);
   EXPECT_NE(err.find("--fused"), std::string::npos) << err;
+  EXPECT_EQ(eval(sources() + "--fused " + root + "/DenseFuse --compare nodir", &out, &err), 2);
+  EXPECT_NE(err.find("NAME=DIR"), std::string::npos) << err;
 }
 
 TEST(EvalCliFullSet, PairsAll42TnoImagesOfAPublishedMethod) {

@@ -64,7 +64,7 @@ TEST(Device, CpuAutoAndTheCudaError) {
     EXPECT_EQ(automatic, "cuda:0, bf16 autocast, loader thread (pinned memory)");
   }
   // Values that cannot work are named.
-  EXPECT_EQ(tftest::run(train_exe() + opts + " --device gpu --out " + tmp + "/gpu", &out), 1);
+  EXPECT_EQ(tftest::run(train_exe() + opts + " --device gpu --out " + tmp + "/gpu", &out), 2);  // a usage error
   EXPECT_NE(out.find("bad value \"gpu\" for \"device\": expected auto, cpu, cuda or cuda:N"), std::string::npos) << out;
   EXPECT_EQ(tftest::run(train_exe() + opts + " --device cpu --precision bf16 --out " + tmp + "/bf16", &out), 1);
   EXPECT_NE(out.find("mixed precision runs on CUDA only"), std::string::npos) << out;

@@ -1,6 +1,7 @@
 // Fusion losses, the task net and the checkpointed Adam (LibTorch).
 #include <gtest/gtest.h>
 
+#include "data/sensor_noise.h"
 #include "losses/fusion_losses.h"
 #include "run/checkpoint.h"
 #include "task/seg_net.h"
@@ -118,4 +119,35 @@ TEST(Adam, MatchesTorchOptimAndRoundTrips) {
     pair->step(0.01);
   }
   for (size_t i = 0; i < a->parameters().size(); ++i) EXPECT_TRUE(torch::equal(a->parameters()[i], c->parameters()[i]));
+}
+
+// Sensor-noise augmentation: off at 0, a pure function of (seed, step,
+// stream), independent streams, in [0, 1], and of the asked-for strength.
+TEST(SensorNoise, DeterministicBoundedAndOfTheRequestedStrength) {
+  auto x = torch::full({8, 1, 32, 32}, 0.5);
+  EXPECT_TRUE(torch::equal(add_sensor_noise(x, 0, 1, 5, 0), x));
+  auto a = add_sensor_noise(x, 6, 1, 5, 0), b = add_sensor_noise(x, 6, 1, 5, 0);
+  EXPECT_TRUE(torch::equal(a, b));                                     // resumable
+  EXPECT_FALSE(torch::equal(a, add_sensor_noise(x, 6, 1, 5, 1)));      // IR and visible differ
+  EXPECT_FALSE(torch::equal(a, add_sensor_noise(x, 6, 1, 6, 0)));      // every step differs
+  EXPECT_GE(a.min().item<float>(), 0.0f);
+  EXPECT_LE(a.max().item<float>(), 1.0f);
+  // sigma ~ U(0, 6) grey levels: the overall std is 6/sqrt(3) = 3.46 grey levels.
+  const double std_grey = (a - x).std().item<double>() * 255.0;
+  EXPECT_GT(std_grey, 2.0);
+  EXPECT_LT(std_grey, 5.0);
+}
+
+// loss.gradient_gain scales the texture target: for a flat fused image the
+// gradient loss is exactly k times the one at k = 1.
+TEST(Losses, GradientGainScalesTheTextureTarget) {
+  torch::manual_seed(2);
+  auto ir = torch::rand({2, 1, 16, 16}), vis = torch::rand({2, 1, 16, 16});
+  auto flat = torch::full({2, 1, 16, 16}, 0.5);
+  FusionLossWeights w1, w2;
+  w2.gradient_gain = 2.0;
+  const double g1 = fusion_losses(flat, ir, vis, w1).gradient.item<double>();
+  const double g2 = fusion_losses(flat, ir, vis, w2).gradient.item<double>();
+  EXPECT_GT(g1, 0.1);
+  EXPECT_NEAR(g2, 2 * g1, 1e-5);
 }

@@ -145,12 +145,13 @@ TEST(Parallel, OptionsAreChecked) {
   const std::string base = train_exe() + " train --data " + data + " --quiet --steps 1 --out " + tmp + "/r";
   EXPECT_EQ(tftest::run(base + " --batch 3 --world-size 2 --rank 0 --master 127.0.0.1:1", &out), 1);
   EXPECT_NE(out.find("must be multiples of the world size (2)"), std::string::npos) << out;
-  EXPECT_EQ(tftest::run(base + " --world-size 2 --rank 2 --master 127.0.0.1:1", &out), 1);
+  // Launch mistakes are usage errors (exit 2, like every tool's); the batch check above is the configuration's (1).
+  EXPECT_EQ(tftest::run(base + " --world-size 2 --rank 2 --master 127.0.0.1:1", &out), 2);
   EXPECT_NE(out.find("rank 2 is not below the world size 2"), std::string::npos) << out;
-  EXPECT_EQ(tftest::run(base + " --world-size 2 --rank 1", &out), 1);
+  EXPECT_EQ(tftest::run(base + " --world-size 2 --rank 1", &out), 2);
   EXPECT_NE(out.find("needs --master ADDR:PORT"), std::string::npos) << out;
-  EXPECT_EQ(tftest::run(base + " --world-size 2 --master nowhere", &out), 1);
+  EXPECT_EQ(tftest::run(base + " --world-size 2 --master nowhere", &out), 2);
   EXPECT_NE(out.find("--master expects ADDR:PORT"), std::string::npos) << out;
-  EXPECT_EQ(tftest::run(train_exe() + " search --world-size 2 --master 127.0.0.1:1", &out), 1);
+  EXPECT_EQ(tftest::run(train_exe() + " search --world-size 2 --master 127.0.0.1:1", &out), 2);
   EXPECT_NE(out.find("only `timfusion-train train` trains data-parallel"), std::string::npos) << out;
 }

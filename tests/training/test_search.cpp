@@ -246,6 +246,26 @@ TEST(SearchSupernet, HypergradientEqualsHandAssembledAutograd) {
   EXPECT_EQ(s.h.df_domega.size(), omega.size());
 }
 
+// A latency budget: under it the latency term is zero (F is the fusion loss
+// alone); over it, F grows by lambda per ms above the budget.
+TEST(SearchSupernet, LatencyBudgetPenalisesOnlyTheExcess) {
+  torch::set_num_threads(1);
+  torch::manual_seed(5);
+  SuperNet net(tiny_options());
+  net->train();
+  const LatencyTable lat = synthetic_table(net->options());
+  FusionLossWeights w;
+  w.ssim_window = 7;
+  SearchBatch tr = random_batch(2, 16, 21), va = random_batch(2, 16, 22);
+  const double lambda = 0.05;
+  IasStep free = ias_hypergradient(*net, &lat, lambda, tr, va, w, false, /*budget_ms=*/1e6);
+  EXPECT_GT(free.latency_ms, 0.0);
+  EXPECT_NEAR(free.F, free.F_fusion, 1e-6);
+  const double budget = free.latency_ms - 2.0;  // 2 ms over the budget
+  IasStep over = ias_hypergradient(*net, &lat, lambda, tr, va, w, false, budget);
+  EXPECT_NEAR(over.F - over.F_fusion, lambda * 2.0, 1e-4);
+}
+
 TEST(SearchSupernet, LatencyTermGradientFavoursCheapOps) {
   SuperNetOptions o = tiny_options();
   LatencyTable lat = synthetic_table(o);

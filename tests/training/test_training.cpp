@@ -21,6 +21,7 @@
 #include "timfusion/error.h"
 #include "timfusion/model_file.h"
 #include "timfusion/safetensors.h"
+#include "timfusion/version.h"
 #include "train/trainer.h"
 #include "training_test_util.h"
 
@@ -165,11 +166,12 @@ TEST(Config, FileAndCommandLineLayering) {
 TEST(Config, ToolReportsConfigErrorsClearly) {
   std::string out, data = make_pairs(tftest::temp_dir("cfgtool") + "/d", {"a", "b"}, 40, 36, false);
   std::string base = train_exe() + " train --data " + data + " --out " + tftest::temp_dir("cfgrun") + "/r";
-  EXPECT_EQ(tftest::run(base + " --set stepz=3", &out), 1);
+  // Mistakes on the command line are usage errors (exit 2, one line), like every tool's.
+  EXPECT_EQ(tftest::run(base + " --set stepz=3", &out), 2);
   EXPECT_NE(out.find("unknown config key \"stepz\" (did you mean \"steps\"?)"), std::string::npos) << out;
-  EXPECT_EQ(tftest::run(base + " --batch many", &out), 1);
+  EXPECT_EQ(tftest::run(base + " --batch many", &out), 2);
   EXPECT_NE(out.find("bad value \"many\" for \"batch\""), std::string::npos) << out;
-  EXPECT_EQ(tftest::run(base + " --frobnicate", &out), 1);
+  EXPECT_EQ(tftest::run(base + " --frobnicate", &out), 2);
   EXPECT_NE(out.find("unknown option \"--frobnicate\""), std::string::npos) << out;
   EXPECT_EQ(tftest::run(train_exe() + " train --data /nonexistent/dataset --steps 1 --out " + tftest::temp_dir("nod") + "/r",
                         &out),
@@ -404,8 +406,9 @@ TEST(Train, ResumeAfterStopGivesIdenticalWeights) {
   // Both sessions are in the provenance.
   auto prov = json::parse(load_model_file(tmp + "/split/model.safetensors").provenance);
   EXPECT_EQ(prov["command_lines"].size(), 2u);
+  EXPECT_EQ(prov["timfusion_version"], TIMFUSION_VERSION);  // which timfusion made the file
   // Resuming may extend a run but not change it.
-  EXPECT_EQ(tftest::run(train_exe() + " train --quiet --resume " + tmp + "/split --lr 0.1", &out), 1);
+  EXPECT_EQ(tftest::run(train_exe() + " train --quiet --resume " + tmp + "/split --lr 0.1", &out), 2);
   EXPECT_NE(out.find("cannot change \"lr\" when resuming"), std::string::npos) << out;
   EXPECT_EQ(tftest::run(train_exe() + " train --quiet --resume " + tmp + "/nothing", &out), 1);
   EXPECT_NE(out.find("not a run folder"), std::string::npos) << out;

@@ -7,7 +7,13 @@ namespace F = torch::nn::functional;
 namespace timfusion::train {
 
 FusionLossWeights fusion_loss_weights(const Config& cfg) {
-  return {cfg.d("loss.intensity"), cfg.d("loss.gradient"), cfg.d("loss.ssim"), static_cast<int>(cfg.i("loss.ssim_window"))};
+  FusionLossWeights w;
+  w.intensity = cfg.d("loss.intensity");
+  w.gradient = cfg.d("loss.gradient");
+  w.ssim = cfg.d("loss.ssim");
+  w.ssim_window = static_cast<int>(cfg.i("loss.ssim_window"));
+  w.gradient_gain = cfg.d("loss.gradient_gain");
+  return w;
 }
 
 torch::Tensor sobel_magnitude(const torch::Tensor& x) {
@@ -43,6 +49,7 @@ FusionLosses fusion_losses(const torch::Tensor& fused, const torch::Tensor& ir, 
   l.intensity = (fused - torch::max(ir, vis)).abs().mean();
   if (w.gradient > 0) {
     auto target = torch::max(sobel_magnitude(ir), sobel_magnitude(vis));
+    if (w.gradient_gain != 1.0) target = target * w.gradient_gain;
     l.gradient = (sobel_magnitude(fused) - target).abs().mean();
   } else {
     l.gradient = zero;

@@ -3,7 +3,8 @@
 // F is the fused image, I the infrared, V the visible luma.
 //
 //   L_int  = mean | F - max(I, V) |                                  (L1)
-//   L_grad = mean | |∇F| - max(|∇I|, |∇V|) |,  |∇x| = |Sx * x| + |Sy * x|
+//   L_grad = mean | |∇F| - k max(|∇I|, |∇V|) |,  |∇x| = |Sx * x| + |Sy * x|
+//            (k = loss.gradient_gain, default 1: the stronger source edge)
 //            (Sobel kernels Sx, Sy; replicate padding, so H x W is kept)
 //   L_ssim = 1 - (SSIM(F, I) + SSIM(F, V)) / 2
 //            SSIM over an 11x11 Gaussian window (sigma 1.5), valid region,
@@ -19,6 +20,7 @@ namespace timfusion::train {
 struct FusionLossWeights {
   double intensity = 1.0, gradient = 10.0, ssim = 1.0;
   int ssim_window = 11;
+  double gradient_gain = 1.0;
 };
 
 // The weights of the loss.* keys.

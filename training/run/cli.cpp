@@ -26,6 +26,16 @@ const std::map<std::string, std::string>& shorthands() {
 
 }  // namespace
 
+void set_from_command_line(Config& c, const std::string& key, const json& value, const std::string& origin) {
+  try {
+    c.set(key, value, origin);
+  } catch (const UsageError&) {
+    throw;
+  } catch (const Error& e) {  // unknown key, bad value: the user's command line
+    throw UsageError(e.what());
+  }
+}
+
 json parse_value(const std::string& text) {
   try {
     return json::parse(text);
@@ -55,14 +65,15 @@ const char* cli_help() {
          "                       uninterrupted run); --steps N may extend it\n"
          "  --stop-at N          leave after step N without a checkpoint, as a kill would (for tests)\n"
          "  --quiet              no progress output\n"
-         "  --help-config        list every configuration key with its default and meaning\n";
+         "  --help-config        list every configuration key with its default and meaning\n"
+         "  --version            print the version and exit\n";
 }
 
 namespace {
 long parse_count(const std::string& what, const std::string& v, long min) {
   char* end = nullptr;
   long n = std::strtol(v.c_str(), &end, 10);
-  if (v.empty() || *end || n < min) throw Error(what + " needs a whole number >= " + std::to_string(min) + ", got \"" + v + "\"");
+  if (v.empty() || *end || n < min) throw UsageError(what + " needs a whole number >= " + std::to_string(min) + ", got \"" + v + "\"");
   return n;
 }
 std::string env(const char* name) {
@@ -81,20 +92,20 @@ ParallelSpec resolve_parallel(int world_size, int rank, const std::string& maste
     if (!env("LOCAL_RANK").empty()) p.local_rank = static_cast<int>(parse_count("LOCAL_RANK", env("LOCAL_RANK"), 0));
     if (addr_port.empty() && !env("MASTER_ADDR").empty()) addr_port = env("MASTER_ADDR") + ":" + env("MASTER_PORT");
   } else {
-    if (rank >= 0 && world_size < 0) throw Error("--rank needs --world-size");
+    if (rank >= 0 && world_size < 0) throw UsageError("--rank needs --world-size");
     p.world_size = world_size < 0 ? 1 : world_size;
     p.rank = rank < 0 ? 0 : rank;
   }
   if (!p.active()) return p;
   if (p.rank >= p.world_size)
-    throw Error("rank " + std::to_string(p.rank) + " is not below the world size " + std::to_string(p.world_size));
-  if (addr_port.empty()) throw Error("data-parallel training needs --master ADDR:PORT (or MASTER_ADDR and MASTER_PORT)");
+    throw UsageError("rank " + std::to_string(p.rank) + " is not below the world size " + std::to_string(p.world_size));
+  if (addr_port.empty()) throw UsageError("data-parallel training needs --master ADDR:PORT (or MASTER_ADDR and MASTER_PORT)");
   const auto colon = addr_port.rfind(':');
   if (colon == std::string::npos || colon == 0)
-    throw Error("--master expects ADDR:PORT (e.g. 127.0.0.1:29500), got \"" + addr_port + "\"");
+    throw UsageError("--master expects ADDR:PORT (e.g. 127.0.0.1:29500), got \"" + addr_port + "\"");
   p.master_addr = addr_port.substr(0, colon);
   const long port = parse_count("the master port", addr_port.substr(colon + 1), 1);
-  if (port > 65535) throw Error("the master port must be at most 65535, got " + std::to_string(port));
+  if (port > 65535) throw UsageError("the master port must be at most 65535, got " + std::to_string(port));
   p.master_port = static_cast<int>(port);
   return p;
 }
@@ -113,7 +124,7 @@ CliArgs parse_cli(int argc, char** argv, int first) {
   for (int i = first; i < argc; ++i) {
     std::string k = argv[i];
     auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw Error(k + " needs a value");
+      if (i + 1 >= argc) throw UsageError(k + " needs a value");
       return argv[++i];
     };
     // --key=value spelling for every option that takes a value.
@@ -131,14 +142,14 @@ CliArgs parse_cli(int argc, char** argv, int first) {
     else if (k == "--set") {
       std::string s = value();
       auto eq = s.find('=');
-      if (eq == std::string::npos || eq == 0) throw Error("--set expects KEY=VALUE, got \"" + s + "\"");
+      if (eq == std::string::npos || eq == 0) throw UsageError("--set expects KEY=VALUE, got \"" + s + "\"");
       a.overrides.emplace_back(s.substr(0, eq), parse_value(s.substr(eq + 1)));
     } else if (k == "--data") {
       if (!data_replaced) data_list = json::array(), data_replaced = true;
       data_list.push_back(json{{"dir", val()}});
       push_data();
     } else if (k == "--exclude") {
-      if (data_list.empty()) throw Error("--exclude must follow a --data DIR");
+      if (data_list.empty()) throw UsageError("--exclude must follow a --data DIR");
       data_list.back()["exclude"] = val();
       push_data();
     } else if (k == "--task") a.overrides.emplace_back("task.enabled", true);
@@ -149,7 +160,7 @@ CliArgs parse_cli(int argc, char** argv, int first) {
       std::string v = val();
       char* end = nullptr;
       long n = std::strtol(v.c_str(), &end, 10);
-      if (v.empty() || *end || n < 0) throw Error("--stop-at needs a step number, got \"" + v + "\"");
+      if (v.empty() || *end || n < 0) throw UsageError("--stop-at needs a step number, got \"" + v + "\"");
       a.stop_at = n;
     } else if (k == "--world-size") {
       world_size = parse_count("--world-size", val(), 1);
@@ -160,7 +171,7 @@ CliArgs parse_cli(int argc, char** argv, int first) {
     } else if (shorthands().count(k)) {
       a.overrides.emplace_back(shorthands().at(k), parse_value(val()));
     } else {
-      throw Error("unknown option \"" + k + "\"");
+      throw UsageError("unknown option \"" + k + "\"");
     }
   }
   a.parallel = resolve_parallel(static_cast<int>(world_size), static_cast<int>(rank), master);

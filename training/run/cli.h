@@ -12,8 +12,16 @@
 #include <vector>
 
 #include "run/config.h"
+#include "timfusion/error.h"
 
 namespace timfusion::train {
+
+// A mistake on the command line (unknown option, missing or bad value, a bad
+// --set): timfusion-train reports it in one line and exits 2, like every tool.
+class UsageError : public Error {
+ public:
+  using Error::Error;
+};
 
 // Data-parallel training (`train` only): this process is rank `rank` of
 // `world_size`; rank 0 hosts the rendezvous at master_addr:master_port.
@@ -36,7 +44,7 @@ struct CliArgs {
   ParallelSpec parallel;
 };
 
-// Parses argv[first..]; throws Error for unknown options or missing values.
+// Parses argv[first..]; throws UsageError for unknown options or missing values.
 CliArgs parse_cli(int argc, char** argv, int first);
 
 // The configuration is resolved from these by run/command_config.h's
@@ -49,6 +57,10 @@ ParallelSpec resolve_parallel(int world_size, int rank, const std::string& maste
 // A value on the command line: its JSON when it parses as JSON, else the text
 // as a string (--set KEY=VALUE, shorthand flags).
 json parse_value(const std::string& text);
+
+// c.set(key, value, origin) for a value from the command line: a bad key or value
+// is a UsageError (the config layer's own message, with its typo hint).
+void set_from_command_line(Config& c, const std::string& key, const json& value, const std::string& origin);
 
 // Help text for the shared options.
 const char* cli_help();

@@ -105,7 +105,7 @@ CommandArgs parse_command_args(int argc, char** argv, int first, const CommandSp
       if (eq != std::string::npos) {  // a switch: "key=value" fixed
         route(target.substr(0, eq), parse_value(target.substr(eq + 1)));
       } else {
-        if (!has_inline && i + 1 >= argc) throw Error(name + " needs a value");
+        if (!has_inline && i + 1 >= argc) throw UsageError(name + " needs a value");
         route(target, parse_value(has_inline ? inline_value : argv[++i]));
       }
       continue;
@@ -142,18 +142,25 @@ CommandConfig resolve_command_config(const CommandArgs& a, const CommandSpec& sp
                                                   "preview_size",  "device",           "precision",     "loader_thread"};
     for (const auto& [k, v] : a.cli.overrides) {
       if (!allowed.count(k))
-        throw Error("cannot change \"" + k + "\" when resuming (it would not continue the same run); only steps, "
-                    "checkpoint_every, preview_*, device, precision and loader_thread may change");
-      c.base.set(k, v, "command line");
+        throw UsageError("cannot change \"" + k + "\" when resuming (it would not continue the same run); only steps, "
+                         "checkpoint_every, preview_*, device, precision and loader_thread may change");
+      set_from_command_line(c.base, k, v, "command line");
     }
     if (!a.own.empty())
-      throw Error("cannot change \"" + spec.name + "." + a.own.front().first + "\" when resuming");
+      throw UsageError("cannot change \"" + spec.name + "." + a.own.front().first + "\" when resuming");
     c.base.set("out", a.cli.resume, "--resume");
   } else {
     c.base.merge(spec.base_defaults, "defaults of " + spec.name);
     if (!a.cli.config_file.empty()) load_file(a.cli.config_file);
-    for (const auto& [k, v] : a.cli.overrides) c.base.set(k, v, k == "data" ? "--data" : "command line");
-    for (const auto& [k, v] : a.own) set_section_key(c, spec, k, v, "command line");
+    for (const auto& [k, v] : a.cli.overrides)
+      set_from_command_line(c.base, k, v, k == "data" ? "--data" : "command line");
+    for (const auto& [k, v] : a.own) {
+      try {
+        set_section_key(c, spec, k, v, "command line");
+      } catch (const Error& e) {
+        throw UsageError(e.what());
+      }
+    }
   }
   if (!spec.data_required && c.base.at("data").empty()) {
     Config probe = c.base;  // validate() insists on data; these commands take theirs elsewhere
@@ -191,7 +198,7 @@ std::optional<CommandRun> start_command(int argc, char** argv, int first, const 
     return std::nullopt;
   }
   if (a.cli.parallel.active() && !spec.data_parallel)
-    throw Error("--world-size / WORLD_SIZE: only `timfusion-train train` trains data-parallel, not " + spec.name);
+    throw UsageError("--world-size / WORLD_SIZE: only `timfusion-train train` trains data-parallel, not " + spec.name);
   CommandRun r;
   r.cfg = resolve_command_config(a, spec);
   r.dir = prepare_run_dir(r.cfg, a);

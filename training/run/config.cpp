@@ -6,10 +6,7 @@
 #include <sstream>
 
 #include "timfusion/error.h"
-
-#ifndef TIMFUSION_DATA_DIR
-#define TIMFUSION_DATA_DIR "../shared/data"
-#endif
+#include "timfusion/paths.h"
 
 namespace fs = std::filesystem;
 
@@ -38,6 +35,9 @@ std::vector<KeySpec> make_schema() {
       {"lr_schedule", T::String, "cosine", 0, 0, {"cosine", "constant"}, "learning-rate schedule after warm-up"},
       {"warmup", T::Int, 0, 0, 1e9, {}, "linear warm-up steps"},
       {"grad_clip", T::Number, 0.0, 0, 1e9, {}, "clip the gradient's global L2 norm (0 = off)"},
+      {"noise", T::Number, 0.0, 0, 50, {},
+       "sensor-noise augmentation: Gaussian noise of sigma uniform in [0, noise] grey levels on each input crop; "
+       "the losses compare with the clean crops (0 = off)"},
       {"threads", T::Int, 0, 0, 256, {}, "CPU threads (0 = LibTorch's choice); results are bit-exact for a fixed count"},
       {"device", T::String, "auto", 0, 0, {},
        "where to train: auto (CUDA when available, else CPU), cpu, cuda or cuda:N (may change on --resume)"},
@@ -47,6 +47,9 @@ std::vector<KeySpec> make_schema() {
        "crop the next batch on a second thread during a step (auto: on with CUDA, pinned memory)"},
       {"loss.intensity", T::Number, 1.0, 0, 1e6, {}, "weight of L_int = mean|F - max(I, V)|"},
       {"loss.gradient", T::Number, 10.0, 0, 1e6, {}, "weight of L_grad = mean| |grad F| - max(|grad I|, |grad V|) | (Sobel)"},
+      {"loss.gradient_gain", T::Number, 1.0, 0.5, 4, {},
+       "texture target gain k in L_grad = mean| |grad F| - k max(|grad I|, |grad V|) |: 1 = keep the stronger source "
+       "edge; > 1 asks for crisper edges than either source (SF/AG/EI reward it, Qabf and SSIM punish overshoot)"},
       {"loss.ssim", T::Number, 1.0, 0, 1e6, {}, "weight of L_ssim = 1 - (SSIM(F, I) + SSIM(F, V)) / 2"},
       {"loss.ssim_window", T::Int, 11, 3, 63, {}, "SSIM Gaussian window size (sigma 1.5), odd"},
       {"task.enabled", T::Bool, false, 0, 0, {}, "task guidance: train a segmentation net on the fused image (bilevel)"},
@@ -362,7 +365,10 @@ double scheduled_lr(const Config& cfg, int64_t k) {
 
 std::string data_root() {
   const char* env = std::getenv("TIMFUSION_DATA_DIR");
-  return env && *env ? env : TIMFUSION_DATA_DIR;
+  if (env && *env) return env;
+  // An installed timfusion-train knows no data folder of the build machine.
+  std::string built = uninstalled_data_dir();
+  return built.empty() ? "../shared/data" : built;
 }
 
 }  // namespace timfusion::train

@@ -72,8 +72,8 @@ class Config {
   json values_ = json::object();
 };
 
-// The shared data folder: $TIMFUSION_DATA_DIR when set, else the build's
-// default (../shared/data), as given (it may be relative).
+// The shared data folder: $TIMFUSION_DATA_DIR when set, else (uninstalled build)
+// the one meson was configured with, else ../shared/data; as given (it may be relative).
 std::string data_root();
 
 // The learning rate of step k: linear warm-up, then cosine (lr -> lr_min) or

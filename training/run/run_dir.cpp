@@ -10,34 +10,16 @@
 #include <fstream>
 #include <sstream>
 
+#include "timfusion/atomic_file.h"
 #include "timfusion/error.h"
-
-#ifndef TIMFUSION_SOURCE_DIR
-#define TIMFUSION_SOURCE_DIR "."
-#endif
+#include "timfusion/paths.h"
 
 namespace fs = std::filesystem;
 
 namespace timfusion::train {
 
 void write_text_atomic(const std::string& path, const std::string& text) {
-  std::string tmp = path + ".tmp-" + std::to_string(::getpid());
-  {
-    std::ofstream o(tmp, std::ios::binary | std::ios::trunc);
-    if (!o) throw Error(path + ": cannot write (" + std::strerror(errno) + ")");
-    o << text;
-    o.flush();
-    if (!o) {
-      std::remove(tmp.c_str());
-      throw Error(path + ": write failed (disk full?)");
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    std::remove(tmp.c_str());
-    throw Error(path + ": cannot rename the temporary file (" + ec.message() + ")");
-  }
+  write_file_atomic(path, text);  // O_EXCL temporary in the same folder, then rename
 }
 
 std::string read_text(const std::string& path) {
@@ -76,7 +58,9 @@ std::string shell_quote(const std::string& s) {
 }  // namespace
 
 std::string git_commit() {
-  for (const char* dir : {TIMFUSION_SOURCE_DIR, "."}) {
+  // The source tree of an uninstalled build, else the working directory.
+  for (const std::string& dir : {uninstalled_source_root(), std::string(".")}) {
+    if (dir.empty()) continue;
     std::string h = run_capture("git -C " + shell_quote(dir) + " rev-parse HEAD 2>/dev/null");
     if (is_hash(h)) return h;
   }

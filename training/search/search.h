@@ -35,9 +35,12 @@ struct IasStep {
 };
 
 // The three-gradient IAS evaluation at the supernet's current (omega, alpha).
-// lambda = 0 or lat == nullptr: no latency term.
+// lambda = 0 or lat == nullptr: no latency term. The latency term is
+// lambda * max(0, E[latency] - budget_ms): with a budget, architectures that
+// fit are not pushed further down (budget 0: plain lambda * E[latency]).
 IasStep ias_hypergradient(SuperNetImpl& net, const LatencyTable* lat, double lambda, const SearchBatch& train,
-                          const SearchBatch& val, const FusionLossWeights& w, bool first_order = false);
+                          const SearchBatch& val, const FusionLossWeights& w, bool first_order = false,
+                          double budget_ms = 0);
 
 struct SearchStats {
   double f = NAN, F_fusion = NAN, latency_ms = NAN, c = NAN, g_alpha_norm = NAN, lr = 0;

@@ -51,6 +51,7 @@ const char* kUsage =
     "  --cells N                 Chain2 cells (search.cells)\n"
     "  --latency-weight X        lambda, loss per ms of expected latency (search.latency_weight)\n"
     "  --latency-threads N       threads for the latency table (search.latency_threads, default 1)\n"
+    "  --latency-budget MS       E[latency] that costs nothing (search.latency_budget, default 0)\n"
     "  --alpha-lr X              Adam lr of alpha (search.alpha_lr)\n"
     "  --first-order             ablation: c = 0 (search.hypergradient=first-order)\n"
     "  --name NAME               name in the genotype (search.name)\n"
@@ -77,6 +78,9 @@ const CommandSpec& search_spec() {
         {"alpha_start", T::Int, 50, 0, 1e9, {}, "steps that train the weights only before alpha moves"},
         {"val_fraction", T::Number, 0.5, 0.05, 0.95, {}, "share of the pairs (evenly spaced in name order) for the alpha split"},
         {"latency_weight", T::Number, 0.02, 0, 1e6, {}, "lambda: upper-level loss per ms of expected latency"},
+        {"latency_budget", T::Number, 0.0, 0, 1e6, {},
+         "ms per frame (the latency table's E[latency], fixed part included) that costs nothing: the "
+         "penalty is lambda * max(0, E[latency] - budget); 0 = plain lambda * E[latency]"},
         {"latency_width", T::Int, 640, 16, 8192, {}, "frame width the latency table is measured at"},
         {"latency_height", T::Int, 480, 16, 8192, {}, "frame height the latency table is measured at"},
         {"latency_threads", T::Int, 1, 1, 256, {}, "threads for the latency table (the deployment's thread count)"},
@@ -92,6 +96,7 @@ const CommandSpec& search_spec() {
                {"--cells", "search.cells"},
                {"--latency-weight", "search.latency_weight"},
                {"--latency-threads", "search.latency_threads"},
+               {"--latency-budget", "search.latency_budget"},
                {"--alpha-lr", "search.alpha_lr"},
                {"--first-order", "search.hypergradient=first-order"},
                {"--name", "search.name"}};
@@ -101,7 +106,7 @@ const CommandSpec& search_spec() {
 }
 
 IasStep ias_hypergradient(SuperNetImpl& net, const LatencyTable* lat, double lambda, const SearchBatch& train,
-                          const SearchBatch& val, const FusionLossWeights& w, bool first_order) {
+                          const SearchBatch& val, const FusionLossWeights& w, bool first_order, double budget_ms) {
   IasStep s;
   // Upper level F on the alpha split: fusion loss + lambda * E[latency].
   auto Fl = fusion_losses(net.forward(val.ir, val.vis), val.ir, val.vis, w);
@@ -109,7 +114,7 @@ IasStep ias_hypergradient(SuperNetImpl& net, const LatencyTable* lat, double lam
   if (lat && lambda > 0) {
     auto e = lat->expected(net.probabilities());
     s.latency_ms = e.item<double>();
-    F = F + lambda * e;
+    F = F + lambda * torch::relu(e - budget_ms);
   } else if (lat) {
     s.latency_ms = lat->expected(net.probabilities()).item<double>();
   }
@@ -211,7 +216,8 @@ SearchStats Searcher::Impl::step(int64_t k) {
   opt->zero_grad();
   if (k >= cfg.i("alpha_start")) {
     SearchBatch va = batch_of(adata, seed, k, 1, n, crop, flip, device.device);
-    IasStep s = ias_hypergradient(*net, &lat, cfg.d("latency_weight"), tr, va, w, cfg.s("hypergradient") == "first-order");
+    IasStep s = ias_hypergradient(*net, &lat, cfg.d("latency_weight"), tr, va, w, cfg.s("hypergradient") == "first-order",
+                                  cfg.d("latency_budget"));
     {
       torch::NoGradGuard ng;
       net->alpha().mutable_grad() = s.h.g_alpha[0].clone();
@@ -383,7 +389,7 @@ int Searcher::run(long stop_at, bool resume, const std::string& command_line) {
   md += "Run folder: `" + m.dir + "`; " + std::to_string(steps) + " steps, " + fmt("%.0f", m.elapsed) + " s.\n\n";
   md += "Command: `" + (m.sessions.empty() ? std::string() : m.sessions.front()) + "`\n\n";
   md += "Hypergradient: " + m.cfg.s("hypergradient") + "; latency weight lambda = " + fmt("%g", m.cfg.d("latency_weight")) +
-        " per ms; alpha lr " + fmt("%g", m.cfg.d("alpha_lr")) + ".\n\n";
+        " per ms over a budget of " + fmt("%g", m.cfg.d("latency_budget")) + " ms; alpha lr " + fmt("%g", m.cfg.d("alpha_lr")) + ".\n\n";
   md += "## softmax(alpha) per edge (raw alpha in parentheses; bold = chosen)\n\n" + alpha_markdown() + "\n";
   md += "Genotype: `" + g.to_json() + "`\n\n";
   md += "Latency of the derived network at " + std::to_string(m.lat.width) + "x" + std::to_string(m.lat.height) + ", " +

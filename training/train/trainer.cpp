@@ -9,6 +9,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "data/pair_dataset.h"
+#include "data/sensor_noise.h"
 #include "losses/fusion_losses.h"
 #include "run/checkpoint.h"
 #include "run/command_config.h"
@@ -62,7 +63,8 @@ struct Trainer::Impl : CommandState {
   LossScale scale{false}, tscale{false}, bscale{false};  // fp16 only
 
   // Step k's batches on the host: {ir, vis} of the fusion data (unless
-  // fuse_task_batch), then {ir, vis, labels} of the task data when task.
+  // fuse_task_batch; with noise > 0 followed by their noisy copies), then
+  // {ir, vis, labels} of the task data when task.
   std::vector<torch::Tensor> host_batch(int64_t k) const;
   // The host tensors of batch b (pinned for CUDA).
   torch::Tensor planes(const std::vector<float>& v, const Batch& b) const {
@@ -178,9 +180,19 @@ std::vector<torch::Tensor> Trainer::Impl::host_batch(int64_t k) const {
   auto share = [&](const Batch& b) { return par ? share_of(b, par->rank(), par->world_size()) : b; };
   std::vector<torch::Tensor> out;
   if (!fuse_task_batch) {
-    Batch b = share(data.sample(seed, k, /*stream=*/0, batch, crop, flip));
+    const Batch whole = data.sample(seed, k, /*stream=*/0, batch, crop, flip);
+    Batch b = share(whole);
     out.push_back(planes(b.ir, b));
     out.push_back(planes(b.vis, b));
+    if (const double noise = cfg.base.d("noise"); noise > 0) {
+      // Noisy inputs, clean targets (sensor_noise.h). The noise is drawn for
+      // the whole global batch, so each rank gets the rows one process would.
+      for (int s : {0, 1}) {
+        auto x = add_sensor_noise(host_planes(s ? whole.vis : whole.ir, whole.n, whole.h, whole.w), noise, seed, k, s);
+        if (par) x = x.chunk(par->world_size(), 0)[par->rank()].contiguous();
+        out.push_back(plan.pinned ? x.pin_memory() : x);
+      }
+    }
   }
   if (task) {
     const int tb = cfg.base.i("task.batch") > 0 ? static_cast<int>(cfg.base.i("task.batch")) : batch;
@@ -212,7 +224,12 @@ StepStats Trainer::Impl::step(int64_t k) {
   if (!fuse_task_batch) {
     ir = in[next++];
     vis = in[next++];
-    fused = forward(ir, vis);
+    if (cfg.base.d("noise") > 0) {
+      auto noisy_ir = in[next++], noisy_vis = in[next++];
+      fused = forward(noisy_ir, noisy_vis);  // the losses below compare with the clean crops
+    } else {
+      fused = forward(ir, vis);
+    }
   }
   torch::Tensor upper_task;
   if (task) {
@@ -522,6 +539,17 @@ int Trainer::run(long stop_at, bool resume, const std::string& command_line) {
                          {"train_seconds", std::round(m.elapsed)},
                          {"finished", utc_now()},
                          {"config", m.cfg.base.values()}};
+  if (!m.cfg.base.s("init").empty()) {
+    // The starting weights are part of the training data's story (a
+    // meta-initialisation saw its pretext tasks): carry their provenance along.
+    nlohmann::json init = {{"path", m.cfg.base.s("init")}};
+    try {
+      init["provenance"] = nlohmann::json::parse(load_model_file(m.cfg.base.s("init"), m.cfg.base.s("arch")).provenance);
+    } catch (const std::exception& e) {
+      init["provenance_error"] = e.what();
+    }
+    prov["init"] = init;
+  }
   if (m.task) {
     prov["task"] = {{"data", m.cfg.base.task_source().str()},
                     {"lambda", m.cfg.base.d("task.lambda")},

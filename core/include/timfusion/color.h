@@ -18,6 +18,14 @@ cv::Mat unit_of_8bit(const cv::Mat& gray8);
 // 3/4-channel images by their luma.
 cv::Mat ir_to_unit(const cv::Mat& ir, ChannelOrder order);
 
+// The same, written into `out`, which is reallocated only when its size or
+// type differs: a video loop that keeps `out` allocates nothing per frame.
+// (luma_of copies a gray image into `out`; callers that can use the image
+// itself should do so.)
+void luma_of(const cv::Mat& image, ChannelOrder order, cv::Mat& out);
+void unit_of_8bit(const cv::Mat& gray8, cv::Mat& out);
+void ir_to_unit(const cv::Mat& ir, ChannelOrder order, cv::Mat& out);
+
 // out = vis with its luma replaced by fused_y (CV_8UC1); chroma and alpha
 // come from vis. Keeping BT.601 chroma (Cr = 0.713(R-Y), Cb = 0.564(B-Y))
 // while Y changes means adding (fused_y - vis_y) to each colour channel,

@@ -24,7 +24,10 @@ struct FuserOptions {
   std::string arch;   // for files without metadata (name or JSON path)
   Device device = Device::Auto;
   Precision precision = Precision::Fp32;
-  int threads = 0;  // intra-op threads; 0 = LibTorch's default
+  // Intra-op (LibTorch/OpenMP) threads for this Fuser's forward passes; 0 =
+  // one per core. Applied on the thread that calls fuse()/warmup(), so
+  // Fusers with different counts in one process do not affect each other.
+  int threads = 0;
 };
 
 class Fuser {
@@ -51,6 +54,13 @@ class Fuser {
   const std::string& model_path() const;
   Device device() const;  // the device actually used (never Auto)
   Precision precision() const;
+  int threads() const;  // the intra-op thread count in effect (0 resolved)
+  // LibTorch's intra-op thread count seen inside the last forward pass (0
+  // before the first): lets tests and tools check that threads took effect.
+  int threads_in_last_forward() const;
+  // Bytes of CPU tensor memory this Fuser's frames have taken from the
+  // system: frames reuse it, so it stops growing after the first frame at a size.
+  size_t tensor_memory_bytes() const;
 
   static bool cuda_available();
 

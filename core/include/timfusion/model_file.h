@@ -2,7 +2,8 @@
 //
 // Metadata keys written by timfusion (only by describe_model below):
 //   timfusion.arch        ArchSpec JSON (see arch.h)
-//   timfusion.provenance  JSON object: how the weights were made
+//   timfusion.provenance  JSON object: how the weights were made, with
+//                         timfusion_version (the timfusion that wrote it)
 // A file without timfusion.arch (e.g. a converted official checkpoint)
 // loads when the architecture is named by the caller.
 #pragma once
@@ -27,7 +28,8 @@ struct ModelFile {
 ModelFile load_model_file(const std::string& path, const std::string& arch_override = "");
 
 // Stores the self-description in `file`'s metadata: timfusion.arch, and
-// timfusion.provenance unless `provenance_json` is empty. The one writer of
+// timfusion.provenance unless `provenance_json` is empty (a JSON object gets
+// "timfusion_version" added when it has none). The one writer of
 // these keys (final weights, checkpoints, benchmark files).
 void describe_model(SafetensorsFile& file, const ArchSpec& arch, const std::string& provenance_json = "");
 // Writes `weights` with their self-description (through write_safetensors).

@@ -18,8 +18,11 @@ struct Homography {
   void validate() const;
   static Homography parse(const std::string& nine_numbers);  // "a,b,c,...,i"
   // JSON {"ir-homography": [9 numbers]} or a GLib-style key file with
-  // "ir-homography=a;b;...;i" (or ',' separated) under any group.
+  // "ir-homography=a;b;...;i" (or ',' separated) under any group. Files
+  // come from others: regular files only, at most 64 KiB, lines of at most
+  // 4096 characters, parsed in one linear pass (homography.cpp).
   static Homography load(const std::string& path);
+  static Homography from_text(const std::string& file_content);  // as load()
 };
 
 // Resamples ir (any depth, 1 channel) onto a grid of vis_size. Returns ir

@@ -11,6 +11,37 @@ namespace timfusion::nn {
 
 // ---------------------------------------------------------------- building blocks
 
+namespace {
+
+// ReflectionPad2d (mirror without repeating the edge: OpenCV's REFLECT_101)
+// that keeps a channels-last tensor channels-last. LibTorch 1.13's
+// reflection_pad2d makes its input contiguous (NCHW), so each padded conv
+// paid a conversion there and another one back inside the NHWC convolution:
+// 30 % of ivif-rt's frame. Here: one interior copy and 4p edge copies, all
+// plain copies of the same values (bit-identical to F::pad).
+torch::Tensor reflect_pad(const torch::Tensor& x, int64_t p) {
+  const auto opts = F::PadFuncOptions({p, p, p, p}).mode(torch::kReflect);
+  if (x.dim() != 4 || x.suggest_memory_format() != at::MemoryFormat::ChannelsLast || x.requires_grad())
+    return F::pad(x, opts);
+  const int64_t H = x.size(2), W = x.size(3);
+  if (p >= H || p >= W) return F::pad(x, opts);  // its error message
+  auto out = torch::empty({x.size(0), x.size(1), H + 2 * p, W + 2 * p},
+                          x.options().memory_format(at::MemoryFormat::ChannelsLast));
+  auto rows = out.narrow(2, p, H);
+  rows.narrow(3, p, W).copy_(x);
+  for (int64_t i = 1; i <= p; ++i) {  // left/right columns of the interior rows
+    rows.select(3, p - i).copy_(x.select(3, i));
+    rows.select(3, p + W - 1 + i).copy_(x.select(3, W - 1 - i));
+  }
+  for (int64_t i = 1; i <= p; ++i) {  // top/bottom rows, corners included, from the padded rows
+    out.select(2, p - i).copy_(out.select(2, p + i));
+    out.select(2, p + H - 1 + i).copy_(out.select(2, p + H - 1 - i));
+  }
+  return out;
+}
+
+}  // namespace
+
 TimBatchNormImpl::TimBatchNormImpl(int64_t channels, double momentum_, double eps_) : momentum(momentum_), eps(eps_) {
   weight = register_parameter("weight", torch::ones({channels}));
   bias = register_parameter("bias", torch::zeros({channels}));
@@ -102,7 +133,7 @@ ConvLayerImpl::ConvLayerImpl(int64_t in, int64_t out, int64_t k, int64_t dilatio
 torch::Tensor ConvLayerImpl::forward(const torch::Tensor& x) {
   if (pad == 0) return conv2d(x);
   // ReflectionPad2d mirrors without repeating the edge (OpenCV's REFLECT_101).
-  return conv2d(F::pad(x, F::PadFuncOptions({pad, pad, pad, pad}).mode(torch::kReflect)));
+  return conv2d(reflect_pad(x, pad));
 }
 
 BasicConvImpl::BasicConvImpl(int64_t in, int64_t out, int64_t k, int64_t dilation, int64_t groups) {
@@ -125,7 +156,7 @@ BlurPoolImpl::BlurPoolImpl(int64_t channels) {
 }
 
 torch::Tensor BlurPoolImpl::forward(const torch::Tensor& x) {
-  auto p = F::pad(x, F::PadFuncOptions({1, 1, 1, 1}).mode(torch::kReflect));
+  auto p = reflect_pad(x, 1);
   const std::vector<int64_t> stride{2, 2}, pad{0, 0}, dil{1, 1};
   return torch::conv2d(p, filt, torch::Tensor(), stride, pad, dil, x.size(1));
 }

@@ -1,0 +1,106 @@
+// timfusion: rig calibration. Estimates the homography that maps IR pixel
+// coordinates to visible pixel coordinates from the cameras' own frames.
+//
+// Thermal and visible intensities differ (a warm object may be dark or bright,
+// a painted line is invisible in IR), so the estimate works on structure:
+// normalised gradient-magnitude maps, which both cameras share wherever the
+// scene has edges. It starts from the scale-only guess given by the two
+// resolutions, searches scale x translation on a coarse level (normalised
+// cross-correlation), then refines a full homography coarse to fine with
+// OpenCV's enhanced correlation coefficient (cv::findTransformECC).
+#pragma once
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include <opencv2/core.hpp>
+
+#include "timfusion/error.h"
+#include "timfusion/registration.h"
+
+namespace timfusion {
+
+// One IR/visible frame pair taken at the same moment. Any depth (8/16-bit,
+// float) and 1, 3 (BGR) or 4 channels; all pairs of one calibration must
+// have the same IR size and the same visible size (one rig).
+struct CalibrationPair {
+  std::string name;  // reported back (file name, frame number)
+  cv::Mat ir, vis;
+};
+
+struct CalibrationOptions {
+  // Search range around the resolution guess (IR frame scaled onto the whole
+  // visible frame): IR-to-visible scale factor, and the offset of the IR
+  // frame's centre as a fraction of the visible width / height.
+  double min_scale = 0.5, max_scale = 2.0;
+  double max_shift = 0.15;
+  // Refuse when the final structure correlation (ECC, -1..1) is below this.
+  double min_correlation = 0.40;
+  // Frames are registered at most at this size (longer side, pixels); larger
+  // frames are reduced first (the homography is still in full-size pixels).
+  int max_side = 1024;
+  // Polled between steps; when it becomes true calibrate() throws
+  // CalibrationCancelled.
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+struct PairReport {
+  std::string name;
+  bool estimated = false;     // this pair gave an estimate on its own
+  std::string problem;        // why not, when !estimated
+  double correlation = 0;     // of its own estimate
+  double distance_px = 0;     // mean distance of its estimate to the result (visible pixels)
+  bool used = false;          // agrees with the result and was used for it
+};
+
+struct Calibration {
+  Homography h;  // IR pixel -> visible pixel
+  cv::Size ir_size, vis_size;
+  // Enhanced correlation coefficient of the structure maps under h, at the
+  // finest level (1 = identical structure). Cross-modal pairs with plenty of
+  // edges reach 0.4-0.7 (same-camera frames 0.95+).
+  double correlation = 0;
+  // Local misalignment left under h: median length of the shifts that
+  // re-align small patches (visible pixels); an estimate of the error. -1
+  // when too few patches have structure in two directions to measure it.
+  double residual_px = -1;
+  // Agreement across pairs: median distance of the pairs' own estimates to
+  // the result (visible pixels); 0 with one pair.
+  double spread_px = 0;
+  // 0..1, from the correlation, the residual and the agreement across pairs.
+  double confidence = 0;
+  std::vector<PairReport> pairs;
+};
+
+// Thrown when the frames do not determine the homography well enough; the
+// message says why and what to do ("not enough common structure: ...").
+class CalibrationRefused : public Error {
+ public:
+  using Error::Error;
+};
+class CalibrationCancelled : public Error {
+ public:
+  using Error::Error;
+};
+
+// Estimates the IR->visible homography. Throws Error for unusable input
+// (empty frames, mixed sizes), CalibrationRefused when the result is not good
+// enough.
+Calibration calibrate(const std::vector<CalibrationPair>& pairs, const CalibrationOptions& options = {});
+
+// The scale-only guess: the IR frame stretched onto the whole visible frame
+// (what the identity homography means to the element).
+Homography resolution_guess(cv::Size ir, cv::Size vis);
+
+// Mean distance, in visible pixels, between where a and b put the IR points
+// of a grid x grid lattice over the part of the IR frame that truth maps
+// inside the visible frame (all of the IR frame when truth is null).
+double reprojection_error(const Homography& a, const Homography& b, cv::Size ir, cv::Size vis, int grid = 5);
+
+// Writes the element's calibration file (JSON): "ir-homography" plus the
+// sizes, correlation, residual, confidence and the frames used. The loader
+// (Homography::load) reads "ir-homography" and ignores the other keys.
+// Written to a temporary file and renamed, so a reader never sees half a file.
+void write_calibration(const std::string& path, const Calibration& c, const std::string& tool_version = "");
+
+}  // namespace timfusion

@@ -1,0 +1,307 @@
+// timfusion calibration: the estimate for each pair, the consensus over
+// pairs, the joint refinement, and the decision to accept or refuse.
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include <opencv2/imgproc.hpp>
+#include <opencv2/video/tracking.hpp>
+
+#include "calibration_internal.h"
+
+namespace timfusion {
+
+using calib::Mat3;
+
+namespace {
+
+const char* kPointAtEdges =
+    "point both cameras at a scene with plenty of edges at the working distance (buildings, poles, people, "
+    "parked cars; not sky, fog or a blank wall)";
+constexpr int kCoarseSide = 128;  // longer visible side of the coarsest level
+constexpr int kCandidates = 6;    // coarse-search peaks refined with ECC
+
+void check_cancel(const CalibrationOptions& o) {
+  if (o.cancel && o.cancel->load()) throw CalibrationCancelled("calibration cancelled");
+}
+
+std::string size_str(cv::Size s) { return std::to_string(s.width) + "x" + std::to_string(s.height); }
+
+std::string fmt(double v, int digits = 2) {
+  std::ostringstream s;
+  s.setf(std::ios::fixed);
+  s.precision(digits);
+  s << v;
+  return s.str();
+}
+
+// Scale of h relative to the resolution guess (square root of the area ratio
+// of the IR frame's image), for the plausibility check.
+double relative_scale(const Mat3& h, cv::Size ir, cv::Size vis) {
+  std::vector<cv::Point2f> q;
+  for (cv::Point2d p : {cv::Point2d(0, 0), cv::Point2d(ir.width, 0), cv::Point2d(ir.width, ir.height),
+                        cv::Point2d(0, ir.height)})
+    q.push_back(cv::Point2f(calib::apply(h, p)));
+  const double area = std::abs(cv::contourArea(q));
+  return std::sqrt(area / (double(vis.width) * vis.height));
+}
+
+// Fraction of the visible frame that the IR frame covers under h.
+double coverage(const Mat3& h, cv::Size ir, cv::Size vis) {
+  const double step = std::max(vis.width, vis.height) / 40.0;
+  const Mat3 inv = h.inv();
+  int in = 0, all = 0;
+  for (double y = step / 2; y < vis.height; y += step)
+    for (double x = step / 2; x < vis.width; x += step) {
+      const cv::Point2d p = calib::apply(inv, {x, y});
+      ++all;
+      if (p.x >= -0.5 && p.y >= -0.5 && p.x <= ir.width - 0.5 && p.y <= ir.height - 0.5) ++in;
+    }
+  return all ? double(in) / all : 0;
+}
+
+struct PairWork {
+  std::string name;
+  calib::Level finest;  // kept for the joint refinement and the residual
+  bool ok = false;
+  std::string problem;
+  Mat3 h = Mat3::eye();
+  double correlation = 0;
+};
+
+// The whole coarse-to-fine estimate on one pair.
+void estimate_pair(const CalibrationPair& p, const CalibrationOptions& o, PairWork& w) {
+  const cv::Mat ir = calib::gray_float(p.ir), vis = calib::gray_float(p.vis);
+  if (calib::relative_contrast(ir, p.ir.depth()) < 0.01) {
+    w.problem = "the IR frame is nearly uniform (no structure)";
+    return;
+  }
+  if (calib::relative_contrast(vis, p.vis.depth()) < 0.01) {
+    w.problem = "the visible frame is nearly uniform (no structure)";
+    return;
+  }
+  const std::vector<calib::Level> levels = calib::build_pyramid(ir, vis, o.max_side, kCoarseSide);
+  w.finest = levels.front();
+  const int top = int(levels.size()) - 1;
+  check_cancel(o);
+  std::vector<calib::Candidate> cands = calib::coarse_search(levels[top], ir.size(), vis.size(), o);
+  if (cands.empty()) {
+    w.problem = "no placement of the IR frame correlates with the visible frame";
+    return;
+  }
+  if (int(cands.size()) > kCandidates) cands.resize(kCandidates);
+
+  // Each candidate: affine ECC on the two coarsest levels; keep the best.
+  double best_corr = -2;
+  Mat3 best = Mat3::eye();
+  const int mid = std::max(0, top - 1);
+  for (const auto& c : cands) {
+    check_cancel(o);
+    Mat3 h = c.h;
+    try {
+      calib::refine(levels[top], h, cv::MOTION_AFFINE, 60, 1e-4);
+      const double corr = calib::refine(levels[mid], h, cv::MOTION_AFFINE, 60, 1e-4);
+      if (corr > best_corr) {
+        best_corr = corr;
+        best = h;
+      }
+    } catch (const cv::Exception&) {
+      // ECC diverged from this start: try the next one.
+    }
+  }
+  if (best_corr < -1) {
+    w.problem = "the alignment did not converge from any start";
+    return;
+  }
+  // Full homography, coarse to fine.
+  double corr = best_corr;
+  try {
+    for (int k = mid; k >= 0; --k) {
+      check_cancel(o);
+      corr = calib::refine(levels[k], best, cv::MOTION_HOMOGRAPHY, k == 0 ? 80 : 60, k == 0 ? 1e-5 : 1e-4);
+    }
+  } catch (const cv::Exception&) {
+    w.problem = "the homography refinement did not converge";
+    return;
+  }
+  w.ok = true;
+  w.h = best;
+  w.correlation = corr;
+}
+
+}  // namespace
+
+Homography resolution_guess(cv::Size ir, cv::Size vis) { return calib::to_homography(calib::resize_map(ir, vis)); }
+
+double reprojection_error(const Homography& a, const Homography& b, cv::Size ir, cv::Size vis, int grid) {
+  const Mat3 ha = calib::to_mat3(a), hb = calib::to_mat3(b);
+  // Lattice over the visible frame, kept where b's IR frame covers it, taken
+  // back to IR pixels by b: the points both cameras see.
+  const Mat3 hb_inv = hb.inv();
+  double sum = 0;
+  int n = 0;
+  for (int gy = 0; gy < grid; ++gy)
+    for (int gx = 0; gx < grid; ++gx) {
+      const cv::Point2d v((gx + 0.5) * vis.width / grid - 0.5, (gy + 0.5) * vis.height / grid - 0.5);
+      const cv::Point2d p = calib::apply(hb_inv, v);
+      if (p.x < -0.5 || p.y < -0.5 || p.x > ir.width - 0.5 || p.y > ir.height - 0.5) continue;
+      const cv::Point2d d = calib::apply(ha, p) - v;
+      sum += std::hypot(d.x, d.y);
+      ++n;
+    }
+  if (n == 0) {
+    // No overlap: compare the IR frame's corners instead.
+    for (cv::Point2d p : {cv::Point2d(0, 0), cv::Point2d(ir.width - 1, 0), cv::Point2d(0, ir.height - 1),
+                          cv::Point2d(ir.width - 1, ir.height - 1)}) {
+      const cv::Point2d d = calib::apply(ha, p) - calib::apply(hb, p);
+      sum += std::hypot(d.x, d.y);
+      ++n;
+    }
+  }
+  return sum / n;
+}
+
+Calibration calibrate(const std::vector<CalibrationPair>& pairs, const CalibrationOptions& o) {
+  if (pairs.empty()) throw Error("calibration needs at least one IR/visible frame pair");
+  const cv::Size ir_size = pairs[0].ir.size(), vis_size = pairs[0].vis.size();
+  for (const auto& p : pairs) {
+    if (p.ir.empty() || p.vis.empty())
+      throw Error("pair " + p.name + ": " + (p.ir.empty() ? "the IR" : "the visible") + " frame is empty");
+    if (p.ir.size() != ir_size || p.vis.size() != vis_size)
+      throw Error("pair " + p.name + ": IR " + size_str(p.ir.size()) + " / visible " + size_str(p.vis.size()) +
+                  " differ from the first pair's " + size_str(ir_size) + " / " + size_str(vis_size) +
+                  ": all frames must come from the same two cameras");
+  }
+  if (!(o.min_scale > 0 && o.max_scale >= o.min_scale && o.max_shift >= 0 && o.max_shift < 0.5))
+    throw Error("calibration search range: need 0 < min-scale <= max-scale and 0 <= max-shift < 0.5");
+
+  std::vector<PairWork> work(pairs.size());
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    check_cancel(o);
+    work[i].name = pairs[i].name;
+    estimate_pair(pairs[i], o, work[i]);
+  }
+
+  Calibration c;
+  c.ir_size = ir_size;
+  c.vis_size = vis_size;
+  std::vector<int> ok;
+  for (size_t i = 0; i < work.size(); ++i)
+    if (work[i].ok) ok.push_back(int(i));
+  if (ok.empty()) {
+    std::string why;
+    for (const auto& w : work) why += (why.empty() ? "" : "; ") + w.name + ": " + w.problem;
+    throw CalibrationRefused("not enough common structure (" + why + "): " + kPointAtEdges);
+  }
+
+  // Consensus: the pair estimate closest (median distance) to all others.
+  auto dist = [&](const Mat3& a, const Mat3& b) {
+    return reprojection_error(calib::to_homography(a), calib::to_homography(b), ir_size, vis_size);
+  };
+  int medoid = ok[0];
+  double best_med = 1e300;
+  for (int i : ok) {
+    std::vector<double> d;
+    for (int j : ok)
+      if (j != i) d.push_back(dist(work[i].h, work[j].h));
+    double med = 0;
+    if (!d.empty()) {
+      std::nth_element(d.begin(), d.begin() + d.size() / 2, d.end());
+      med = d[d.size() / 2];
+    }
+    // Ties (e.g. two pairs): the higher correlation wins.
+    if (med < best_med - 1e-9 || (std::abs(med - best_med) <= 1e-9 && work[i].correlation > work[medoid].correlation)) {
+      best_med = med;
+      medoid = i;
+    }
+  }
+  const double agree_px = std::max(3.0, 0.01 * std::max(vis_size.width, vis_size.height));
+  std::vector<int> used;
+  std::vector<double> spreads;
+  for (int i : ok) {
+    const double d = dist(work[i].h, work[medoid].h);
+    if (i != medoid) spreads.push_back(d);
+    if (d <= agree_px) used.push_back(i);
+  }
+
+  // Joint refinement: every agreeing pair has the same homography, so the sum
+  // of their IR structure maps aligns with the sum of their visible ones.
+  Mat3 h = work[medoid].h;
+  double corr = work[medoid].correlation;
+  calib::Level finest = work[medoid].finest;
+  if (used.size() > 1) {
+    calib::Level joint = finest;
+    joint.ir = cv::Mat::zeros(finest.ir.size(), CV_32F);
+    joint.vis = cv::Mat::zeros(finest.vis.size(), CV_32F);
+    for (int i : used) {
+      joint.ir += work[i].finest.ir;
+      joint.vis += work[i].finest.vis;
+    }
+    joint.ir *= 1.0 / used.size();
+    joint.vis *= 1.0 / used.size();
+    Mat3 hj = h;
+    try {
+      check_cancel(o);
+      const double cj = calib::refine(joint, hj, cv::MOTION_HOMOGRAPHY, 80, 1e-5);
+      if (dist(hj, h) <= agree_px) {
+        h = hj;
+        corr = cj;
+        finest = joint;
+      }
+    } catch (const cv::Exception&) {
+      // Keep the consensus pair's own estimate.
+    }
+  }
+  check_cancel(o);
+
+  c.h = calib::to_homography(h);
+  c.correlation = corr;
+  c.residual_px = calib::local_residual(finest, h);
+  if (!spreads.empty()) {
+    std::nth_element(spreads.begin(), spreads.begin() + spreads.size() / 2, spreads.end());
+    c.spread_px = spreads[spreads.size() / 2];
+  }
+  for (size_t i = 0; i < work.size(); ++i) {
+    PairReport r;
+    r.name = work[i].name;
+    r.estimated = work[i].ok;
+    r.problem = work[i].problem;
+    r.correlation = work[i].correlation;
+    if (work[i].ok) r.distance_px = dist(work[i].h, h);
+    r.used = std::find(used.begin(), used.end(), int(i)) != used.end();
+    c.pairs.push_back(r);
+  }
+
+  // Acceptance.
+  try {
+    c.h.validate();
+  } catch (const Error& e) {
+    throw CalibrationRefused(std::string("the estimate is not a usable homography (") + e.what() + "): " +
+                             kPointAtEdges);
+  }
+  const double scale = relative_scale(h, ir_size, vis_size);
+  if (scale < o.min_scale / 1.3 || scale > o.max_scale * 1.3)
+    throw CalibrationRefused("the estimate scales the IR frame by " + fmt(scale) +
+                             " relative to the resolution guess, outside the search range " + fmt(o.min_scale) +
+                             ".." + fmt(o.max_scale) + ": " + kPointAtEdges);
+  if (coverage(h, ir_size, vis_size) < 0.1)
+    throw CalibrationRefused("the estimate leaves the IR frame covering under 10 % of the visible frame: " +
+                             std::string(kPointAtEdges));
+  if (corr < o.min_correlation)
+    throw CalibrationRefused("not enough common structure: structure correlation " + fmt(corr) + " < " +
+                             fmt(o.min_correlation) + " required; " + kPointAtEdges);
+  if (ok.size() >= 3 && used.size() * 2 < ok.size())
+    throw CalibrationRefused("the frame pairs disagree: only " + std::to_string(used.size()) + " of " +
+                             std::to_string(ok.size()) + " estimates lie within " + fmt(agree_px, 1) +
+                             " px of each other (a moving camera or a scene with repeated patterns?); " +
+                             kPointAtEdges);
+  // Confidence: correlation margin over the threshold, agreement across
+  // pairs, and the residual (4 px halves it; not measurable: x 0.75).
+  const double c_part = std::clamp((corr - o.min_correlation) / std::max(1e-6, 0.85 - o.min_correlation), 0.0, 1.0);
+  const double agree = double(used.size()) / ok.size();
+  const double res_part = c.residual_px < 0 ? 0.75 : 1.0 / (1.0 + std::pow(c.residual_px / 4.0, 2));
+  c.confidence = c_part * agree * res_part;
+  return c;
+}
+
+}  // namespace timfusion

@@ -1,0 +1,66 @@
+// timfusion calibration internals: structure maps, pyramid, coarse search,
+// ECC refinement. Not installed.
+#pragma once
+#include <vector>
+
+#include <opencv2/core.hpp>
+
+#include "timfusion/calibration.h"
+
+namespace timfusion::calib {
+
+using Mat3 = cv::Matx33d;
+
+Mat3 to_mat3(const Homography& h);
+Homography to_homography(const Mat3& m);  // normalised so that m(2,2) = 1
+// Maps pixel centres of an image of size `from` onto one of size `to` (what
+// cv::resize does): x' = (x + 0.5) * to/from - 0.5.
+Mat3 resize_map(cv::Size from, cv::Size to);
+cv::Point2d apply(const Mat3& h, cv::Point2d p);
+
+// Any image -> one-channel CV_32F intensity (BGR/BGRA by their luma).
+cv::Mat gray_float(const cv::Mat& image);
+// Intensity spread between the 0.5th and 99.5th percentiles, relative to
+// the image's value range (0 = flat).
+double relative_contrast(const cv::Mat& gray32, int depth);
+// Normalised gradient magnitude (CV_32F, 0..1): the structure both cameras
+// share. Edge polarity and contrast differ between thermal and visible
+// images; the magnitude, scaled by its 99th percentile, does not care.
+cv::Mat structure_map(const cv::Mat& gray32);
+
+// One pyramid level: the structure maps of both frames and the maps from
+// full-size pixels to this level's pixels.
+struct Level {
+  cv::Mat ir, vis;
+  Mat3 ir_from_full, vis_from_full;
+};
+// levels[0] is the finest (longer visible side <= max_side), the last one has
+// a longer visible side of about coarse_side.
+std::vector<Level> build_pyramid(const cv::Mat& ir_gray, const cv::Mat& vis_gray, int max_side, int coarse_side);
+
+// A full-size-pixel homography expressed on a level, and back.
+Mat3 to_level(const Level& l, const Mat3& h_full);
+Mat3 to_full(const Level& l, const Mat3& h_level);
+
+struct Candidate {
+  Mat3 h;              // full-size IR pixel -> visible pixel
+  double scale = 1;    // relative to the resolution guess
+  double score = -1;   // normalised cross-correlation on the coarse level
+};
+// Scale x translation search on a coarse level around the resolution guess.
+// Returns the local maxima over scale, best first.
+std::vector<Candidate> coarse_search(const Level& coarse, cv::Size ir_full, cv::Size vis_full,
+                                     const CalibrationOptions& o);
+
+// Enhanced correlation alignment of the IR structure map onto the visible one
+// on level l, starting from and updating h_full (MOTION_AFFINE or
+// MOTION_HOMOGRAPHY). Returns the correlation; throws cv::Exception when ECC
+// does not converge.
+double refine(const Level& l, Mat3& h_full, int motion, int iterations, double eps);
+
+// Median length of the local shifts that re-align patches of the IR structure
+// map (warped by h) onto the visible one, on level l, in full-size visible
+// pixels; negative when no patch has enough structure.
+double local_residual(const Level& l, const Mat3& h_full);
+
+}  // namespace timfusion::calib

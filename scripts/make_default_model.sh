@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# TIM's whole recipe for the shipped default model `ivif-rt`, as one command
+# sequence: implicit architecture search with a latency budget (I) ->
+# pretext meta-initialisation (M) -> training on IVIF data (T), plus the
+# ablation runs the quality table compares (from scratch; + meta-init;
+# + task guidance). TNO42 is a test set: no step here reads it.
+#
+#   scripts/make_default_model.sh [RUNS_DIR]      (default: runs/default-model)
+#
+# Each step is resumable: rerun the script after an interruption and finished
+# steps are skipped, unfinished ones continue with --resume. The latency table
+# of the search should be measured on an idle machine (it is cached in the
+# search folder; STEPS below are the ones the shipped model was made with).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR=${BUILD_DIR:-build}
+DATA=${TIMFUSION_DATA_DIR:-$(cat "$BUILD_DIR/data_dir.txt")}
+T="$BUILD_DIR/training/timfusion-train"
+RUNS=${1:-runs/default-model}
+mkdir -p "$RUNS"
+
+# The IVIF training data: RoadScene minus its common test split, MSRS (msrs_seg,
+# disjoint from msrs_sample), LLVIP and M3FD samples.
+IVIF=(--data "$DATA/roadscene" --exclude subsets/cddfuse_test50.txt --data "$DATA/msrs_seg"
+      --data "$DATA/llvip_sample" --data "$DATA/m3fd_sample")
+TRAIN=(--seed 1 --steps 1200 --batch 8 --crop 128 --lr 2e-3 --set warmup=50 --threads 1
+       --checkpoint-every 200 --preview-every 600
+       --set loss.intensity=8 --set loss.gradient_gain=1.4 --set noise=4)
+
+step() {  # name command...: run once, resume if interrupted
+  local dir="$RUNS/$1"; shift
+  if [ -f "$dir/model.safetensors" ] || [ -f "$dir/genotype.json" ]; then
+    echo "make_default_model: $dir done"; return
+  fi
+  if [ -f "$dir/checkpoint.safetensors" ]; then
+    "$T" "$1" --resume "$dir"
+  else
+    "$T" "$@" --out "$dir"
+  fi
+}
+
+# I: search 16 channels on a 4x4 space-to-depth grid with the detail head; a
+# latency budget of 25 ms per 640x480 frame on one thread (the latency table's
+# E[latency], fixed part included); lambda 0.01 per ms over it.
+step search search "${IVIF[@]}" --channels 16 --downscale 4 --head detail --crop 64 --batch 4 \
+  --steps 800 --threads 1 --set search.alpha_start=100 --set search.alpha_lr=0.03 \
+  --set search.latency_reps=20 --latency-weight 0.01 --latency-budget 25 --name ivif-rt
+G="$RUNS/search/genotype.json"
+
+# M: Reptile over the pretext tasks (IVIF as above, MRI-CT, MRI-SPECT train splits).
+step meta meta --arch "$G" --channels 16 --threads 1
+
+# T: train on IVIF from the meta-initialisation (the default), and the ablations.
+step train-meta train --arch "$G" --init "$RUNS/meta/model.safetensors" "${IVIF[@]}" "${TRAIN[@]}"
+step train-scratch train --arch "$G" "${IVIF[@]}" "${TRAIN[@]}"
+step train-meta-task train --arch "$G" --init "$RUNS/meta/model.safetensors" "${IVIF[@]}" "${TRAIN[@]}" --task
+
+echo "make_default_model: score them with"
+echo "  scripts/quality_table.sh scratch=$RUNS/train-scratch/model.safetensors meta=$RUNS/train-meta/model.safetensors meta+task=$RUNS/train-meta-task/model.safetensors"

@@ -1,0 +1,193 @@
+// Rig calibration: known misalignments of real registered pairs are
+// recovered, featureless frames are refused, and the written file is the
+// element's calibration file.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "test_support.h"
+#include "timfusion/calibration.h"
+#include "timfusion/pairs.h"
+
+using namespace timfusion;
+
+namespace {
+
+struct Misaligned {
+  CalibrationPair pair;
+  Homography truth;
+};
+
+// The IR camera's frame of a registered pair when the IR camera has
+// resolution r x the visible one and sees the scene scaled by s, rotated by
+// deg and shifted by (tx, ty) x the visible size (the truth maps IR pixels to
+// visible pixels).
+Misaligned misaligned(const std::string& set, const std::string& name, double r, double s, double deg, double tx,
+                      double ty) {
+  const cv::Mat vis = read_image(tftest::data(set + "/vis/" + name + ".png"), -1);
+  const cv::Mat ir = read_image(tftest::data(set + "/ir/" + name + ".png"), 0);
+  const cv::Size is(int(std::lround(r * vis.cols)), int(std::lround(r * vis.rows)));
+  const double cx = (vis.cols - 1) / 2.0, cy = (vis.rows - 1) / 2.0, th = deg * CV_PI / 180;
+  const double fx = double(vis.cols) / is.width, fy = double(vis.rows) / is.height;
+  const cv::Matx33d res(fx, 0, 0.5 * fx - 0.5, 0, fy, 0.5 * fy - 0.5, 0, 0, 1);
+  const cv::Matx33d a(s * std::cos(th), -s * std::sin(th), cx + tx * vis.cols, s * std::sin(th), s * std::cos(th),
+                      cy + ty * vis.rows, 0, 0, 1);
+  const cv::Matx33d h = a * cv::Matx33d(1, 0, -cx, 0, 1, -cy, 0, 0, 1) * res;
+  cv::Mat src = ir, out;
+  if (s / r > 1.2) cv::GaussianBlur(ir, src, cv::Size(0, 0), 0.45 * s / r);
+  cv::warpPerspective(src, out, cv::Mat(h), is, cv::INTER_LINEAR | cv::WARP_INVERSE_MAP, cv::BORDER_REFLECT_101);
+  Misaligned m;
+  m.pair = {name, out, vis};
+  for (int i = 0; i < 9; ++i) m.truth.m[i] = h.val[i];
+  return m;
+}
+
+cv::Mat flat(int w, int h, int v, int type = CV_8UC1) { return cv::Mat(h, w, type, cv::Scalar::all(v)); }
+
+}  // namespace
+
+// The shared pairs are registered only to within about a pixel (RoadScene,
+// TNO), so 2 px is the bound an accurate estimate meets on them.
+TEST(Calibration, RecoversKnownMisalignmentsOfRealPairs) {
+  const Misaligned cases[] = {
+      misaligned("roadscene", "FLIR_04269", 0.75, 1.15, 2.0, 0.05, -0.04),
+      misaligned("tno42", "08", 0.5, 0.8, -3.0, -0.06, 0.03),
+      misaligned("roadscene", "FLIR_06660", 1.0, 1.6, 1.0, 0.03, 0.05),
+  };
+  for (const auto& c : cases) {
+    const Calibration cal = calibrate({c.pair});
+    const double err = reprojection_error(cal.h, c.truth, c.pair.ir.size(), c.pair.vis.size());
+    EXPECT_LT(err, 2.0) << c.pair.name;
+    EXPECT_GE(cal.correlation, CalibrationOptions{}.min_correlation) << c.pair.name;
+    EXPECT_GT(cal.confidence, 0.0) << c.pair.name;
+    // The resolution guess alone is far off: the estimate did the work.
+    EXPECT_GT(reprojection_error(resolution_guess(c.pair.ir.size(), c.pair.vis.size()), c.truth, c.pair.ir.size(),
+                                 c.pair.vis.size()),
+              20.0);
+  }
+}
+
+TEST(Calibration, SeveralPairsOfOneRigAgree) {
+  Misaligned m = misaligned("roadscene", "FLIR_04269", 0.75, 1.15, 2.0, 0.05, -0.04);
+  CalibrationPair noisy = m.pair;
+  noisy.name = "noisy";
+  cv::Mat noise(noisy.ir.size(), CV_8UC1);
+  cv::randn(noise, 0, 4);
+  noisy.ir = m.pair.ir.clone() + noise;
+  const Calibration cal = calibrate({m.pair, noisy});
+  ASSERT_EQ(2u, cal.pairs.size());
+  EXPECT_TRUE(cal.pairs[0].used && cal.pairs[1].used);
+  EXPECT_LT(cal.spread_px, 1.5);
+  EXPECT_LT(reprojection_error(cal.h, m.truth, m.pair.ir.size(), m.pair.vis.size()), 2.0);
+}
+
+TEST(Calibration, RefusesFeaturelessFrames) {
+  try {
+    calibrate({{"blank", flat(320, 256, 90), flat(640, 480, 128, CV_8UC3)}});
+    FAIL() << "a blank pair was calibrated";
+  } catch (const CalibrationRefused& e) {
+    EXPECT_NE(std::string(e.what()).find("not enough common structure"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("edges"), std::string::npos) << e.what();
+  }
+  // Structure in each frame, but none in common (independent blurred noise).
+  cv::Mat a(256, 320, CV_8UC1), b(480, 640, CV_8UC1);
+  cv::theRNG().state = 7;
+  cv::randu(a, 0, 255);
+  cv::randu(b, 0, 255);
+  cv::GaussianBlur(a, a, cv::Size(0, 0), 3);
+  cv::GaussianBlur(b, b, cv::Size(0, 0), 3);
+  cv::normalize(a, a, 0, 255, cv::NORM_MINMAX);
+  cv::normalize(b, b, 0, 255, cv::NORM_MINMAX);
+  EXPECT_THROW(calibrate({{"noise", a, b}}), CalibrationRefused);
+}
+
+TEST(Calibration, BadInputIsAnErrorNamingThePair) {
+  EXPECT_THROW(calibrate({}), Error);
+  try {
+    calibrate({{"a", flat(32, 24, 1), flat(64, 48, 1)}, {"b", flat(40, 24, 1), flat(64, 48, 1)}});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("pair b"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(calibrate({{"empty", cv::Mat(), flat(64, 48, 1)}}), Error);
+}
+
+TEST(Calibration, CancelStopsIt) {
+  Misaligned m = misaligned("roadscene", "FLIR_04269", 0.75, 1.15, 2.0, 0.05, -0.04);
+  std::atomic<bool> cancel{true};
+  CalibrationOptions o;
+  o.cancel = &cancel;
+  EXPECT_THROW(calibrate({m.pair}, o), CalibrationCancelled);
+}
+
+TEST(Calibration, WrittenFileIsTheElementsCalibrationFile) {
+  Calibration c;
+  c.h = Homography::parse("1.5,0.01,-7, -0.02,1.49,3, 1e-5,2e-5,1");
+  c.ir_size = {320, 256};
+  c.vis_size = {640, 480};
+  c.correlation = 0.6;
+  c.residual_px = 0.4;
+  c.pairs.push_back({"f1", true, "", 0.6, 0.1, true});
+  c.pairs.push_back({"f2", false, "the IR frame is nearly uniform (no structure)", 0, 0, false});
+  const std::string path = tftest::temp_dir("calib-file") + "/rig.json";
+  write_calibration(path, c, "test");
+  const Homography back = Homography::load(path);  // what the element does
+  for (int i = 0; i < 9; ++i) EXPECT_DOUBLE_EQ(c.h.m[i], back.m[i]);
+  std::ifstream f(path);
+  const auto j = nlohmann::json::parse(f);
+  EXPECT_DOUBLE_EQ(0.4, j["residual-px"].get<double>());
+  ASSERT_EQ(2u, j["frames"].size());
+  EXPECT_EQ("f2", j["frames"][1]["name"]);
+  EXPECT_FALSE(j["frames"][1]["used"].get<bool>());
+  EXPECT_TRUE(j["frames"][1].contains("problem"));
+  EXPECT_THROW(write_calibration("/nonexistent-dir/rig.json", c), Error);
+}
+
+// --- timfusion-calibrate -------------------------------------------------------
+
+namespace {
+std::string tool() { return tftest::build_dir() + "/core/timfusion-calibrate"; }
+}  // namespace
+
+TEST(CalibrateTool, HelpVersionAndUsageErrors) {
+  std::string out;
+  EXPECT_EQ(0, tftest::run(tool() + " --help", &out));
+  EXPECT_NE(out.find("--ir-src"), std::string::npos);
+  EXPECT_EQ(0, tftest::run(tool() + " --version", &out));
+  EXPECT_NE(out.find("timfusion-calibrate"), std::string::npos);
+  EXPECT_EQ(2, tftest::run(tool() + " --ir a.png -o x.json", &out)) << out;
+  EXPECT_EQ(2, tftest::run(tool() + " --ir a.png --vis b.png", &out)) << out;  // no output
+  EXPECT_EQ(2, tftest::run(tool() + " --ir a.png --vis b.png -o x.json --max-shift 3", &out)) << out;
+  EXPECT_EQ(2, tftest::run(tool() + " --bogus -o x.json", &out)) << out;
+  EXPECT_EQ(1, tftest::run(tool() + " --ir /nonexistent.png --vis /nonexistent2.png -o x.json", &out)) << out;
+  EXPECT_NE(out.find("/nonexistent.png"), std::string::npos) << out;
+}
+
+TEST(CalibrateTool, WritesTheFileOrRefuses) {
+  const std::string dir = tftest::temp_dir("calib-tool");
+  Misaligned m = misaligned("roadscene", "FLIR_04269", 0.75, 1.15, 2.0, 0.05, -0.04);
+  write_image(dir + "/ir.png", m.pair.ir);
+  write_image(dir + "/vis.png", m.pair.vis);
+  std::string out;
+  ASSERT_EQ(0, tftest::run(tool() + " -q --ir " + dir + "/ir.png --vis " + dir + "/vis.png -o " + dir +
+                               "/rig.json --overlay " + dir + "/check.png",
+                           &out))
+      << out;
+  EXPECT_LT(reprojection_error(Homography::load(dir + "/rig.json"), m.truth, m.pair.ir.size(), m.pair.vis.size()),
+            2.0);
+  EXPECT_EQ(m.pair.vis.size(), read_image(dir + "/check.png").size());
+
+  write_image(dir + "/blank_ir.png", flat(160, 120, 40));
+  write_image(dir + "/blank_vis.png", flat(320, 240, 200));
+  EXPECT_EQ(1, tftest::run(tool() + " --ir " + dir + "/blank_ir.png --vis " + dir + "/blank_vis.png -o " + dir +
+                               "/blank.json",
+                           &out));
+  EXPECT_NE(out.find("not enough common structure"), std::string::npos) << out;
+  EXPECT_FALSE(std::ifstream(dir + "/blank.json").good()) << "a refused calibration must not write a file";
+}
