@@ -141,6 +141,47 @@ TEST(Networks, DetailHeadBlendsBaseLayersAndAddsEachDetailWithItsGain) {
   EXPECT_EQ(net->forward(tiny, tiny).sizes(), tiny.sizes());
 }
 
+// detail_coring t: each detail layer is soft-thresholded before its gain,
+// D <- D - clamp(D, -t, t): detail under t grey levels (sensor noise) is gone,
+// larger detail loses t. Bounded and refused on other heads.
+TEST(Networks, DetailCoringSoftThresholdsEachDetailLayer) {
+  c10::InferenceMode guard;
+  auto spec = ArchSpec::from_json(
+      R"({"name":"rt","channels":8,"downscale":2,"head":"detail","detail_coring":4,"cells":["Chain2"],"normal":["Identity"]})");
+  EXPECT_EQ(spec.detail_coring, 4);
+  EXPECT_EQ(ArchSpec::from_json(spec.to_json()).detail_coring, 4);
+  EXPECT_THROW(ArchSpec::from_json(
+                   R"({"channels":8,"downscale":2,"head":"detail","detail_coring":33,"cells":["Chain2"],"normal":["Identity"]})"),
+               Error);
+  EXPECT_THROW(ArchSpec::from_json(
+                   R"({"channels":8,"downscale":2,"head":"blend","detail_coring":2,"cells":["Chain2"],"normal":["Identity"]})"),
+               Error);
+  nn::TimNet net(spec);
+  net->eval();
+  for (auto& p : net->named_parameters()) {
+    if (p.key() == "stem_out.3.conv2d.weight") p.value().zero_();
+    if (p.key() == "stem_out.3.conv2d.bias") p.value().zero_();  // base weight 1/2, gains 1, no residual
+  }
+  const int H = 12, W = 16;
+  const double t = 4 / 255.0;
+  auto ir = torch::full({1, 1, H, W}, 0.5), vis = torch::full({1, 1, H, W}, 0.5);
+  vis[0][0][6][8] = 0.5 + 2 / 255.0;   // visible speck under the threshold: removed
+  ir[0][0][3][3] = 0.5 + 40 / 255.0;   // IR edge well over it: kept, less t
+  auto out = net->forward(ir, vis);
+  auto plain_spec = spec;
+  plain_spec.detail_coring = 0;
+  nn::TimNet plain(plain_spec);
+  plain->eval();
+  torch::NoGradGuard ng;
+  for (auto& p : plain->named_parameters()) p.value().copy_(net->named_parameters()[p.key()]);
+  auto ref = plain->forward(ir, vis);
+  // At the speck: the plain head passes its detail (24/25 of 2 levels), the cored one none.
+  const double speck_detail = (2 / 255.0) * 24 / 25;
+  EXPECT_NEAR((ref - out)[0][0][6][8].item<double>(), speck_detail, 1e-5);
+  // At the IR edge: the cored head is exactly t lower.
+  EXPECT_NEAR((ref - out)[0][0][3][3].item<double>(), t, 1e-5);
+}
+
 TEST(Networks, FoldingBatchNormKeepsOutput) {
   c10::InferenceMode guard;
   auto spec = ArchSpec::named("ivif-full");

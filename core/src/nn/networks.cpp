@@ -120,7 +120,19 @@ torch::Tensor base_layer(const torch::Tensor& x) {
   return (c.narrow(2, 5, x.size(2)) - c.narrow(2, 0, x.size(2))).mul_(1.0 / 25);
 }
 
-torch::Tensor apply_head(Head head, const torch::Tensor& raw, const torch::Tensor& a, const torch::Tensor& b) {
+namespace {
+
+// Soft threshold (coring): small detail, mostly sensor noise, goes to zero;
+// larger detail keeps its sign and loses t.
+torch::Tensor cored(torch::Tensor detail, double t) {
+  if (t <= 0) return detail;
+  return detail.sub_(detail.clamp(-t, t));
+}
+
+}  // namespace
+
+torch::Tensor apply_head(Head head, const torch::Tensor& raw, const torch::Tensor& a, const torch::Tensor& b,
+                         double coring) {
   if (head == Head::Image) return raw;
   if (head == Head::Blend) {
     auto w = torch::sigmoid(raw.narrow(1, 0, 1));
@@ -131,11 +143,12 @@ torch::Tensor apply_head(Head head, const torch::Tensor& raw, const torch::Tenso
   auto w = torch::sigmoid(raw.narrow(1, 0, 1));
   auto gain_a = 2 * torch::sigmoid(raw.narrow(1, 2, 1)), gain_b = 2 * torch::sigmoid(raw.narrow(1, 3, 1));
   auto out = torch::addcmul(base_b + raw.narrow(1, 1, 1), w, base_a - base_b);
-  out = torch::addcmul(out, gain_a, a - base_a);
-  return torch::addcmul(out, gain_b, b - base_b);
+  out = torch::addcmul(out, gain_a, cored(a - base_a, coring));
+  return torch::addcmul(out, gain_b, cored(b - base_b, coring));
 }
 
-FusionNetImpl::FusionNetImpl(const ArchSpec& spec) : downscale(spec.downscale), head(spec.head) {
+FusionNetImpl::FusionNetImpl(const ArchSpec& spec)
+    : downscale(spec.downscale), head(spec.head), detail_coring(spec.detail_coring / 255.0) {
   const int64_t C = spec.channels, s2 = downscale * downscale;
   stem = register_module("stem", make_stem(C, false, 2 * s2));
   cells = register_module("cells", make_cells(C, spec.cells, spec.normal, spec.chain_fusion));
@@ -148,7 +161,7 @@ torch::Tensor FusionNetImpl::forward(const torch::Tensor& a, const torch::Tensor
   if (downscale > 1) x = torch::pixel_unshuffle(x, downscale);
   auto raw = stem_out->forward(run_cells(cells, stem->forward(x)));
   if (downscale > 1) raw = torch::pixel_shuffle(raw, downscale);
-  return apply_head(head, raw, a, b);
+  return apply_head(head, raw, a, b, detail_coring);
 }
 
 void FusionNetImpl::fold_bn() { fold_cells(cells); }

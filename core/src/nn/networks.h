@@ -26,6 +26,7 @@ class FusionNetImpl : public torch::nn::Module {
   torch::nn::ModuleList cells{nullptr};
   int64_t downscale = 1;
   Head head = Head::Image;
+  double detail_coring = 0;  // in [0,1] units
 };
 TORCH_MODULE(FusionNet);
 
@@ -36,7 +37,9 @@ int64_t head_channels(Head head, int64_t downscale);
 // Blend; base/detail blend with per-pixel detail gains for Detail (arch.h).
 // The Detail head's base layer of a [B,1,H,W] image: 5x5 box mean, same size.
 torch::Tensor base_layer(const torch::Tensor& x);
-torch::Tensor apply_head(Head head, const torch::Tensor& raw, const torch::Tensor& a, const torch::Tensor& b);
+// `coring` (Detail only, [0,1] units): soft threshold of each detail layer.
+torch::Tensor apply_head(Head head, const torch::Tensor& raw, const torch::Tensor& a, const torch::Tensor& b,
+                         double coring = 0);
 
 // A complete model as users see it: f(ir, vis) with both [B,1,H,W] in
 // [0,1], output [B,1,H,W] (not clamped). Applies the reference's argument
