@@ -182,6 +182,45 @@ TEST(Networks, DetailCoringSoftThresholdsEachDetailLayer) {
   EXPECT_NEAR((ref - out)[0][0][3][3].item<double>(), t, 1e-5);
 }
 
+// The one-pass CPU kernel (forward_u8) gives the 8-bit image of forward():
+// round(clamp(F, 0, 1) * 255). Its box sums add in another order, so a value
+// within float rounding of .5 may round the other way: at most 1 grey level,
+// on a tiny fraction of pixels. With and without coring, both input orders.
+TEST(Networks, DetailHeadKernelMatchesTheAutogradHead) {
+  c10::InferenceMode guard;
+  for (const char* json :
+       {R"({"channels":8,"downscale":4,"head":"detail","cells":["Chain2"],"normal":["ECAattention_3"]})",
+        R"({"channels":8,"downscale":2,"head":"detail","detail_coring":3,"inputs":["ir","vis"],"cells":["Chain2"],"normal":["Identity"]})"}) {
+    auto spec = ArchSpec::from_json(json);
+    torch::manual_seed(5);
+    nn::TimNet net(spec);
+    for (auto& p : net->named_parameters()) p.value().normal_(0, 0.3);  // gains and weights far from their init
+    net->eval();
+    net->to_channels_last();
+    net->fold_bn();
+    const int H = 40, W = 56;
+    auto ir = torch::rand({1, 1, H, W}), vis = torch::rand({1, 1, H, W});
+    auto ref = (net->forward(ir, vis).clamp(0, 1) * 255).round().to(torch::kUInt8);
+    std::vector<uint8_t> out(H * W);
+    std::vector<float> scratch;
+    ASSERT_TRUE(net->forward_u8(ir, vis, out.data(), scratch));
+    auto got = torch::from_blob(out.data(), {1, 1, H, W}, torch::kUInt8).to(torch::kInt32);
+    auto diff = (got - ref.to(torch::kInt32)).abs();
+    EXPECT_LE(diff.max().item<int>(), 1) << json;
+    EXPECT_LE(diff.gt(0).sum().item<int64_t>(), H * W / 200) << json;
+    EXPECT_GT(ref.to(torch::kFloat32).std().item<double>(), 5.0);  // not a flat (clamped) image
+    // A size that needs padding: the kernel declines and forward() is used.
+    auto odd = torch::rand({1, 1, 31, 50});
+    EXPECT_FALSE(net->forward_u8(odd, odd, out.data(), scratch));
+  }
+  // Other heads decline too.
+  nn::TimNet blend(ArchSpec::from_json(R"({"channels":8,"downscale":2,"head":"blend","cells":["Chain2"],"normal":["Identity"]})"));
+  std::vector<uint8_t> out(16 * 16);
+  std::vector<float> scratch;
+  auto x = torch::rand({1, 1, 16, 16});
+  EXPECT_FALSE(blend->forward_u8(x, x, out.data(), scratch));
+}
+
 TEST(Networks, FoldingBatchNormKeepsOutput) {
   c10::InferenceMode guard;
   auto spec = ArchSpec::named("ivif-full");

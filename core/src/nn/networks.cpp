@@ -1,5 +1,7 @@
 #include "nn/networks.h"
 
+#include "nn/detail_head_cpu.h"
+
 #include "timfusion/error.h"
 
 namespace F = torch::nn::functional;
@@ -155,11 +157,15 @@ FusionNetImpl::FusionNetImpl(const ArchSpec& spec)
   stem_out = register_module("stem_out", make_stem_out(C, C, true, head_channels(head, downscale)));
 }
 
-torch::Tensor FusionNetImpl::forward(const torch::Tensor& a, const torch::Tensor& b) {
+torch::Tensor FusionNetImpl::grid_output(const torch::Tensor& a, const torch::Tensor& b) {
   auto x = torch::cat({a, b}, 1);
   // Space-to-depth: each s x s block becomes channels, so every layer touches s^2 fewer positions.
   if (downscale > 1) x = torch::pixel_unshuffle(x, downscale);
-  auto raw = stem_out->forward(run_cells(cells, stem->forward(x)));
+  return stem_out->forward(run_cells(cells, stem->forward(x)));
+}
+
+torch::Tensor FusionNetImpl::forward(const torch::Tensor& a, const torch::Tensor& b) {
+  auto raw = grid_output(a, b);
   if (downscale > 1) raw = torch::pixel_shuffle(raw, downscale);
   return apply_head(head, raw, a, b, detail_coring);
 }
@@ -206,6 +212,20 @@ torch::Tensor TimNetImpl::forward(const torch::Tensor& ir, const torch::Tensor& 
   }
   if (ph || pw) out = out.narrow(2, 0, H).narrow(3, 0, W);
   return out;
+}
+
+bool TimNetImpl::forward_u8(const torch::Tensor& ir, const torch::Tensor& vis, uint8_t* out,
+                            std::vector<float>& scratch) {
+  const int64_t H = ir.size(2), W = ir.size(3), m = spec_.pad_multiple();
+  if (stage2_ || spec_.head != Head::Detail || H % m || W % m || H < 3 || W < 3 || ir.size(0) != 1 ||
+      !ir.device().is_cpu() || ir.scalar_type() != torch::kFloat32 || vis.scalar_type() != torch::kFloat32 ||
+      !ir.is_contiguous() || !vis.is_contiguous())
+    return false;
+  const torch::Tensor& first = spec_.inputs[0] == Input::Ir ? ir : vis;
+  const torch::Tensor& second = spec_.inputs[1] == Input::Ir ? ir : vis;
+  detail_head_to_u8(stage1_->grid_output(first, second), stage1_->downscale, first.data_ptr<float>(),
+                    second.data_ptr<float>(), H, W, stage1_->detail_coring, out, scratch);
+  return true;
 }
 
 void TimNetImpl::fold_bn() {
