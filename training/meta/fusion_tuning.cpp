@@ -35,7 +35,7 @@ FusionLosses fusion_step(nn::TimNetImpl& net, Adam& opt, const Batch& b, const F
   // The batch goes where the network is (run/device.h).
   const torch::Device dev = device_of(net);
   auto ir = planes_on(b.ir, b.n, b.h, b.w, dev), vis = planes_on(b.vis, b.n, b.h, b.w, dev);
-  auto l = fusion_losses(net.forward(ir, vis), ir, vis, w);
+  auto l = fusion_losses(net.forward(ir, vis), ir, vis, w, image_means(b));
   opt.zero_grad();
   l.total.backward();
   if (grad_clip > 0) clip_grad_norm(net, grad_clip);
@@ -81,7 +81,7 @@ EvalResult evaluate(nn::TimNetImpl& net, const PairDataset& data, const FusionLo
     const torch::Device dev = device_of(net);
     auto ir = planes_on(b.ir, 1, b.h, b.w, dev), vis = planes_on(b.vis, 1, b.h, b.w, dev);
     auto fused = net.forward(ir, vis);
-    auto l = fusion_losses(fused, ir, vis, w);
+    auto l = fusion_losses(fused, ir, vis, w, image_means(b));
     r.loss += l.total.item<double>();
     r.intensity += l.intensity.item<double>();
     r.gradient += l.gradient.item<double>();

@@ -62,9 +62,10 @@ struct Trainer::Impl : CommandState {
   std::unique_ptr<BatchLoader> loader;
   LossScale scale{false}, tscale{false}, bscale{false};  // fp16 only
 
-  // Step k's batches on the host: {ir, vis} of the fusion data (unless
-  // fuse_task_batch; with noise > 0 followed by their noisy copies), then
-  // {ir, vis, labels} of the task data when task.
+  // Step k's batches on the host: {ir, vis, ir means, vis means} of the
+  // fusion data (unless fuse_task_batch; with noise > 0 followed by noisy
+  // copies of ir and vis), then {ir, vis, labels, ir means, vis means} of the
+  // task data when task.
   std::vector<torch::Tensor> host_batch(int64_t k) const;
   // The host tensors of batch b (pinned for CUDA).
   torch::Tensor planes(const std::vector<float>& v, const Batch& b) const {
@@ -179,11 +180,19 @@ std::vector<torch::Tensor> Trainer::Impl::host_batch(int64_t k) const {
   // The global batch is drawn whole, as in one process; this rank keeps its share.
   auto share = [&](const Batch& b) { return par ? share_of(b, par->rank(), par->world_size()) : b; };
   std::vector<torch::Tensor> out;
+  // Each crop's whole-image means (the salient intensity target's reference), [n,1,1,1].
+  auto push_means = [&](std::vector<torch::Tensor>& v, const Batch& b) {
+    ImageMeans m = image_means(b);
+    if (!m.ir.defined()) throw Error("internal: a training batch without its images' means");
+    v.push_back(plan.pinned ? m.ir.pin_memory() : m.ir);
+    v.push_back(plan.pinned ? m.vis.pin_memory() : m.vis);
+  };
   if (!fuse_task_batch) {
     const Batch whole = data.sample(seed, k, /*stream=*/0, batch, crop, flip);
     Batch b = share(whole);
     out.push_back(planes(b.ir, b));
     out.push_back(planes(b.vis, b));
+    push_means(out, b);
     if (const double noise = cfg.base.d("noise"); noise > 0) {
       // Noisy inputs, clean targets (sensor_noise.h). The noise is drawn for
       // the whole global batch, so each rank gets the rows one process would.
@@ -201,6 +210,7 @@ std::vector<torch::Tensor> Trainer::Impl::host_batch(int64_t k) const {
     out.push_back(planes(b.ir, b));
     out.push_back(planes(b.vis, b));
     out.push_back(host_labels(b.labels, b.n, b.h, b.w, plan.pinned));
+    push_means(out, b);
   }
   return out;
 }
@@ -220,10 +230,13 @@ StepStats Trainer::Impl::step(int64_t k) {
   };
 
   torch::Tensor fused, ir, vis;
+  ImageMeans means;
   size_t next = 0;
   if (!fuse_task_batch) {
     ir = in[next++];
     vis = in[next++];
+    means.ir = in[next++];
+    means.vis = in[next++];
     if (cfg.base.d("noise") > 0) {
       auto noisy_ir = in[next++], noisy_vis = in[next++];
       fused = forward(noisy_ir, noisy_vis);  // the losses below compare with the clean crops
@@ -234,8 +247,9 @@ StepStats Trainer::Impl::step(int64_t k) {
   torch::Tensor upper_task;
   if (task) {
     auto tir = in[next], tvis = in[next + 1], y = in[next + 2];
+    const ImageMeans tmeans{in[next + 3], in[next + 4]};
     auto tfused = forward(tir, tvis);
-    if (fuse_task_batch) fused = tfused, ir = tir, vis = tvis;
+    if (fuse_task_batch) fused = tfused, ir = tir, vis = tvis, means = tmeans;
     // Lower level: the task net follows the current fusion net (its output
     // detached), theta_T <- argmin L_task(T(F(x)), y), approximated by
     // task.inner_steps Adam steps.
@@ -261,7 +275,7 @@ StepStats Trainer::Impl::step(int64_t k) {
     upper_task = task_loss(segment(tnet, tfused), y, class_weight);
     st.task = upper_task.item<double>();
   }
-  FusionLosses l = fusion_losses(fused, ir, vis, w);
+  FusionLosses l = fusion_losses(fused, ir, vis, w, means);
   torch::Tensor total = l.total;
   if (task) total = total + cfg.base.d("task.lambda") * upper_task;
   opt->zero_grad();
