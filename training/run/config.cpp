@@ -264,10 +264,22 @@ Config Config::defaults() {
   return c;
 }
 
+namespace {
+// "device" is a string with a shape (cuda:N), not one of fixed choices.
+void check_device_value(const std::string& dev) {
+  const bool cuda_n = dev.size() > 5 && dev.compare(0, 5, "cuda:") == 0 &&
+                      dev.find_first_not_of("0123456789", 5) == std::string::npos;
+  if (dev != "auto" && dev != "cpu" && dev != "cuda" && !cuda_n)
+    throw Error("bad value \"" + dev + "\" for \"device\": expected auto, cpu, cuda or cuda:N");
+}
+}  // namespace
+
 void Config::set(const std::string& key, const json& value, const std::string& origin) {
   const KeySpec* k = find_key(key);
   if (!k) throw Error(origin + ": unknown config key \"" + key + "\"" + suggestion(key) + " (see --help-config)");
-  *slot(values_, key, true) = coerce_value(*k, value, key, origin);
+  json v = coerce_value(*k, value, key, origin);
+  if (key == "device") check_device_value(v.get<std::string>());  // at once: a command-line mistake is a usage error
+  *slot(values_, key, true) = std::move(v);
 }
 
 void Config::merge(const json& j, const std::string& origin) {
@@ -317,13 +329,7 @@ void Config::validate() const {
   if (d("loss.intensity") + d("loss.gradient") + d("loss.ssim") <= 0 && !(b("task.enabled") && d("task.lambda") > 0))
     throw Error("all loss weights are 0: nothing to train");
   if (d("lr_min") > d("lr")) throw Error("\"lr_min\" must not exceed \"lr\"");
-  {
-    const std::string dev = s("device");
-    const bool cuda_n = dev.size() > 5 && dev.compare(0, 5, "cuda:") == 0 &&
-                        dev.find_first_not_of("0123456789", 5) == std::string::npos;
-    if (dev != "auto" && dev != "cpu" && dev != "cuda" && !cuda_n)
-      throw Error("bad value \"" + dev + "\" for \"device\": expected auto, cpu, cuda or cuda:N");
-  }
+  check_device_value(s("device"));
   if (at("data").empty() && !b("task.enabled"))
     throw Error("no training data: give --data DIR (a folder with ir/ and vis/) or \"data\" in the config");
 }
