@@ -39,6 +39,7 @@ constexpr FieldBound kFieldBounds[] = {
     {"operations", 1, 16},    // entries of "normal", "chain_fusion", stage2 "g1", "g2"
     {"stage2.cells", 1, 16},  // Chain2 cells per stage-2 stream
     {"name length", 0, 200},
+    {"detail_coring", 0, 32},  // grey levels of 255
 };
 
 const FieldBound& bound(const std::string& field) {
@@ -260,6 +261,8 @@ void ArchSpec::validate() const {
   if (downscale != 1 && two_stage()) throw Error(who + ": downscale applies to single-stage networks only");
   if (head != Head::Image && two_stage())
     throw Error(who + ": head \"" + head_name(head) + "\" applies to single-stage networks only");
+  check_bound(detail_coring, "detail_coring", who);
+  if (detail_coring != 0 && head != Head::Detail) throw Error(who + ": detail_coring applies to the detail head only");
   if (two_stage()) {
     check_bound(stage2_cells, "stage2.cells", who);
     validate_ops(stage2_g1, who + " stage2 \"g1\"");
@@ -283,6 +286,7 @@ std::string ArchSpec::to_json() const {
   if (!chain_fusion.empty()) j["chain_fusion"] = chain_fusion;
   if (downscale != 1) j["downscale"] = downscale;
   if (head != Head::Image) j["head"] = head_name(head);
+  if (detail_coring != 0) j["detail_coring"] = detail_coring;
   if (two_stage())
     j["stage2"] = {{"cells", stage2_cells}, {"g1", stage2_g1}, {"g2", stage2_g2}, {"batch_stats", stage2_batch_stats}};
   return j.dump();
@@ -314,6 +318,7 @@ ArchSpec ArchSpec::from_json(const std::string& text) {
     a.chain_fusion = string_list(j, "chain_fusion");
     a.downscale = int_field(j, "downscale", 1, "downscale");
     a.head = parse_head(j.value("head", std::string("image")));
+    a.detail_coring = int_field(j, "detail_coring", 0, "detail_coring");
     if (j.contains("stage2")) {
       const json& s = j["stage2"];
       if (!s.is_object()) throw Error("\"stage2\" must be an object");

@@ -101,6 +101,15 @@ struct Fuser::Impl {
     auto y = net->forward(ir.to(dtype), vis.to(dtype)).to(torch::kFloat32);
     return y.clamp(0, 1).mul_(255).round_();
   }
+
+  // The same straight into 8-bit luma where the network has a one-pass CPU
+  // kernel for it (fp32 on CPU, detail head); false when it has none.
+  bool run_u8(const torch::Tensor& ir, const torch::Tensor& vis, uint8_t* out) {
+    if (dtype != torch::kFloat32 || device != Device::Cpu) return false;
+    threads_seen = at::get_num_threads();
+    return net->forward_u8(ir, vis, out, head_scratch);
+  }
+  std::vector<float> head_scratch;  // the kernel's two box-sum planes, kept between frames
 };
 
 namespace {
@@ -233,8 +242,9 @@ void Fuser::fuse(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& out, ChannelOrd
       auto it = torch::from_blob(m.ir_f.data, {1, 1, H, W}, opts);
       auto vt = torch::from_blob(m.vis_f.data, {1, 1, H, W}, opts);
       m.fused_y.create(H, W, CV_8UC1);
-      torch::from_blob(m.fused_y.data, {1, 1, H, W}, torch::TensorOptions().dtype(torch::kUInt8))
-          .copy_(m.run(it, vt));
+      if (!m.run_u8(it, vt, m.fused_y.data))
+        torch::from_blob(m.fused_y.data, {1, 1, H, W}, torch::TensorOptions().dtype(torch::kUInt8))
+            .copy_(m.run(it, vt));
       replace_luma(vis, *vis_y, m.fused_y, out);
       return;
     }

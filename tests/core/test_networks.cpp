@@ -141,6 +141,86 @@ TEST(Networks, DetailHeadBlendsBaseLayersAndAddsEachDetailWithItsGain) {
   EXPECT_EQ(net->forward(tiny, tiny).sizes(), tiny.sizes());
 }
 
+// detail_coring t: each detail layer is soft-thresholded before its gain,
+// D <- D - clamp(D, -t, t): detail under t grey levels (sensor noise) is gone,
+// larger detail loses t. Bounded and refused on other heads.
+TEST(Networks, DetailCoringSoftThresholdsEachDetailLayer) {
+  c10::InferenceMode guard;
+  auto spec = ArchSpec::from_json(
+      R"({"name":"rt","channels":8,"downscale":2,"head":"detail","detail_coring":4,"cells":["Chain2"],"normal":["Identity"]})");
+  EXPECT_EQ(spec.detail_coring, 4);
+  EXPECT_EQ(ArchSpec::from_json(spec.to_json()).detail_coring, 4);
+  EXPECT_THROW(ArchSpec::from_json(
+                   R"({"channels":8,"downscale":2,"head":"detail","detail_coring":33,"cells":["Chain2"],"normal":["Identity"]})"),
+               Error);
+  EXPECT_THROW(ArchSpec::from_json(
+                   R"({"channels":8,"downscale":2,"head":"blend","detail_coring":2,"cells":["Chain2"],"normal":["Identity"]})"),
+               Error);
+  nn::TimNet net(spec);
+  net->eval();
+  for (auto& p : net->named_parameters()) {
+    if (p.key() == "stem_out.3.conv2d.weight") p.value().zero_();
+    if (p.key() == "stem_out.3.conv2d.bias") p.value().zero_();  // base weight 1/2, gains 1, no residual
+  }
+  const int H = 12, W = 16;
+  const double t = 4 / 255.0;
+  auto ir = torch::full({1, 1, H, W}, 0.5), vis = torch::full({1, 1, H, W}, 0.5);
+  vis[0][0][6][8] = 0.5 + 2 / 255.0;   // visible speck under the threshold: removed
+  ir[0][0][3][3] = 0.5 + 40 / 255.0;   // IR edge well over it: kept, less t
+  auto out = net->forward(ir, vis);
+  auto plain_spec = spec;
+  plain_spec.detail_coring = 0;
+  nn::TimNet plain(plain_spec);
+  plain->eval();
+  torch::NoGradGuard ng;
+  for (auto& p : plain->named_parameters()) p.value().copy_(net->named_parameters()[p.key()]);
+  auto ref = plain->forward(ir, vis);
+  // At the speck: the plain head passes its detail (24/25 of 2 levels), the cored one none.
+  const double speck_detail = (2 / 255.0) * 24 / 25;
+  EXPECT_NEAR((ref - out)[0][0][6][8].item<double>(), speck_detail, 1e-5);
+  // At the IR edge: the cored head is exactly t lower.
+  EXPECT_NEAR((ref - out)[0][0][3][3].item<double>(), t, 1e-5);
+}
+
+// The one-pass CPU kernel (forward_u8) gives the 8-bit image of forward():
+// round(clamp(F, 0, 1) * 255). Its box sums add in another order, so a value
+// within float rounding of .5 may round the other way: at most 1 grey level,
+// on a tiny fraction of pixels. With and without coring, both input orders.
+TEST(Networks, DetailHeadKernelMatchesTheAutogradHead) {
+  c10::InferenceMode guard;
+  for (const char* json :
+       {R"({"channels":8,"downscale":4,"head":"detail","cells":["Chain2"],"normal":["ECAattention_3"]})",
+        R"({"channels":8,"downscale":2,"head":"detail","detail_coring":3,"inputs":["ir","vis"],"cells":["Chain2"],"normal":["Identity"]})"}) {
+    auto spec = ArchSpec::from_json(json);
+    torch::manual_seed(5);
+    nn::TimNet net(spec);
+    for (auto& p : net->named_parameters()) p.value().normal_(0, 0.3);  // gains and weights far from their init
+    net->eval();
+    net->to_channels_last();
+    net->fold_bn();
+    const int H = 40, W = 56;
+    auto ir = torch::rand({1, 1, H, W}), vis = torch::rand({1, 1, H, W});
+    auto ref = (net->forward(ir, vis).clamp(0, 1) * 255).round().to(torch::kUInt8);
+    std::vector<uint8_t> out(H * W);
+    std::vector<float> scratch;
+    ASSERT_TRUE(net->forward_u8(ir, vis, out.data(), scratch));
+    auto got = torch::from_blob(out.data(), {1, 1, H, W}, torch::kUInt8).to(torch::kInt32);
+    auto diff = (got - ref.to(torch::kInt32)).abs();
+    EXPECT_LE(diff.max().item<int>(), 1) << json;
+    EXPECT_LE(diff.gt(0).sum().item<int64_t>(), H * W / 200) << json;
+    EXPECT_GT(ref.to(torch::kFloat32).std().item<double>(), 5.0);  // not a flat (clamped) image
+    // A size that needs padding: the kernel declines and forward() is used.
+    auto odd = torch::rand({1, 1, 31, 50});
+    EXPECT_FALSE(net->forward_u8(odd, odd, out.data(), scratch));
+  }
+  // Other heads decline too.
+  nn::TimNet blend(ArchSpec::from_json(R"({"channels":8,"downscale":2,"head":"blend","cells":["Chain2"],"normal":["Identity"]})"));
+  std::vector<uint8_t> out(16 * 16);
+  std::vector<float> scratch;
+  auto x = torch::rand({1, 1, 16, 16});
+  EXPECT_FALSE(blend->forward_u8(x, x, out.data(), scratch));
+}
+
 TEST(Networks, FoldingBatchNormKeepsOutput) {
   c10::InferenceMode guard;
   auto spec = ArchSpec::named("ivif-full");

@@ -151,3 +151,44 @@ TEST(Losses, GradientGainScalesTheTextureTarget) {
   EXPECT_GT(g1, 0.1);
   EXPECT_NEAR(g2, 2 * g1, 1e-5);
 }
+
+// The salient intensity target keeps what deviates from each image's mean:
+// a dark visible region (where max(I, V) would take the IR's mid grey) and a
+// bright IR target both survive; with the whole-image means of the Batch the
+// crop is judged against its image, not against itself.
+TEST(Losses, SalientTargetKeepsDarkVisibleAndBrightInfraredRegions) {
+  const int S = 64;
+  auto ir = torch::full({1, 1, S, S}, 0.5), vis = torch::full({1, 1, S, S}, 0.5);
+  ir.narrow(2, 4, 16).narrow(3, 4, 16).fill_(0.95);    // warm target, top left
+  vis.narrow(2, 28, 32).narrow(3, 28, 32).fill_(0.05);  // dark visible region, bottom right
+  FusionLossWeights w;
+  w.intensity_target = IntensityTarget::Salient;
+  ImageMeans means{torch::full({1, 1, 1, 1}, 0.5), torch::full({1, 1, 1, 1}, 0.5)};
+  auto t = intensity_target(ir, vis, w, means);
+  EXPECT_GT(t[0][0][12][12].item<double>(), 0.9);   // IR target kept
+  EXPECT_LT(t[0][0][44][44].item<double>(), 0.1);   // dark visible kept
+  EXPECT_NEAR(t[0][0][2][40].item<double>(), 0.5, 1e-4);  // both flat: either
+  auto max_target = intensity_target(ir, vis, FusionLossWeights{});
+  EXPECT_NEAR(max_target[0][0][44][44].item<double>(), 0.5, 1e-6);  // max() loses the dark region
+  // No gradient flows through the target.
+  auto f = torch::full({1, 1, S, S}, 0.5).requires_grad_(true);
+  auto l = fusion_losses(f, ir, vis, w, means);
+  EXPECT_FALSE(intensity_target(ir.requires_grad_(false), vis, w, means).requires_grad());
+  l.total.backward();
+  EXPECT_GT(f.grad().abs().sum().item<double>(), 0);
+  // Reference means matter: in a visible image whose mean is that dark, the
+  // dark region is ordinary (no deviation), so it is no longer preferred there.
+  ImageMeans dark{torch::full({1, 1, 1, 1}, 0.5), torch::full({1, 1, 1, 1}, 0.05)};
+  EXPECT_GT(intensity_target(ir, vis, w, dark)[0][0][44][44].item<double>(), 0.2);
+  // image_means() takes the Batch's per-crop means, or nothing when absent.
+  Batch b;
+  b.n = 2;
+  b.ir_mean = {0.25f, 0.5f};
+  b.vis_mean = {0.75f, 1.0f};
+  auto m = image_means(b);
+  ASSERT_TRUE(m.ir.defined());
+  EXPECT_EQ(m.ir.sizes(), (std::vector<int64_t>{2, 1, 1, 1}));
+  EXPECT_FLOAT_EQ(m.vis[1][0][0][0].item<float>(), 1.0f);
+  b.ir_mean.clear();
+  EXPECT_FALSE(image_means(b).ir.defined());
+}

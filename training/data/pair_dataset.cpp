@@ -77,6 +77,12 @@ void to_floats(const cv::Mat& m, float* dst) {
     m.copyTo(f);
 }
 
+// Mean of an 8-bit or [0,1] float plane, in [0,1].
+float unit_mean(const cv::Mat& m) {
+  double mean = cv::mean(m)[0];
+  return static_cast<float>(m.depth() == CV_8U ? mean / 255.0 : mean);
+}
+
 // The (x, y, side) window of `m`, reflect-padded where it leaves the image.
 cv::Mat window(const cv::Mat& m, int x, int y, int cw, int ch) {
   if (x >= 0 && y >= 0 && x + cw <= m.cols && y + ch <= m.rows) return m(cv::Rect(x, y, cw, ch));
@@ -152,6 +158,8 @@ PairDataset PairDataset::load(const std::vector<DataSource>& sources, bool need_
                     size_str(s.vis_y) + " (pairs must be registered, same size)");
       if (!s.label.empty() && s.label.size() != s.ir.size())
         throw Error("pair \"" + p.name + "\": label is " + size_str(s.label) + " but the images are " + size_str(s.ir));
+      s.ir_mean = unit_mean(s.ir);
+      s.vis_mean = unit_mean(s.vis_y);
       ds.samples_.push_back(std::move(s));
     }
     size_t n = ds.samples_.size() - n_before;
@@ -245,6 +253,8 @@ Batch PairDataset::sample(uint64_t seed, int64_t step, uint64_t stream, int n, i
       }
     }
     b.names.push_back(s.name);
+    b.ir_mean.push_back(s.ir_mean);
+    b.vis_mean.push_back(s.vis_mean);
   }
   return b;
 }
@@ -270,6 +280,8 @@ Batch PairDataset::center(size_t i, int side) const {
       for (int c = 0; c < cw; ++c) b.labels[rr * cw + c] = lab.at<uint8_t>(rr, c);
   }
   b.names.push_back(s.name);
+  b.ir_mean.push_back(s.ir_mean);
+  b.vis_mean.push_back(s.vis_mean);
   return b;
 }
 

@@ -22,6 +22,10 @@ struct Sample {
   cv::Mat ir;          // CV_8UC1 or CV_32FC1 in [0,1]
   cv::Mat vis_y;       // CV_8UC1
   cv::Mat label;       // CV_8UC1 class ids, or empty
+  // Whole-image means in [0,1]: the reference the salient intensity target
+  // measures deviation from (losses/fusion_losses.h), so that a crop is judged
+  // against its image as the network's full-frame output will be.
+  float ir_mean = 0, vis_mean = 0;
 };
 
 // Crops as float planes, NCHW with C = 1, values in [0,1].
@@ -29,6 +33,7 @@ struct Batch {
   int n = 0, h = 0, w = 0;
   std::vector<float> ir, vis;
   std::vector<int64_t> labels;  // n*h*w class ids when the data has labels
+  std::vector<float> ir_mean, vis_mean;  // per crop: its whole image's mean in [0,1]
   std::vector<std::string> names;
 };
 

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "timfusion/error.h"
+
 namespace F = torch::nn::functional;
 
 namespace timfusion::train {
@@ -13,7 +15,49 @@ FusionLossWeights fusion_loss_weights(const Config& cfg) {
   w.ssim = cfg.d("loss.ssim");
   w.ssim_window = static_cast<int>(cfg.i("loss.ssim_window"));
   w.gradient_gain = cfg.d("loss.gradient_gain");
+  const std::string target = cfg.s("loss.intensity_target");
+  if (target == "max")
+    w.intensity_target = IntensityTarget::Max;
+  else if (target == "salient")
+    w.intensity_target = IntensityTarget::Salient;
+  else
+    throw Error("loss.intensity_target: unknown target \"" + target + "\" (max or salient)");
+  w.salient_window = static_cast<int>(cfg.i("loss.salient_window"));
+  w.salient_softness = cfg.d("loss.salient_softness") / 255.0;
   return w;
+}
+
+ImageMeans image_means(const Batch& b) {
+  ImageMeans m;
+  if (b.ir_mean.size() != static_cast<size_t>(b.n) || b.vis_mean.size() != static_cast<size_t>(b.n)) return m;
+  auto opts = torch::TensorOptions().dtype(torch::kFloat32);
+  m.ir = torch::from_blob(const_cast<float*>(b.ir_mean.data()), {b.n, 1, 1, 1}, opts).clone();
+  m.vis = torch::from_blob(const_cast<float*>(b.vis_mean.data()), {b.n, 1, 1, 1}, opts).clone();
+  return m;
+}
+
+namespace {
+
+// Box mean over k x k, reflect-padded so H x W is kept (any k >= 1).
+torch::Tensor box_mean(const torch::Tensor& x, int k) {
+  const int64_t lo = k / 2, hi = (k - 1) / 2;
+  auto p = F::pad(x, F::PadFuncOptions({lo, hi, lo, hi}).mode(torch::kReflect));
+  return F::avg_pool2d(p, F::AvgPool2dFuncOptions(k).stride(1));
+}
+
+}  // namespace
+
+torch::Tensor intensity_target(const torch::Tensor& ir, const torch::Tensor& vis, const FusionLossWeights& w,
+                               const ImageMeans& means) {
+  torch::NoGradGuard no_grad;
+  if (w.intensity_target == IntensityTarget::Max) return torch::max(ir, vis);
+  auto ir_ref = means.ir.defined() ? means.ir.to(ir.device(), ir.scalar_type()) : ir.mean({2, 3}, true);
+  auto vis_ref = means.vis.defined() ? means.vis.to(vis.device(), vis.scalar_type()) : vis.mean({2, 3}, true);
+  // Reflect padding needs the window to fit inside the crop.
+  const int k = static_cast<int>(std::min<int64_t>(w.salient_window, std::min(ir.size(2), ir.size(3))));
+  auto ir_dev = (box_mean(ir, k) - ir_ref).abs(), vis_dev = (box_mean(vis, k) - vis_ref).abs();
+  auto weight = box_mean(torch::sigmoid((ir_dev - vis_dev) / w.salient_softness), k);
+  return weight * ir + (1 - weight) * vis;
 }
 
 torch::Tensor sobel_magnitude(const torch::Tensor& x) {
@@ -42,10 +86,10 @@ torch::Tensor ssim(const torch::Tensor& a, const torch::Tensor& b, int window) {
 }
 
 FusionLosses fusion_losses(const torch::Tensor& fused, const torch::Tensor& ir, const torch::Tensor& vis,
-                           const FusionLossWeights& w) {
+                           const FusionLossWeights& w, const ImageMeans& means) {
   FusionLosses l;
   auto zero = torch::zeros({}, fused.options());
-  l.intensity = (fused - torch::max(ir, vis)).abs().mean();
+  l.intensity = (fused - intensity_target(ir, vis, w, means)).abs().mean();
   if (w.gradient > 0) {
     auto target = torch::max(sobel_magnitude(ir), sobel_magnitude(vis));
     if (w.gradient_gain != 1.0) target = target * w.gradient_gain;

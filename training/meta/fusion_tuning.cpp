@@ -35,7 +35,7 @@ cv::Mat as_u8(const cv::Mat& m) {
 FusionLosses fusion_step(nn::TimNetImpl& net, Adam& opt, const Batch& b, const FusionLossWeights& w, double lr,
                          double grad_clip) {
   auto ir = to_tensor(b.ir, b.n, b.h, b.w), vis = to_tensor(b.vis, b.n, b.h, b.w);
-  auto l = fusion_losses(net.forward(ir, vis), ir, vis, w);
+  auto l = fusion_losses(net.forward(ir, vis), ir, vis, w, image_means(b));
   opt.zero_grad();
   l.total.backward();
   if (grad_clip > 0) clip_grad_norm(net, grad_clip);
@@ -79,7 +79,7 @@ EvalResult evaluate(nn::TimNetImpl& net, const PairDataset& data, const FusionLo
     Batch b = data.center(i, 0);
     auto ir = to_tensor(b.ir, 1, b.h, b.w), vis = to_tensor(b.vis, 1, b.h, b.w);
     auto fused = net.forward(ir, vis);
-    auto l = fusion_losses(fused, ir, vis, w);
+    auto l = fusion_losses(fused, ir, vis, w, image_means(b));
     r.loss += l.total.item<double>();
     r.intensity += l.intensity.item<double>();
     r.gradient += l.gradient.item<double>();

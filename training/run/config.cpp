@@ -40,6 +40,13 @@ std::vector<KeySpec> make_schema() {
        "the losses compare with the clean crops (0 = off)"},
       {"threads", T::Int, 0, 0, 256, {}, "CPU threads (0 = LibTorch's choice); results are bit-exact for a fixed count"},
       {"loss.intensity", T::Number, 1.0, 0, 1e6, {}, "weight of L_int = mean|F - max(I, V)|"},
+      {"loss.intensity_target", T::String, "max", 0, 0, {"max", "salient"},
+       "target of L_int: max = max(I, V) per pixel; salient = w I + (1 - w) V with a smooth weight w that favours, "
+       "per region, the source deviating more from its image's mean (keeps dark visible and bright IR regions: "
+       "contrast, SD and EN)"},
+      {"loss.salient_window", T::Int, 15, 3, 63, {}, "salient target: box window (px) of the region means and of the weight's smoothing"},
+      {"loss.salient_softness", T::Number, 8.0, 0.1, 255, {},
+       "salient target: grey levels of deviation difference over which the weight goes from 27 % to 73 % (sigmoid scale)"},
       {"loss.gradient", T::Number, 10.0, 0, 1e6, {}, "weight of L_grad = mean| |grad F| - max(|grad I|, |grad V|) | (Sobel)"},
       {"loss.gradient_gain", T::Number, 1.0, 0.5, 4, {},
        "texture target gain k in L_grad = mean| |grad F| - k max(|grad I|, |grad V|) |: 1 = keep the stronger source "

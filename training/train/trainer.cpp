@@ -135,10 +135,12 @@ StepStats Trainer::Impl::step(int64_t k) {
   const bool flip = cfg.b("flip");
 
   torch::Tensor fused, ir, vis;
+  ImageMeans means;
   if (!fuse_task_batch) {
     Batch b = data.sample(seed, k, /*stream=*/0, batch, crop, flip);
     ir = to_tensor(b.ir, b.n, b.h, b.w);
     vis = to_tensor(b.vis, b.n, b.h, b.w);
+    means = image_means(b);
     // Noisy inputs, clean targets (sensor_noise.h).
     const double noise = cfg.d("noise");
     fused = net->forward(add_sensor_noise(ir, noise, seed, k, 0), add_sensor_noise(vis, noise, seed, k, 1));
@@ -151,7 +153,7 @@ StepStats Trainer::Impl::step(int64_t k) {
     auto tir = to_tensor(b.ir, b.n, b.h, b.w), tvis = to_tensor(b.vis, b.n, b.h, b.w);
     auto y = labels_tensor(b);
     auto tfused = net->forward(tir, tvis);
-    if (fuse_task_batch) fused = tfused, ir = tir, vis = tvis;
+    if (fuse_task_batch) fused = tfused, ir = tir, vis = tvis, means = image_means(b);
     // Lower level: the task net follows the current fusion net (its output
     // detached), theta_T <- argmin L_task(T(F(x)), y), approximated by
     // task.inner_steps Adam steps.
@@ -175,7 +177,7 @@ StepStats Trainer::Impl::step(int64_t k) {
     upper_task = task_loss(tnet->forward(tfused), y, class_weight);
     st.task = upper_task.item<double>();
   }
-  FusionLosses l = fusion_losses(fused, ir, vis, w);
+  FusionLosses l = fusion_losses(fused, ir, vis, w, means);
   torch::Tensor total = l.total;
   if (task) total = total + cfg.d("task.lambda") * upper_task;
   opt->zero_grad();

@@ -32,6 +32,11 @@
 //          F = s(z)*B(first) + (1-s(z))*B(second) + r + 2s(g1)*D(first) + 2s(g2)*D(second).
 //          Detail is kept from both inputs (gains 0..2) instead of averaged
 //          away, which a single convex blend does wherever both have edges.
+// detail_coring: (detail head only) grey levels t, 0..32 (default 0 = off):
+//          each detail layer is soft-thresholded, D <- D - clamp(D, -t, t),
+//          before its gain. Sensor noise is mostly detail of a few grey
+//          levels; edges are tens: the gains then sharpen edges without
+//          amplifying noise into frame-to-frame flicker.
 // Two-stage models add "stage2": {"cells": 2, "g1": [...], "g2": [...],
 // "batch_stats": bool}; their state-dict keys are prefixed "stage1." and
 // "stage2.".
@@ -70,6 +75,7 @@ struct ArchSpec {
   std::vector<std::string> chain_fusion;  // ops of Fusion cells
   int downscale = 1;                      // space-to-depth factor (single-stage only)
   Head head = Head::Image;                // output head (single-stage only)
+  int detail_coring = 0;                  // grey levels (detail head only)
 
   // Two-stage models only.
   int stage2_cells = 2;

@@ -1,5 +1,7 @@
 #include "nn/networks.h"
 
+#include "nn/detail_head_cpu.h"
+
 #include "timfusion/error.h"
 
 namespace F = torch::nn::functional;
@@ -120,7 +122,19 @@ torch::Tensor base_layer(const torch::Tensor& x) {
   return (c.narrow(2, 5, x.size(2)) - c.narrow(2, 0, x.size(2))).mul_(1.0 / 25);
 }
 
-torch::Tensor apply_head(Head head, const torch::Tensor& raw, const torch::Tensor& a, const torch::Tensor& b) {
+namespace {
+
+// Soft threshold (coring): small detail, mostly sensor noise, goes to zero;
+// larger detail keeps its sign and loses t.
+torch::Tensor cored(torch::Tensor detail, double t) {
+  if (t <= 0) return detail;
+  return detail.sub_(detail.clamp(-t, t));
+}
+
+}  // namespace
+
+torch::Tensor apply_head(Head head, const torch::Tensor& raw, const torch::Tensor& a, const torch::Tensor& b,
+                         double coring) {
   if (head == Head::Image) return raw;
   if (head == Head::Blend) {
     auto w = torch::sigmoid(raw.narrow(1, 0, 1));
@@ -131,24 +145,29 @@ torch::Tensor apply_head(Head head, const torch::Tensor& raw, const torch::Tenso
   auto w = torch::sigmoid(raw.narrow(1, 0, 1));
   auto gain_a = 2 * torch::sigmoid(raw.narrow(1, 2, 1)), gain_b = 2 * torch::sigmoid(raw.narrow(1, 3, 1));
   auto out = torch::addcmul(base_b + raw.narrow(1, 1, 1), w, base_a - base_b);
-  out = torch::addcmul(out, gain_a, a - base_a);
-  return torch::addcmul(out, gain_b, b - base_b);
+  out = torch::addcmul(out, gain_a, cored(a - base_a, coring));
+  return torch::addcmul(out, gain_b, cored(b - base_b, coring));
 }
 
-FusionNetImpl::FusionNetImpl(const ArchSpec& spec) : downscale(spec.downscale), head(spec.head) {
+FusionNetImpl::FusionNetImpl(const ArchSpec& spec)
+    : downscale(spec.downscale), head(spec.head), detail_coring(spec.detail_coring / 255.0) {
   const int64_t C = spec.channels, s2 = downscale * downscale;
   stem = register_module("stem", make_stem(C, false, 2 * s2));
   cells = register_module("cells", make_cells(C, spec.cells, spec.normal, spec.chain_fusion));
   stem_out = register_module("stem_out", make_stem_out(C, C, true, head_channels(head, downscale)));
 }
 
-torch::Tensor FusionNetImpl::forward(const torch::Tensor& a, const torch::Tensor& b) {
+torch::Tensor FusionNetImpl::grid_output(const torch::Tensor& a, const torch::Tensor& b) {
   auto x = torch::cat({a, b}, 1);
   // Space-to-depth: each s x s block becomes channels, so every layer touches s^2 fewer positions.
   if (downscale > 1) x = torch::pixel_unshuffle(x, downscale);
-  auto raw = stem_out->forward(run_cells(cells, stem->forward(x)));
+  return stem_out->forward(run_cells(cells, stem->forward(x)));
+}
+
+torch::Tensor FusionNetImpl::forward(const torch::Tensor& a, const torch::Tensor& b) {
+  auto raw = grid_output(a, b);
   if (downscale > 1) raw = torch::pixel_shuffle(raw, downscale);
-  return apply_head(head, raw, a, b);
+  return apply_head(head, raw, a, b, detail_coring);
 }
 
 void FusionNetImpl::fold_bn() { fold_cells(cells); }
@@ -193,6 +212,20 @@ torch::Tensor TimNetImpl::forward(const torch::Tensor& ir, const torch::Tensor& 
   }
   if (ph || pw) out = out.narrow(2, 0, H).narrow(3, 0, W);
   return out;
+}
+
+bool TimNetImpl::forward_u8(const torch::Tensor& ir, const torch::Tensor& vis, uint8_t* out,
+                            std::vector<float>& scratch) {
+  const int64_t H = ir.size(2), W = ir.size(3), m = spec_.pad_multiple();
+  if (stage2_ || spec_.head != Head::Detail || H % m || W % m || H < 3 || W < 3 || ir.size(0) != 1 ||
+      !ir.device().is_cpu() || ir.scalar_type() != torch::kFloat32 || vis.scalar_type() != torch::kFloat32 ||
+      !ir.is_contiguous() || !vis.is_contiguous())
+    return false;
+  const torch::Tensor& first = spec_.inputs[0] == Input::Ir ? ir : vis;
+  const torch::Tensor& second = spec_.inputs[1] == Input::Ir ? ir : vis;
+  detail_head_to_u8(stage1_->grid_output(first, second), stage1_->downscale, first.data_ptr<float>(),
+                    second.data_ptr<float>(), H, W, stage1_->detail_coring, out, scratch);
+  return true;
 }
 
 void TimNetImpl::fold_bn() {

@@ -20,12 +20,16 @@ class FusionNetImpl : public torch::nn::Module {
  public:
   FusionNetImpl(const ArchSpec& spec);
   torch::Tensor forward(const torch::Tensor& a, const torch::Tensor& b);
+  // The last conv's output on the space-to-depth grid, before the pixel
+  // shuffle and the head: forward() = apply_head(pixel_shuffle(grid_output)).
+  torch::Tensor grid_output(const torch::Tensor& a, const torch::Tensor& b);
   void fold_bn();
 
   torch::nn::Sequential stem{nullptr}, stem_out{nullptr};
   torch::nn::ModuleList cells{nullptr};
   int64_t downscale = 1;
   Head head = Head::Image;
+  double detail_coring = 0;  // in [0,1] units
 };
 TORCH_MODULE(FusionNet);
 
@@ -36,7 +40,9 @@ int64_t head_channels(Head head, int64_t downscale);
 // Blend; base/detail blend with per-pixel detail gains for Detail (arch.h).
 // The Detail head's base layer of a [B,1,H,W] image: 5x5 box mean, same size.
 torch::Tensor base_layer(const torch::Tensor& x);
-torch::Tensor apply_head(Head head, const torch::Tensor& raw, const torch::Tensor& a, const torch::Tensor& b);
+// `coring` (Detail only, [0,1] units): soft threshold of each detail layer.
+torch::Tensor apply_head(Head head, const torch::Tensor& raw, const torch::Tensor& a, const torch::Tensor& b,
+                         double coring = 0);
 
 // A complete model as users see it: f(ir, vis) with both [B,1,H,W] in
 // [0,1], output [B,1,H,W] (not clamped). Applies the reference's argument
@@ -46,6 +52,12 @@ class TimNetImpl : public torch::nn::Module {
  public:
   explicit TimNetImpl(const ArchSpec& spec);
   torch::Tensor forward(const torch::Tensor& ir, const torch::Tensor& vis);
+  // Inference on CPU straight to 8-bit luma, round(clamp(forward, 0, 1) * 255),
+  // through the detail head's one-pass kernel (detail_head_cpu.h). Returns
+  // false, doing nothing, where that kernel does not apply (another head, two
+  // stages, float32 inputs not on CPU, batch > 1, a size that needs padding): the caller
+  // then uses forward(). ir, vis: [1,1,H,W] contiguous; out: H*W bytes.
+  bool forward_u8(const torch::Tensor& ir, const torch::Tensor& vis, uint8_t* out, std::vector<float>& scratch);
   // For inference: fold BNs into their convs (after weights are loaded).
   void fold_bn();
   // Stores 4-d weights NHWC: oneDNN's fast path on CPU (~1.5x on 3x3 convs).

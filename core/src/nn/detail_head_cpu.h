@@ -1,0 +1,32 @@
+// timfusion: the detail head's inference kernel on CPU, one pass from the
+// network's grid output to the fused 8-bit luma.
+// Internal header: includes LibTorch.
+//
+// Why: at 640x480 the head runs at full resolution, and as LibTorch ops it is
+// ~25 separate passes over the frame (pixel shuffle, padding, four cumsums,
+// three strided sigmoids, subtractions, addcmuls, then clamp, scale, round and
+// the copy to 8 bit): measured by `timfusion-bench --profile 1` at ~40 % of
+// the default model's frame time on one core. Here the sigmoids run as two
+// contiguous, vectorised LibTorch calls on the grid (where they are 1/1 of the
+// values but in long runs), and everything else is one row-parallel loop.
+// Training keeps the autograd version (networks.cpp apply_head); a test holds
+// the two to the same output.
+#pragma once
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace timfusion::nn {
+
+// raw_grid: the last conv's output before the pixel shuffle, [1, 4 s², H/s,
+// W/s] float32 on CPU, any memory format (channel groups z, r, g1, g2 as in
+// arch.h's detail head). first/second: [H, W] float planes (the head's first
+// and second inputs, i.e. ArchSpec::inputs order). coring in [0,1] units.
+// Writes round(clamp(F, 0, 1) * 255) to out (H*W bytes, row-major).
+// `scratch` is grown to 2*H*W floats once and reused. Needs H, W >= 3 and
+// multiples of s.
+void detail_head_to_u8(const torch::Tensor& raw_grid, int64_t downscale, const float* first, const float* second,
+                       int64_t height, int64_t width, double coring, uint8_t* out, std::vector<float>& scratch);
+
+}  // namespace timfusion::nn
