@@ -14,7 +14,8 @@
 # Options after -- go to `timfusion-train downstream` (e.g. -- --seeds 5
 # --threads 2; --task-labels labels_pseudo_bdlfusion for the 82 9-class masks).
 # Writes out/task/{fused/<name>/, downstream/{results.json,report.md,report.png}}
-# and prints the Markdown report. Defaults take about 15-20 min on one thread.
+# and prints the Markdown report. Defaults: about 2 min per row on one free thread
+# (8 min for 5 rows), twice that on a busy machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}

@@ -148,8 +148,9 @@ void write_downstream_png(const std::string& path, const json& res) {
   cv::putText(img, "downstream mIoU on " + std::to_string(res["split"]["test"].size()) + " test pairs (" +
                        std::to_string(res["settings"]["seeds"].size()) + " seeds: bar mean, whisker +-std, dots seeds)",
               {10, 28}, font, 0.55, {0, 0, 0}, 1, cv::LINE_AA);
-  for (int t = 0; t <= 10; ++t) {
-    double v = hi * t / 10;
+  const double tick = hi <= 0.5 ? 0.05 : 0.1;  // round values on the axis
+  for (int t = 0; t * tick <= hi + 1e-9; ++t) {
+    double v = t * tick;
     int x = X(v);
     cv::line(img, {x, T - 4}, {x, height - B}, {225, 225, 225}, 1);
     char b[16];
