@@ -35,12 +35,13 @@ const Command kCommands[] = {
     {"train", "train a fusion network with fusion losses, optionally task-guided (--task)", timfusion::train::cmd_train},
     {"search", "implicit architecture search with a latency budget (IAS)", timfusion::train::cmd_search},
     {"meta", "meta-initialisation over several fusion tasks (Reptile)", timfusion::train::cmd_meta},
+    {"downstream", "the downstream protocol: segmentation mIoU of IR, visible, blends and fused images", timfusion::train::cmd_downstream},
     {"adapt", "fine-tune a (meta-)initialised network to one task; --compare runs", timfusion::train::cmd_adapt},
 };
 
 void usage(FILE* out) {
   std::fputs("Usage: timfusion-train <command> [options]   (timfusion-train <command> --help)\n\nCommands:\n", out);
-  for (const auto& c : kCommands) std::fprintf(out, "  %-8s %s\n", c.name, c.summary);
+  for (const auto& c : kCommands) std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
   std::fputs("\nOptions:\n  -h,--help  this text\n  --version  print the version and exit\n", out);
 }
 

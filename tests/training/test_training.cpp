@@ -530,4 +530,14 @@ TEST(Task, GuidedRunReportsFusedVersusVisible) {
   EXPECT_GT(task[0], 0);
   auto prov = json::parse(load_model_file(run + "/model.safetensors").provenance);
   EXPECT_TRUE(prov["task"]["miou_fused"].is_number());
+  // Without the baseline its net is never trained: no row for it (it used to report the untrained net).
+  std::string run2 = root + "/r2", out2;
+  ASSERT_EQ(tftest::run(train_exe() + " train --task --set task.data=" + root + "/seg --set task.width=4" +
+                            " --set task.eval_pairs=2 --set task.baseline=false" + fast_opts() + " --steps 2 --out " + run2,
+                        &out2),
+            0)
+      << out2;
+  EXPECT_EQ(out2.find("trained on visible only"), std::string::npos) << out2;
+  EXPECT_FALSE(json::parse(read_text(run2 + "/task_eval.json")).contains("baseline_on_visible"));
+  EXPECT_TRUE(json::parse(load_model_file(run2 + "/model.safetensors").provenance)["task"]["miou_visible_baseline"].is_null());
 }

@@ -55,14 +55,18 @@ cv::Mat load_ir(const std::string& path) {
   return ir_to_unit(m, ChannelOrder::BGR);  // CV_32F in [0,1]
 }
 
-cv::Mat load_vis_y(const std::string& path) {
+}  // namespace
+
+cv::Mat load_luma(const std::string& path) {
   cv::Mat m = read_image(path, cv::IMREAD_UNCHANGED);
   if (m.depth() == CV_16U) m.convertTo(m, CV_8U, 1.0 / 257.0);
-  if (m.depth() != CV_8U) throw Error(path + ": unsupported visible pixel depth (8- or 16-bit images only)");
+  if (m.depth() != CV_8U) throw Error(path + ": unsupported pixel depth for a visible or fused image (8- or 16-bit images only)");
   if (m.channels() != 1 && m.channels() != 3 && m.channels() != 4)
     throw Error(path + ": unsupported channel count " + std::to_string(m.channels()));
   return luma_of(m, ChannelOrder::BGR);
 }
+
+namespace {
 
 // Copies `m` (CV_8U or CV_32F) into `dst` as floats in [0,1].
 void to_floats(const cv::Mat& m, float* dst) {
@@ -148,7 +152,7 @@ PairDataset PairDataset::load(const std::vector<DataSource>& sources, bool need_
           throw Error(lp + ": class id " + std::to_string(static_cast<int>(mx)) + " but task.classes is " + std::to_string(classes));
       }
       s.ir = load_ir(p.ir);
-      s.vis_y = load_vis_y(p.vis);
+      s.vis_y = load_luma(p.vis);
       if (s.ir.size() != s.vis_y.size())
         throw Error("pair \"" + p.name + "\": IR " + p.ir + " is " + size_str(s.ir) + " but visible " + p.vis + " is " +
                     size_str(s.vis_y) + " (pairs must be registered, same size)");

@@ -77,6 +77,10 @@ class PairDataset {
 // Crops [part * n / parts, (part + 1) * n / parts) of `b` (n a multiple of
 // parts): a data-parallel rank's share of a global batch.
 Batch share_of(const Batch& b, int part, int parts);
+// An image file as one 8-bit plane: gray as is, colour by its BT.601 luma
+// (OpenCV's BGR order), 16-bit / 257; throws Error naming the file otherwise.
+// The visible images are read this way (and fused images by `downstream`).
+cv::Mat load_luma(const std::string& path);
 
 // splitmix64: the mixing used for (seed, step, stream) -> generator seed.
 uint64_t mix64(uint64_t x);

@@ -427,14 +427,17 @@ nlohmann::json Trainer::Impl::task_evaluation() {
   nlohmann::json weights = nlohmann::json::array();
   if (class_weight.defined())
     for (int64_t c = 0; c < class_weight.size(0); ++c) weights.push_back(class_weight[c].item<double>());
-  return {{"held_out_pairs", names},
-          {"labels", cfg.base.task_source().labels},
-          {"lambda", cfg.base.d("task.lambda")},
-          {"class_weights", weights},
-          {"steps", done},
-          {"task_net_on_fused", entry(on_fused, l_fused, "fused image, task net trained on fused images")},
-          {"task_net_on_visible", entry(on_vis, l_vis, "visible Y fed to the task net trained on fused images")},
-          {"baseline_on_visible", entry(base_vis, l_base, "visible Y, task net trained on visible only")}};
+  nlohmann::json out = {{"held_out_pairs", names},
+                        {"labels", cfg.base.task_source().labels},
+                        {"lambda", cfg.base.d("task.lambda")},
+                        {"class_weights", weights},
+                        {"steps", done},
+                        {"task_net_on_fused", entry(on_fused, l_fused, "fused image, task net trained on fused images")},
+                        {"task_net_on_visible", entry(on_vis, l_vis, "visible Y fed to the task net trained on fused images")}};
+  // Without task.baseline the baseline net was never trained: no row for it.
+  if (cfg.base.b("task.baseline"))
+    out["baseline_on_visible"] = entry(base_vis, l_base, "visible Y, task net trained on visible only");
+  return out;
 }
 
 void Trainer::save_model(const std::string& path, const std::string& provenance_json) const {
@@ -568,7 +571,8 @@ int Trainer::run(long stop_at, bool resume, const std::string& command_line) {
     prov["task"] = {{"data", m.cfg.base.task_source().str()},
                     {"lambda", m.cfg.base.d("task.lambda")},
                     {"miou_fused", task_eval["task_net_on_fused"]["miou"]},
-                    {"miou_visible_baseline", task_eval["baseline_on_visible"]["miou"]}};
+                    {"miou_visible_baseline",
+                     task_eval.contains("baseline_on_visible") ? task_eval["baseline_on_visible"]["miou"] : nlohmann::json()}};
   }
   save_model(dir + "/model.safetensors", prov.dump());
 
@@ -581,6 +585,7 @@ int Trainer::run(long stop_at, bool resume, const std::string& command_line) {
     std::printf("task evaluation on %zu held-out pairs (%s):\n", m.task_eval.size(), m.cfg.base.task_source().labels.c_str());
     std::printf("  %-58s %9s %8s %8s\n", "input", "task loss", "mIoU", "pix acc");
     for (const char* k : {"task_net_on_fused", "task_net_on_visible", "baseline_on_visible"}) {
+      if (!task_eval.contains(k)) continue;
       const auto& e = task_eval[k];
       std::printf("  %-58s %9.4f %8.4f %8.4f\n", e["input"].get<std::string>().c_str(), e["task_loss"].get<double>(),
                   e["miou"].is_number() ? e["miou"].get<double>() : NAN, e["pixel_accuracy"].get<double>());

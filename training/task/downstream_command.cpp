@@ -1,0 +1,194 @@
+// `timfusion-train downstream`: the downstream segmentation protocol
+// (downstream.h) over several input types, as one command with a run folder:
+// config.json, results.json, report.md, report.png.
+#include <cmath>
+#include <cstdio>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+#include "data/pair_dataset.h"
+#include "run/command_config.h"
+#include "run/run_dir.h"
+#include "task/downstream.h"
+#include "task/downstream_inputs.h"
+#include "task/downstream_report.h"
+#include "timfusion/error.h"
+#include "timfusion/progress.h"
+
+namespace timfusion::train {
+
+namespace {
+
+const char* kDownstreamUsage =
+    "Usage: timfusion-train downstream [--input NAME=SPEC ...] [--seeds N] [--scale S]\n"
+    "                                  [--task-data DIR] [--task-labels LABELS] [--out DIR] [options]\n"
+    "\n"
+    "The downstream protocol: for each input (a row), trains the same small\n"
+    "segmentation network from the same seeds on the same crops of the training\n"
+    "pairs and scores mIoU and per-class IoU on the test pairs (mean ± std over\n"
+    "the seeds). SPEC: ir, vis (visible luma), mean ((ir+vis)/2) or a folder of\n"
+    "fused images named as the pairs (e.g. timfusion-fuse --output). Default\n"
+    "inputs: ir, vis, mean. Data: task.data (default <data>/msrs_seg) with its\n"
+    "label folder task.labels; the test pairs are the task.eval_pairs (16) that\n"
+    "`train --task` holds out (evenly spaced in name order), so a task-guided\n"
+    "model never saw their labels. Writes results.json, report.md, report.png.\n"
+    "scripts/task_table.sh runs it for the shipped models.\n"
+    "\n"
+    "  --input NAME=SPEC   a row (repeatable; = --set downstream.inputs=[...])\n"
+    "  --seeds N           seeds seed, seed+1, ... (downstream.seeds)\n"
+    "  --scale S           image scale for the network (downstream.scale)\n"
+    "  --task-data DIR     labelled pairs: DIR/ir, DIR/vis, DIR/<task.labels>\n"
+    "\n";
+
+const CommandSpec& downstream_spec() {
+  static const CommandSpec spec = [] {
+    CommandSpec s;
+    s.name = "downstream";
+    using T = KeyType;
+    s.keys = {
+        {"inputs", T::Json, nlohmann::json::array({"ir", "vis", "mean"}), 0, 0, {},
+         "rows: NAME=SPEC or SPEC, SPEC = ir | vis | mean | a folder of fused images named as the pairs"},
+        {"seeds", T::Int, 3, 1, 100, {}, "seeds per input: seed, seed+1, ... (initialisation and crops)"},
+        {"scale", T::Number, 0.5, 0.05, 1, {}, "images (and training labels) resized by this for the network; scored at full size"},
+        {"reference", T::String, "vis", 0, 0, {}, "the row the paired mIoU difference is taken to (none when absent)"},
+    };
+    // Sized for one CPU thread: 3 seeds x 5 inputs in about a quarter of an hour.
+    s.base_defaults = {{"steps", 300}, {"batch", 8}, {"crop", 96}, {"lr", 3e-3}, {"lr_min", 1e-4},
+                       {"lr_schedule", "cosine"}, {"threads", 1}, {"preview_every", 0}, {"task", {{"width", 8}}}};
+    s.flags = {{"--seeds", "downstream.seeds"}, {"--scale", "downstream.scale"}, {"--task-data", "task.data"}};
+    s.data_required = false;
+    return s;
+  }();
+  return spec;
+}
+
+}  // namespace
+
+int cmd_downstream(int argc, char** argv, int first) {
+  // --input is repeatable: gather it into one downstream.inputs list.
+  std::vector<std::string> args(argv, argv + argc);
+  std::vector<std::string> kept(args.begin(), args.begin() + first);
+  json inputs = json::array();
+  for (int i = first; i < argc; ++i) {
+    if (args[i] == "--input") {
+      if (i + 1 >= argc) throw UsageError("--input needs a value (NAME=SPEC)");
+      inputs.push_back(args[++i]);
+    } else if (args[i].rfind("--input=", 0) == 0) {
+      inputs.push_back(args[i].substr(8));
+    } else {
+      kept.push_back(args[i]);
+    }
+  }
+  if (!inputs.empty()) kept.push_back("--set"), kept.push_back("downstream.inputs=" + inputs.dump());
+  std::vector<char*> ptrs;
+  for (auto& a : kept) ptrs.push_back(a.data());
+
+  std::optional<CommandRun> r =
+      start_command(static_cast<int>(ptrs.size()), ptrs.data(), first, downstream_spec(), kDownstreamUsage);
+  if (!r) return 0;
+  r->command_line = command_line(argc, argv);  // as typed (--input, not the --set it became)
+  if (r->resume) throw UsageError("downstream runs cannot be resumed: run it again with another --out");
+  const CommandConfig& cc = r->cfg;
+  const Config& cfg = cc.base;
+  const std::string dir = r->dir;
+  if (cfg.i("threads") > 0) use_threads(static_cast<int>(cfg.i("threads")));
+
+  std::vector<DownstreamInput> rows;
+  std::set<std::string> names;
+  for (const auto& e : cc.at("inputs")) {
+    if (!e.is_string()) throw Error("downstream.inputs: each entry is a string NAME=SPEC, got " + e.dump());
+    DownstreamInput in = parse_downstream_input(e.get<std::string>());
+    if (in.is_folder()) in.spec = absolute_path(in.spec);
+    if (!names.insert(in.name).second) throw Error("downstream.inputs: two rows are named \"" + in.name + "\"");
+    rows.push_back(in);
+  }
+  if (rows.empty()) throw Error("downstream.inputs is empty: give at least one --input");
+
+  const int classes = static_cast<int>(cfg.i("task.classes"));
+  const DataSource src = cfg.task_source();
+  PairDataset all = PairDataset::load({src}, true, classes);
+  auto [train_pairs, test_pairs] = all.split_holdout(static_cast<size_t>(cfg.i("task.eval_pairs")));
+  const int64_t n_seeds = cc.i("seeds"), seed0 = cfg.i("seed"), steps = cfg.i("steps");
+  const double scale = cc.d("scale");
+
+  json res;
+  res["tool"] = "timfusion-train downstream";
+  res["git_commit"] = git_commit();
+  res["command_line"] = r->command_line;
+  res["data"] = src.str();
+  res["labels"] = cfg.s("task.labels");
+  res["classes"] = classes;
+  res["reference"] = cc.s("reference");
+  json tr = json::array(), te = json::array();
+  for (size_t i = 0; i < train_pairs.size(); ++i) tr.push_back(train_pairs.at(i).name);
+  for (size_t i = 0; i < test_pairs.size(); ++i) te.push_back(test_pairs.at(i).name);
+  res["split"] = {{"rule", "task.eval_pairs = " + std::to_string(test_pairs.size()) +
+                           " evenly spaced in name order, the i-th of n at floor((2i+1)N/(2n)): the pairs train --task holds out"},
+                  {"train", tr},
+                  {"test", te}};
+  json seeds = json::array();
+  for (int64_t s = 0; s < n_seeds; ++s) seeds.push_back(seed0 + s);
+  res["settings"] = {{"steps", steps}, {"batch", cfg.i("batch")}, {"crop", cfg.i("crop")}, {"flip", cfg.b("flip")},
+                     {"lr", cfg.d("lr")}, {"lr_min", cfg.d("lr_min")}, {"lr_schedule", cfg.s("lr_schedule")},
+                     {"warmup", cfg.i("warmup")}, {"scale", scale}, {"width", cfg.i("task.width")},
+                     {"parameters", seg_net_parameters(cfg.i("task.width"), classes)}, {"balance", cfg.b("task.balance")},
+                     {"seeds", seeds}, {"threads", cfg.i("threads")}};
+  std::set<int> present;
+  for (size_t i = 0; i < test_pairs.size(); ++i) {
+    const cv::Mat& l = test_pairs.at(i).label;
+    for (int y = 0; y < l.rows; ++y)
+      for (int x = 0; x < l.cols; ++x) present.insert(l.at<uint8_t>(y, x));
+  }
+  res["present_classes"] = json(std::vector<int>(present.begin(), present.end()));
+  res["rows"] = json::array();
+  write_run_config(cc, dir);
+
+  if (!r->quiet) {
+    std::fprintf(stderr, "timfusion-train downstream: %zu inputs x %lld seeds x %lld steps; %zu training pairs, %zu test pairs (%s); run folder %s\n",
+                 rows.size(), static_cast<long long>(n_seeds), static_cast<long long>(steps), train_pairs.size(),
+                 test_pairs.size(), cfg.s("task.labels").c_str(), dir.c_str());
+    for (const auto& n : all.notes()) std::fprintf(stderr, "  note: %s\n", n.c_str());
+  }
+  // Read every input first: a missing fused image fails before any training.
+  std::vector<std::pair<std::vector<SegImage>, std::vector<SegImage>>> images;
+  for (const auto& in : rows) images.emplace_back(input_images(train_pairs, in, scale), input_images(test_pairs, in, scale));
+
+  const long total = static_cast<long>(rows.size() * n_seeds * steps);
+  Progress bar("downstream", total, !r->quiet && total > 0);
+  long done = 0;
+  for (size_t k = 0; k < rows.size(); ++k) {
+    json row = {{"name", rows[k].name}, {"spec", rows[k].spec}, {"seeds", json::array()}};
+    for (int64_t s = 0; s < n_seeds; ++s) {
+      const std::string what = rows[k].name + " seed " + std::to_string(seed0 + s);
+      SeedScore sc = train_and_score(images[k].first, images[k].second, cfg, seed0 + s, [&](int64_t step, double loss) {
+        bar.update(done + static_cast<long>(step), what + " loss " + fmt("%.3f", loss));
+      });
+      done += static_cast<long>(steps);
+      json iou = json::array();
+      for (double v : sc.iou) iou.push_back(std::isfinite(v) ? json(v) : json());
+      row["seeds"].push_back({{"seed", sc.seed}, {"miou", sc.miou}, {"pixel_accuracy", sc.pixel_accuracy}, {"iou", iou},
+                              {"final_loss", sc.final_loss}, {"seconds", sc.seconds}});
+    }
+    res["rows"].push_back(row);
+    // Partial results after each row: a long run can be watched (and is not lost).
+    summarise_downstream(res);
+    res["finished"] = utc_now();
+    write_text_atomic(dir + "/results.json", res.dump(2) + "\n");
+    const auto& last = res["rows"].back();
+    if (!r->quiet)
+      std::fprintf(stderr, "\n  %-16s mIoU %.3f +- %.3f\n", rows[k].name.c_str(), last["miou_mean"].get<double>(),
+                   last["miou_std"].get<double>());
+  }
+  if (total > 0) bar.finish();
+  const std::string md = downstream_markdown(res);
+  write_text_atomic(dir + "/report.md", md);
+  write_downstream_png(dir + "/report.png", res);
+  std::fputs(md.c_str(), stdout);
+  if (!r->quiet) std::fprintf(stderr, "timfusion-train downstream: wrote %s/{results.json,report.md,report.png}\n", dir.c_str());
+  return 0;
+}
+
+}  // namespace timfusion::train
