@@ -58,6 +58,17 @@ Precision parse_precision(const std::string& s) {
 
 bool Fuser::cuda_available() { return torch::cuda::is_available(); }
 
+bool Fuser::cpu_has_bf16() {
+#if defined(__x86_64__) || defined(__i386__)
+  // AVX512-BF16 (Cooper Lake, Sapphire Rapids and later, AMD Zen 4): oneDNN
+  // then runs bf16 convolutions natively (on AMX where present). Without it
+  // LibTorch 1.13 still accepts bf16, but emulates it far slower than fp32.
+  return __builtin_cpu_supports("avx512bf16");
+#else
+  return false;  // this build has no check for other CPUs' bf16 instructions
+#endif
+}
+
 struct Fuser::Impl {
   ModelFile file;
   nn::TimNet net{nullptr};
@@ -93,19 +104,20 @@ struct Fuser::Impl {
     }
   }
 
-  // Network on one luma pair: both [1,1,H,W] float in [0,1] on tdev.
+  // Network on one luma pair: both [1,1,H,W] float32 in [0,1] on tdev (the
+  // network's layers convert to and from the model's precision themselves).
   // Returns the fused luma as round(clamp(y,0,1)*255), still float (a copy
   // into a uint8 tensor truncates, exactly as .to(kUInt8) does).
   torch::Tensor run(const torch::Tensor& ir, const torch::Tensor& vis) {
     threads_seen = at::get_num_threads();
-    auto y = net->forward(ir.to(dtype), vis.to(dtype)).to(torch::kFloat32);
+    auto y = net->forward(ir, vis).to(torch::kFloat32);
     return y.clamp(0, 1).mul_(255).round_();
   }
 
   // The same straight into 8-bit luma where the network has a one-pass CPU
-  // kernel for it (fp32 on CPU, detail head); false when it has none.
+  // kernel for it (CPU, detail head); false when it has none.
   bool run_u8(const torch::Tensor& ir, const torch::Tensor& vis, uint8_t* out) {
-    if (dtype != torch::kFloat32 || device != Device::Cpu) return false;
+    if (device != Device::Cpu) return false;
     threads_seen = at::get_num_threads();
     return net->forward_u8(ir, vis, out, head_scratch);
   }
@@ -178,8 +190,9 @@ Fuser::Fuser(const FuserOptions& o) try : impl_(std::make_unique<Impl>()) {
   impl_->tdev = dev == Device::Cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
   impl_->precision = o.precision;
   if (o.precision == Precision::Fp16 && dev != Device::Cuda)
-    // Not "or bf16": Debian's LibTorch 1.13 has no CPU bf16 kernels for these networks either.
     throw Error("precision=fp16 needs a CUDA device; on CPU use fp32");
+  if (o.precision == Precision::Bf16 && dev == Device::Cpu && !cpu_has_bf16())
+    throw Error("precision=bf16 is not supported on cpu: this CPU has no AVX512-BF16 instructions (use fp32)");
   impl_->dtype = o.precision == Precision::Fp32 ? torch::kFloat32
                  : o.precision == Precision::Fp16 ? torch::kFloat16
                                                   : torch::kBFloat16;
@@ -189,9 +202,9 @@ Fuser::Fuser(const FuserOptions& o) try : impl_(std::make_unique<Impl>()) {
   if (o.precision != Precision::Fp32) {
     try {  // Not every LibTorch build has every kernel in reduced precision.
       warmup(cv::Size(16, 16));
-    } catch (const Error&) {  // warmup() turns c10::Error into Error
+    } catch (const Error& e) {  // warmup() turns c10::Error into Error
       throw Error(std::string("precision=") + precision_name(o.precision) + " is not supported on " +
-                  device_name(dev) + " by this LibTorch build");
+                  device_name(dev) + " by this LibTorch build (" + e.what() + ")");
     }
   }
 } catch (...) {

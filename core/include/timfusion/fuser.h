@@ -63,6 +63,9 @@ class Fuser {
   size_t tensor_memory_bytes() const;
 
   static bool cuda_available();
+  // Whether this CPU computes bf16 natively (AVX512-BF16), the condition
+  // for precision=bf16 on device=cpu.
+  static bool cpu_has_bf16();
 
  private:
   struct Impl;

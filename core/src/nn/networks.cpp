@@ -41,6 +41,25 @@ void fold_cells(torch::nn::ModuleList& cells) {
   for (auto& c : *cells) c->as<CellBase>()->fold_bn();
 }
 
+// The precision a stem's weights are stored in: the one its layers compute in.
+torch::ScalarType weight_dtype(torch::nn::Sequential& stem) {
+  return stem->ptr(0)->as<ConvLayerImpl>()->conv2d->weight.scalar_type();
+}
+
+// body(x) computed in the weights' precision, returned in x's. A reduced-
+// precision model (bf16 on CPU) thus takes and returns float32 tensors, and
+// what runs at full resolution outside the layers (padding, the heads' box
+// sums and blends) stays float32: cumulative sums over a 640-pixel row in
+// bf16's 8-bit mantissa would be off by whole grey levels. Where the types
+// already match (float32 inference; training, also under autocast) nothing
+// is converted.
+template <class Body>
+torch::Tensor in_weight_precision(const torch::Tensor& x, torch::nn::Sequential& stem, Body body) {
+  const auto w = weight_dtype(stem);
+  if (x.scalar_type() == w) return body(x);
+  return body(x.to(w)).to(x.scalar_type());
+}
+
 // [max_c, max_c, mean_c] -> 1x1 conv -> sigmoid (spatial_attn_layer2).
 class MaskLayer : public torch::nn::Module {
  public:
@@ -76,13 +95,17 @@ class Stage2 : public torch::nn::Module {
   // stem_out2/3 are the reference's auxiliary (training-time) heads: their
   // weights are kept for key compatibility but inference does not run them.
   torch::Tensor forward(const torch::Tensor& first, const torch::Tensor& second, const torch::Tensor& fused) {
-    auto f1 = run_cells(cells3, stem2->forward(torch::cat({first, fused}, 1)));
-    auto f2 = run_cells(cells2, stem3->forward(torch::cat({second, fused}, 1)));
-    if (ivif_) {
-      auto mask = spa->forward(f1);
-      return stem_out4->forward(mask * f1 + (1 - mask) * f2);
-    }
-    return torch::tanh(stem_out4->forward(torch::cat({f1, f2}, 1)));
+    // The three inputs as channels of one tensor, converted once: [first, second, fused].
+    return in_weight_precision(torch::cat({first, second, fused}, 1), stem2, [&](const torch::Tensor& x) {
+      auto f = x.narrow(1, 2, 1);
+      auto f1 = run_cells(cells3, stem2->forward(torch::cat({x.narrow(1, 0, 1), f}, 1)));
+      auto f2 = run_cells(cells2, stem3->forward(torch::cat({x.narrow(1, 1, 1), f}, 1)));
+      if (ivif_) {
+        auto mask = spa->forward(f1);
+        return stem_out4->forward(mask * f1 + (1 - mask) * f2);
+      }
+      return torch::tanh(stem_out4->forward(torch::cat({f1, f2}, 1)));
+    });
   }
 
   void fold_bn() {
@@ -158,10 +181,11 @@ FusionNetImpl::FusionNetImpl(const ArchSpec& spec)
 }
 
 torch::Tensor FusionNetImpl::grid_output(const torch::Tensor& a, const torch::Tensor& b) {
-  auto x = torch::cat({a, b}, 1);
-  // Space-to-depth: each s x s block becomes channels, so every layer touches s^2 fewer positions.
-  if (downscale > 1) x = torch::pixel_unshuffle(x, downscale);
-  return stem_out->forward(run_cells(cells, stem->forward(x)));
+  return in_weight_precision(torch::cat({a, b}, 1), stem, [&](torch::Tensor x) {
+    // Space-to-depth: each s x s block becomes channels, so every layer touches s^2 fewer positions.
+    if (downscale > 1) x = torch::pixel_unshuffle(x, downscale);
+    return stem_out->forward(run_cells(cells, stem->forward(x)));
+  });
 }
 
 torch::Tensor FusionNetImpl::forward(const torch::Tensor& a, const torch::Tensor& b) {
@@ -186,10 +210,18 @@ TimNetImpl::TimNetImpl(const ArchSpec& spec) : spec_(spec) {
   }
 }
 
+namespace {
+
+// Rows (or columns) to add to a side of n so that it is a multiple of m: the
+// bottom/right padding forward() adds and crops off again.
+int64_t padding_to_multiple(int64_t n, int64_t m) { return (m - n % m) % m; }
+
+}  // namespace
+
 torch::Tensor TimNetImpl::forward(const torch::Tensor& ir, const torch::Tensor& vis) {
   const int64_t H = ir.size(2), W = ir.size(3), m = spec_.pad_multiple();
   torch::Tensor i = ir, v = vis;
-  const int64_t ph = (m - H % m) % m, pw = (m - W % m) % m;
+  const int64_t ph = padding_to_multiple(H, m), pw = padding_to_multiple(W, m);
   if (ph || pw) {
     // Bottom/right reflection padding, cropped off again below.
     auto opts = F::PadFuncOptions({0, pw, 0, ph});
@@ -217,7 +249,7 @@ torch::Tensor TimNetImpl::forward(const torch::Tensor& ir, const torch::Tensor& 
 bool TimNetImpl::forward_u8(const torch::Tensor& ir, const torch::Tensor& vis, uint8_t* out,
                             std::vector<float>& scratch) {
   const int64_t H = ir.size(2), W = ir.size(3), m = spec_.pad_multiple();
-  if (stage2_ || spec_.head != Head::Detail || H % m || W % m || H < 3 || W < 3 || ir.size(0) != 1 ||
+  if (stage2_ || spec_.head != Head::Detail || padding_to_multiple(H, m) || padding_to_multiple(W, m) || H < 3 || W < 3 || ir.size(0) != 1 ||
       !ir.device().is_cpu() || ir.scalar_type() != torch::kFloat32 || vis.scalar_type() != torch::kFloat32 ||
       !ir.is_contiguous() || !vis.is_contiguous())
     return false;

@@ -19,14 +19,18 @@ namespace {
 // paid a conversion there and another one back inside the NHWC convolution:
 // 30 % of ivif-rt's frame. Here: one interior copy and 4p edge copies, all
 // plain copies of the same values (bit-identical to F::pad).
+// The copies also serve bf16 on CPU, where LibTorch 1.13 has no
+// reflection_pad2d kernel ("not implemented for 'BFloat16'").
 torch::Tensor reflect_pad(const torch::Tensor& x, int64_t p) {
   const auto opts = F::PadFuncOptions({p, p, p, p}).mode(torch::kReflect);
-  if (x.dim() != 4 || x.suggest_memory_format() != at::MemoryFormat::ChannelsLast || x.requires_grad())
+  const bool no_kernel = x.is_cpu() && x.scalar_type() == torch::kBFloat16;
+  if (x.dim() != 4 || x.requires_grad() ||
+      (x.suggest_memory_format() != at::MemoryFormat::ChannelsLast && !no_kernel))
     return F::pad(x, opts);
   const int64_t H = x.size(2), W = x.size(3);
   if (p >= H || p >= W) return F::pad(x, opts);  // its error message
   auto out = torch::empty({x.size(0), x.size(1), H + 2 * p, W + 2 * p},
-                          x.options().memory_format(at::MemoryFormat::ChannelsLast));
+                          x.options().memory_format(x.suggest_memory_format()));
   auto rows = out.narrow(2, p, H);
   rows.narrow(3, p, W).copy_(x);
   for (int64_t i = 1; i <= p; ++i) {  // left/right columns of the interior rows
