@@ -461,8 +461,8 @@ static void gst_timfusion_class_init(GstTimFusionClass* klass) {
   g_object_class_install_property(
       gobject_class, PROP_PRECISION,
       g_param_spec_enum("precision", "Precision",
-                        "Arithmetic of the network: fp32 everywhere, fp16 on CUDA only, bf16 where the LibTorch "
-                        "build supports it (an unsupported choice fails NULL->READY)",
+                        "Arithmetic of the network: fp32 everywhere, fp16 on CUDA only, bf16 on CUDA and on CPUs "
+                        "with AVX512-BF16 (an unsupported choice fails NULL->READY)",
                         GST_TYPE_TIMFUSION_PRECISION, static_cast<gint>(DEFAULT_PRECISION),
                         static_cast<GParamFlags>(rw_ready | G_PARAM_STATIC_STRINGS)));
   g_object_class_install_property(

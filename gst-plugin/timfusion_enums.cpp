@@ -22,7 +22,7 @@ GType gst_timfusion_precision_get_type(void) {
   static const GEnumValue values[] = {
       {static_cast<gint>(timfusion::Precision::Fp32), "32-bit float", "fp32"},
       {static_cast<gint>(timfusion::Precision::Fp16), "16-bit float (CUDA only)", "fp16"},
-      {static_cast<gint>(timfusion::Precision::Bf16), "bfloat16 (where this LibTorch build supports it)", "bf16"},
+      {static_cast<gint>(timfusion::Precision::Bf16), "bfloat16 (CUDA, or a CPU with AVX512-BF16)", "bf16"},
       {0, nullptr, nullptr},
   };
   if (g_once_init_enter(&type)) {

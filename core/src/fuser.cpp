@@ -114,12 +114,12 @@ struct Fuser::Impl {
     return y.clamp(0, 1).mul_(255).round_();
   }
 
-  // The same straight into 8-bit luma where the network has a one-pass CPU
-  // kernel for it (CPU, detail head); false when it has none.
-  bool run_u8(const torch::Tensor& ir, const torch::Tensor& vis, uint8_t* out) {
-    if (device != Device::Cpu) return false;
+  // The CPU frame path, straight into 8-bit luma (out: H*W bytes): the
+  // detail head's one-pass kernel where it applies (TimNet::forward_to_u8;
+  // timfusion-bench times this same call).
+  void run_u8(const torch::Tensor& ir, const torch::Tensor& vis, uint8_t* out) {
     threads_seen = at::get_num_threads();
-    return net->forward_u8(ir, vis, out, head_scratch);
+    net->forward_to_u8(ir, vis, out, head_scratch);
   }
   std::vector<float> head_scratch;  // the kernel's two box-sum planes, kept between frames
 };
@@ -220,7 +220,12 @@ void Fuser::warmup(cv::Size size) {
     impl_->begin_frame(size);
     FrameMemory::Scope reuse(impl_->memory);
     auto z = torch::zeros({1, 1, size.height, size.width}, torch::TensorOptions().device(impl_->tdev));
-    impl_->run(z, z);
+    if (impl_->device == Device::Cpu) {  // the path fuse() takes
+      std::vector<uint8_t> out(static_cast<size_t>(size.area()));
+      impl_->run_u8(z, z, out.data());
+    } else {
+      impl_->run(z, z);
+    }
   } catch (...) {
     rethrow_as_error("inference failed: ");
   }
@@ -255,9 +260,7 @@ void Fuser::fuse(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& out, ChannelOrd
       auto it = torch::from_blob(m.ir_f.data, {1, 1, H, W}, opts);
       auto vt = torch::from_blob(m.vis_f.data, {1, 1, H, W}, opts);
       m.fused_y.create(H, W, CV_8UC1);
-      if (!m.run_u8(it, vt, m.fused_y.data))
-        torch::from_blob(m.fused_y.data, {1, 1, H, W}, torch::TensorOptions().dtype(torch::kUInt8))
-            .copy_(m.run(it, vt));
+      m.run_u8(it, vt, m.fused_y.data);
       replace_luma(vis, *vis_y, m.fused_y, out);
       return;
     }

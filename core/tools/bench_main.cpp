@@ -23,6 +23,7 @@
 #include "timfusion/torch/networks.h"
 #include "timfusion/torch/state_dict.h"
 #include "timfusion/error.h"
+#include "timfusion/fuser.h"
 #include "timfusion/model_file.h"
 #include "tool_cli.h"
 
@@ -34,6 +35,12 @@ namespace {
 struct Config {
   int width, height, threads;
   bool channels_last = true;
+};
+
+// What one timed frame runs: the element's CPU path by default.
+struct Engine {
+  bool forward_only = false;           // TimNet::forward() + clamp (the training/eval path) instead
+  torch::ScalarType dtype = torch::kFloat32;  // the weights' precision (--precision)
 };
 
 struct Result {
@@ -50,7 +57,7 @@ long minor_faults() {
   return ru.ru_minflt;
 }
 
-nn::TimNet load_net(const std::string& model, const std::string& arch, bool channels_last) {
+nn::TimNet load_net(const std::string& model, const std::string& arch, bool channels_last, torch::ScalarType dtype) {
   // With a weight file, its own metadata names the architecture unless --arch overrides it.
   nn::TimNet net{nullptr};
   if (model.empty()) {
@@ -61,10 +68,40 @@ nn::TimNet load_net(const std::string& model, const std::string& arch, bool chan
     nn::load_state(*net, f.weights, model);
   }
   net->eval();
+  net->to(dtype);  // as Fuser prepares it: precision, layout, then BN folding
   if (channels_last) net->to_channels_last();
   net->fold_bn();
   return net;
 }
+
+// One frame's network work on float32 [1,1,H,W] luma planes, as the Fuser
+// does it on CPU (TimNet::forward_to_u8: the detail head's one-pass kernel
+// where it applies, 8-bit luma out), or --forward's plain forward(). Shared
+// by measure() and profile(), so both time the same thing. Tensor memory is
+// reused from frame to frame while `reuse` lives, as in Fuser::fuse.
+struct BenchFrame {
+  BenchFrame(const std::string& model, const std::string& arch, const Config& c, const Engine& e)
+      : net(load_net(model, arch, c.channels_last, e.dtype)), engine(e) {
+    auto fmt = c.channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+    ir = torch::rand({1, 1, c.height, c.width}).contiguous(fmt);
+    vis = torch::rand({1, 1, c.height, c.width}).contiguous(fmt);
+    out.resize(static_cast<size_t>(c.width) * c.height);
+  }
+  void run() {
+    if (engine.forward_only)
+      net->forward(ir, vis).clamp(0, 1);
+    else
+      net->forward_to_u8(ir, vis, out.data(), scratch);
+  }
+
+  nn::TimNet net;
+  Engine engine;
+  torch::Tensor ir, vis;
+  std::vector<uint8_t> out;
+  std::vector<float> scratch;
+  FrameMemory memory;
+  FrameMemory::Scope reuse{memory};
+};
 
 namespace prof = torch::autograd::profiler;
 
@@ -107,22 +144,23 @@ std::map<std::string, OpStat> op_stats(prof::thread_event_lists& lists) {
   return stats;
 }
 
-// Convolution FLOPs of one forward as LibTorch's profiler counts them
+// Convolution FLOPs of one frame as LibTorch's profiler counts them
 // (2 per multiply-add; transposed and 1-D convolutions are not counted).
-double forward_gflop(nn::TimNet& net, const torch::Tensor& ir, const torch::Tensor& vis) {
-  auto lists = profiled([&] { net->forward(ir, vis); });
+double frame_gflop(BenchFrame& frame) {
+  auto lists = profiled([&] { frame.run(); });
   double flop = 0;
   for (auto& [name, s] : op_stats(lists)) flop += s.flop;
   return flop / 1e9;
 }
 
 // GFLOP/s of one large 3x3 convolution (64 -> 64 channels on 320x240, NHWC,
-// as the networks run): what these cores reach on the dominant op class.
-double big_conv_gflops() {
+// in the model's precision, as the networks run): what these cores reach on
+// the dominant op class.
+double big_conv_gflops(torch::ScalarType dtype) {
   const int64_t C = 64, H = 240, W = 320;
-  auto x = torch::rand({1, C, H, W}).contiguous(at::MemoryFormat::ChannelsLast);
-  auto w = torch::rand({C, C, 3, 3}).contiguous(at::MemoryFormat::ChannelsLast);
-  auto b = torch::rand({C});
+  auto x = torch::rand({1, C, H, W}).to(dtype).contiguous(at::MemoryFormat::ChannelsLast);
+  auto w = torch::rand({C, C, 3, 3}).to(dtype).contiguous(at::MemoryFormat::ChannelsLast);
+  auto b = torch::rand({C}).to(dtype);
   torch::conv2d(x, w, b, 1, 1);  // primitive creation
   const int reps = 5;
   auto t0 = std::chrono::steady_clock::now();
@@ -131,22 +169,16 @@ double big_conv_gflops() {
   return 2.0 * C * C * 9 * H * W * reps / s / 1e9;
 }
 
-Result measure(const std::string& model, const std::string& arch, const Config& c, int frames) {
+Result measure(const std::string& model, const std::string& arch, const Config& c, const Engine& e, int frames) {
   torch::set_num_threads(c.threads);
-  nn::TimNet net = load_net(model, arch, c.channels_last);
   c10::InferenceMode guard;
-  // As in Fuser::fuse: tensor memory is reused from frame to frame.
-  FrameMemory memory;
-  FrameMemory::Scope reuse(memory);
-  auto fmt = c.channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
-  auto ir = torch::rand({1, 1, c.height, c.width}).contiguous(fmt);
-  auto vis = torch::rand({1, 1, c.height, c.width}).contiguous(fmt);
-  net->forward(ir, vis);  // warm-up: oneDNN primitive creation
+  BenchFrame frame(model, arch, c, e);
+  frame.run();  // warm-up: oneDNN primitive creation
   double total = 0, best = 1e30;
   const long faults0 = minor_faults();
   for (int i = 0; i < frames; ++i) {
     auto t0 = std::chrono::steady_clock::now();
-    auto y = net->forward(ir, vis).clamp(0, 1);
+    frame.run();
     double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     total += ms;
     best = std::min(best, ms);
@@ -155,23 +187,19 @@ Result measure(const std::string& model, const std::string& arch, const Config& 
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   const double rss = ru.ru_maxrss / 1024.0;
-  return {total / frames, best, rss, faults, forward_gflop(net, ir, vis), big_conv_gflops()};
+  return {total / frames, best, rss, faults, frame_gflop(frame), big_conv_gflops(e.dtype)};
 }
 
 // Per-op table: where one frame's time goes (outermost LibTorch ops, summed
 // over `frames` profiled frames after a warm-up).
-void profile(const std::string& model, const std::string& arch, const Config& c, int frames) {
+void profile(const std::string& model, const std::string& arch, const Config& c, const Engine& e, int frames) {
   torch::set_num_threads(c.threads);
-  nn::TimNet net = load_net(model, arch, c.channels_last);
   c10::InferenceMode guard;
-  FrameMemory memory;
-  FrameMemory::Scope reuse(memory);
-  auto ir = torch::rand({1, 1, c.height, c.width}).contiguous(at::MemoryFormat::ChannelsLast);
-  auto vis = torch::rand({1, 1, c.height, c.width}).contiguous(at::MemoryFormat::ChannelsLast);
-  net->forward(ir, vis);
+  BenchFrame frame(model, arch, c, e);
+  frame.run();
   auto t0 = std::chrono::steady_clock::now();
   auto lists = profiled([&] {
-    for (int i = 0; i < frames; ++i) net->forward(ir, vis);
+    for (int i = 0; i < frames; ++i) frame.run();
   });
   const double frame_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / frames;
   auto stats = op_stats(lists);
@@ -219,11 +247,14 @@ int main(int argc, char** argv) {
   std::string arch, model;
   int frames = 3, profile_threads = 0;
   bool quick = false, small = false, layouts = false;
+  Engine engine;
+  std::string precision = "fp32";
   std::vector<Config> configs = {{640, 480, 1}, {640, 480, 2}, {1280, 1024, 1}, {1280, 1024, 2}};
   CLI::App app{"", "timfusion-bench"};
   tool::setup_app(app,
-                  "Times the network forward (BN folded, InferenceMode, tensor memory reused as in the Fuser) per "
-                  "frame on CPU, counts its page faults and convolution GFLOP, and measures one large 3x3 "
+                  "Times the network's frame path on CPU as the Fuser (and so the element) runs it (BN folded, "
+                  "InferenceMode, tensor memory reused, 8-bit luma out through the detail head's one-pass kernel "
+                  "where it applies; --forward: TimNet::forward() instead), counts its page faults and convolution GFLOP, and measures one large 3x3 "
                   "convolution in the same process for the efficiency column (a Markdown table).",
                   "Each configuration runs in its own process, so its peak RSS is its own.");
   app.add_option("--arch", arch, "architecture (built-in name or JSON genotype; default ivif-light)")
@@ -235,19 +266,34 @@ int main(int argc, char** argv) {
   auto* q = app.add_flag("--quick", quick, "640x480, 2 threads only");
   auto* sm = app.add_flag("--small", small, "640x480 only, 1 and 2 threads")->excludes(q);
   app.add_flag("--layouts", layouts, "640x480, 2 threads, NCHW vs NHWC")->excludes(q)->excludes(sm);
+  app.add_flag("--forward", engine.forward_only,
+               "time TimNet::forward() (the training/eval path) instead of the Fuser's frame path");
+  app.add_option("--precision", precision, "weights' precision: fp32, or bf16 (CPUs with AVX512-BF16)")
+      ->check(CLI::IsMember({"fp32", "bf16"}))
+      ->type_name("P");
   app.add_option("--profile", profile_threads, "instead: a per-op table of N frames at 640x480 with T threads")
       ->check(CLI::Range(1, 256))
       ->type_name("T");
   tool::parse_or_exit(app, argc, argv);
+  if (precision == "bf16") {
+    if (!Fuser::cpu_has_bf16()) {
+      std::fprintf(stderr, "timfusion-bench: --precision bf16 needs a CPU with AVX512-BF16; this one has none\n");
+      return 1;
+    }
+    engine.dtype = torch::kBFloat16;
+  }
   if (quick) configs = {{640, 480, 2}};
   if (small) configs = {{640, 480, 1}, {640, 480, 2}};
   if (layouts) configs = {{640, 480, 2, false}, {640, 480, 2, true}};
   const std::string shown = !arch.empty() ? arch : !model.empty() ? model : "ivif-light";
   if (profile_threads > 0) {
     std::printf("%s\n", at::get_parallel_info().c_str());
-    return in_child([&] { profile(model, arch, {640, 480, profile_threads}, frames); }) ? 0 : 1;
+    return in_child([&] { profile(model, arch, {640, 480, profile_threads}, engine, frames); }) ? 0 : 1;
   }
   std::printf("timfusion-bench %s\n\n", TIMFUSION_VERSION);
+  std::printf("Timed: %s, %s weights.\n\n",
+              engine.forward_only ? "TimNet::forward() + clamp" : "the Fuser's CPU frame path (TimNet::forward_to_u8)",
+              precision.c_str());
   std::printf("| arch | size | threads | layout | ms/frame (mean) | ms/frame (best) | fps | GFLOP/s | peak RSS MB "
               "| faults/frame | GFLOP/frame | 3x3 conv GFLOP/s | efficiency |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
@@ -263,7 +309,7 @@ int main(int argc, char** argv) {
       std::thread worker([&] {
         // One clean line for a bad model or arch (c10 and OpenCV messages trimmed).
         if (tool::guarded_main("timfusion-bench", [&] {
-              r = measure(model, arch, c, frames);
+              r = measure(model, arch, c, engine, frames);
               return 0;
             }) != 0)
           _exit(1);
@@ -284,7 +330,8 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   }
   std::printf("\nGFLOP: convolutions as LibTorch's profiler counts them (2 FLOP per multiply-add). Efficiency =\n"
-              "the network's GFLOP/s over that of one large 3x3 convolution (64->64 channels, 320x240, NHWC)\n"
+              "the network's GFLOP/s over that of one large 3x3 convolution (64->64 channels, 320x240, NHWC,\n"
+              "in the same precision)\n"
               "timed in the same process with the same threads.\n");
   return 0;
 }

@@ -260,6 +260,14 @@ bool TimNetImpl::forward_u8(const torch::Tensor& ir, const torch::Tensor& vis, u
   return true;
 }
 
+void TimNetImpl::forward_to_u8(const torch::Tensor& ir, const torch::Tensor& vis, uint8_t* out,
+                               std::vector<float>& scratch) {
+  if (forward_u8(ir, vis, out, scratch)) return;
+  auto y = forward(ir, vis).to(torch::kFloat32).clamp(0, 1).mul_(255).round_();
+  // A copy into uint8 truncates: exact here, the values are whole numbers.
+  torch::from_blob(out, {ir.size(0), 1, ir.size(2), ir.size(3)}, torch::TensorOptions().dtype(torch::kUInt8)).copy_(y);
+}
+
 void TimNetImpl::fold_bn() {
   stage1_->fold_bn();
   if (stage2_) std::static_pointer_cast<Stage2>(stage2_)->fold_bn();

@@ -58,6 +58,11 @@ class TimNetImpl : public torch::nn::Module {
   // stages, float32 inputs not on CPU, batch > 1, a size that needs padding): the caller
   // then uses forward(). ir, vis: [1,1,H,W] contiguous; out: H*W bytes.
   bool forward_u8(const torch::Tensor& ir, const torch::Tensor& vis, uint8_t* out, std::vector<float>& scratch);
+  // What Fuser runs per frame on CPU (and timfusion-bench times): forward_u8
+  // where its kernel applies, else round(clamp(forward, 0, 1) * 255) into out.
+  // Same arguments; the inputs are float32 in any case (the layers convert to
+  // the weights' precision themselves).
+  void forward_to_u8(const torch::Tensor& ir, const torch::Tensor& vis, uint8_t* out, std::vector<float>& scratch);
   // For inference: fold BNs into their convs (after weights are loaded).
   void fold_bn();
   // Stores 4-d weights NHWC: oneDNN's fast path on CPU (~1.5x on 3x3 convs).
