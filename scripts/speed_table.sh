@@ -33,13 +33,13 @@ row() {  # label threads ms rss python_ms faults gflop conv_gflops
     printf "| %s | %d | %.1f | %.2f | %s | %s | %s | %s | %.0f |\n", l, t, ms, 1000 / ms, vs, gs, ef, fs, rss }'
 }
 declare -A out  # per "row-key threads": "ms rss faults"
-core_measure() {  # key model frames: both thread counts (one timfusion-bench run, a process per row)
-  local t ms rss faults g c
+core_measure() {  # key model frames [precision]: both thread counts (one timfusion-bench run, a process per row)
+  local t ms rss faults g c p=${4:-fp32} gkey="$2${4:+ $4}"
   while read -r t ms rss faults g c; do
     out["$1 $t"]="$ms $rss $faults"
-    gflop["$2 $t"]=$g
-    conv["$2 $t"]=$c
-  done < <("$BUILD_DIR/core/timfusion-bench" --small --model "$2" --frames "$3" | grep '| 640x480 |' |
+    gflop["$gkey $t"]=$g
+    conv["$gkey $t"]=$c
+  done < <("$BUILD_DIR/core/timfusion-bench" --small --model "$2" --frames "$3" --precision "$p" | grep '| 640x480 |' |
     awk -F'|' '{for (i = 2; i <= NF; i++) gsub(/ /, "", $i); print $4, $6, $10, $11, $12, $13}')
 }
 element_row() {  # model threads frames -> "ms rss faults"
@@ -92,16 +92,28 @@ rows() {  # label key model frames measure-function [vs-python]: one row per thr
   done
 }
 rows "ivif-light: timfusion core (LibTorch, BN folded, NHWC)" "light core" "$LIGHT" "$FRAMES" - vs-python
+# bf16 (opt-in: precision=bf16) where the CPU computes it natively; GFLOP/s and
+# efficiency of these rows are against a bf16 3x3 convolution.
+BF16=$(grep -qw avx512_bf16 /proc/cpuinfo && echo yes || true)
+if [ -n "$BF16" ]; then
+  core_measure "light core bf16" "$LIGHT" "$FRAMES" bf16
+  rows "ivif-light: timfusion core, precision=bf16" "light core bf16" "$LIGHT bf16" "$FRAMES" - vs-python
+fi
 rows "ivif-light: timfusion element in a pipeline" "light element" "$LIGHT" "$FRAMES" element_row vs-python
 if [ -f "$RT" ]; then
   core_measure "rt core" "$RT" "$RT_FRAMES"
   rows "ivif-rt: timfusion core" "rt core" "$RT" "$RT_FRAMES" -
+  if [ -n "$BF16" ]; then
+    core_measure "rt core bf16" "$RT" "$RT_FRAMES" bf16
+    rows "ivif-rt: timfusion core, precision=bf16" "rt core bf16" "$RT bf16" "$RT_FRAMES" -
+  fi
   rows "ivif-rt: timfusion element in a pipeline" "rt element" "$RT" "$RT_FRAMES" element_row
   rows "ivif-rt: plain gst-launch-1.0 videotestsrc ! timfusion ! fakesink" "rt launch" "$RT" "$LAUNCH_FRAMES" launch_row
 fi
 echo
 echo "Frames: $FRAMES (ivif-light), $RT_FRAMES (ivif-rt core and element), $LAUNCH_FRAMES (gst-launch-1.0) after an"
-echo "untimed warm-up. Core rows: timfusion-bench (mean network forward, BN folded, NHWC); element rows:"
+echo "untimed warm-up. Core rows: timfusion-bench (mean of the Fuser's CPU frame path, BN folded, NHWC; bf16 rows"
+echo "only on CPUs with AVX512-BF16, their efficiency against a bf16 convolution); element rows:"
 echo "timfusion-gst-bench --element-only (whole frame path, first output untimed); gst-launch-1.0 rows: the"
 echo "difference of a $LAUNCH_STARTUP-frame and a $((LAUNCH_STARTUP + LAUNCH_FRAMES))-frame run (start-up removed), no"
 echo "environment tuning (malloc or otherwise). Each row in its own process(es), so the peak RSS is that"

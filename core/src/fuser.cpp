@@ -24,15 +24,6 @@
 
 namespace timfusion {
 
-const char* device_name(Device d) {
-  switch (d) {
-    case Device::Auto: return "auto";
-    case Device::Cpu: return "cpu";
-    case Device::Cuda: return "cuda";
-  }
-  return "?";
-}
-
 const char* precision_name(Precision p) {
   switch (p) {
     case Precision::Fp32: return "fp32";
@@ -43,10 +34,9 @@ const char* precision_name(Precision p) {
 }
 
 Device parse_device(const std::string& s) {
-  if (s == "auto") return Device::Auto;
-  if (s == "cpu") return Device::Cpu;
-  if (s == "cuda" || s == "gpu") return Device::Cuda;
-  throw Error("unknown device \"" + s + "\" (expected auto, cpu or cuda)");
+  const DeviceName d = parse_device_name(s);
+  if (d.index >= 0) throw Error("device \"" + s + "\": fusion runs on the current CUDA device; give cuda");
+  return d.kind;
 }
 
 Precision parse_precision(const std::string& s) {

@@ -121,6 +121,26 @@ TEST(Fuser, DeviceAndPrecisionChoicesAreCheckedUpFront) {
   EXPECT_THROW(parse_precision("int8"), Error);
 }
 
+// One parser for every device name (tools, element, training config).
+TEST(Fuser, DeviceNamesHaveOneParser) {
+  EXPECT_EQ(parse_device_name("auto").kind, Device::Auto);
+  EXPECT_EQ(parse_device_name("cpu").kind, Device::Cpu);
+  EXPECT_EQ(parse_device_name("cuda").index, -1);
+  const DeviceName d = parse_device_name("cuda:3");
+  EXPECT_EQ(d.kind, Device::Cuda);
+  EXPECT_EQ(d.index, 3);
+  for (const char* bad : {"gpu", "CPU", "cuda:", "cuda:x", "cuda:1x", "cuda:-1", "cuda:99999", " cpu", ""})
+    EXPECT_THROW(parse_device_name(bad), Error) << bad;
+  // The Fuser takes the current CUDA device only: an index is refused, not ignored.
+  EXPECT_EQ(parse_device("cuda"), Device::Cuda);
+  try {
+    parse_device("cuda:1");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cuda:1"), std::string::npos);
+  }
+}
+
 // precision=bf16 on CPU: where the CPU has AVX512-BF16, both shipped network
 // kinds run in bf16 and stay within a grey level or two of fp32 (measured on
 // tno42: mean 0.3-0.4, max 4); elsewhere the Fuser refuses it up front with a

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "timfusion/device_name.h"
 #include "timfusion/error.h"
 #include "timfusion/paths.h"
 
@@ -265,12 +266,14 @@ Config Config::defaults() {
 }
 
 namespace {
-// "device" is a string with a shape (cuda:N), not one of fixed choices.
+// "device" is a string with a shape (cuda:N), not one of fixed choices:
+// core's parser (device_name.h) decides, the message names the config key.
 void check_device_value(const std::string& dev) {
-  const bool cuda_n = dev.size() > 5 && dev.compare(0, 5, "cuda:") == 0 &&
-                      dev.find_first_not_of("0123456789", 5) == std::string::npos;
-  if (dev != "auto" && dev != "cpu" && dev != "cuda" && !cuda_n)
+  try {
+    parse_device_name(dev);
+  } catch (const Error&) {
     throw Error("bad value \"" + dev + "\" for \"device\": expected auto, cpu, cuda or cuda:N");
+  }
 }
 }  // namespace
 

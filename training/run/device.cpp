@@ -6,8 +6,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <regex>
 
+#include "timfusion/device_name.h"
 #include "timfusion/error.h"
 
 namespace timfusion::train {
@@ -30,25 +30,22 @@ bool cuda_usable(std::string* why_not) {
 DevicePlan resolve_device(const Config& cfg, bool mixed_precision, int cuda_index) {
   DevicePlan p;
   const std::string dev = cfg.s("device");
-  std::smatch m;
-  static const std::regex kCuda("cuda(?::([0-9]+))?");
-  if (dev == "auto") {
+  const DeviceName name = parse_device_name(dev);  // also checked when set (config.cpp)
+  if (name.kind == Device::Auto) {
     const int count = cuda_usable() ? static_cast<int>(torch::cuda::device_count()) : 0;
     p.device = count > 0 ? torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(cuda_index % count))
                          : torch::Device(torch::kCPU);
-  } else if (dev == "cpu") {
+  } else if (name.kind == Device::Cpu) {
     p.device = torch::kCPU;
-  } else if (std::regex_match(dev, m, kCuda)) {
+  } else {
     std::string why;
     if (!cuda_usable(&why)) throw Error("device \"" + dev + "\": CUDA is not available: " + why);
-    const long index = m[1].matched ? std::stol(m[1].str()) : cuda_index;
+    const long index = name.index >= 0 ? name.index : cuda_index;
     const long count = static_cast<long>(torch::cuda::device_count());
     if (index >= count)
       throw Error("device \"" + dev + "\": there " + (count == 1 ? "is 1 CUDA device" : "are " + std::to_string(count) + " CUDA devices") +
                   " (cuda:0" + (count > 1 ? " .. cuda:" + std::to_string(count - 1) : std::string()) + ")");
     p.device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
-  } else {
-    throw Error("bad value \"" + dev + "\" for \"device\": expected auto, cpu, cuda or cuda:N");
   }
 
   const std::string prec = cfg.s("precision");

@@ -8,15 +8,16 @@
 
 #include "timfusion/arch.h"
 #include "timfusion/color.h"
+#include "timfusion/device_name.h"
 
 namespace timfusion {
 
-enum class Device { Auto, Cpu, Cuda };
 enum class Precision { Fp32, Fp16, Bf16 };
 
-const char* device_name(Device d);
 const char* precision_name(Precision p);
-Device parse_device(const std::string& s);        // throws Error
+// A device name (device_name.h) the Fuser can take: auto, cpu or cuda (the
+// current CUDA device; not cuda:N). Throws Error.
+Device parse_device(const std::string& s);
 Precision parse_precision(const std::string& s);  // throws Error
 
 struct FuserOptions {
