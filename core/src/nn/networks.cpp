@@ -201,7 +201,6 @@ torch::Tensor FusionNetImpl::grid_output(const torch::Tensor& a, const torch::Te
     return stem_out->forward(run_cells(cells, stem->forward(x)));
   });
 }
-}
 
 torch::Tensor FusionNetImpl::forward(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& mean_a,
                                      const torch::Tensor& mean_b) {
