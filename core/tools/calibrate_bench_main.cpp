@@ -60,6 +60,7 @@ double percentile(std::vector<double> v, double p) {
 int usage(int code) {
   std::fprintf(code ? stderr : stdout,
                "Usage: timfusion-calibrate-bench DATA_DIR [--cases N] [--seed S] [--min-correlation C] [--verbose]\n"
+               "       [--fixed R S ROT TX TY PX PY] [--pair K] [--same-modality] [--oracle]\n"
                "DATA_DIR has ir/ and vis/ with registered pairs. Prints one line per case and a\n"
                "summary line: SUMMARY name cases refused wrong(>10px) median_px p90_px mean_s floor_px\n"
                "refused_median_px (error of the estimates refused for low correlation)\n");
@@ -75,6 +76,11 @@ int main(int argc, char** argv) {
   bool verbose = false;
   bool oracle = false;
   bool same = false;  // debugging: the visible luma as the IR scene
+  // A fixed case instead of random ones (r s rot tx ty px py), e.g. a pure 2x
+  // downscale "0.5 1 0 0 0 0 0": the truth is known exactly.
+  bool fixed = false;
+  Case fixed_case{};
+  int first = -1;  // --pair K: only the K-th of the spread pairs
   double min_corr = CalibrationOptions{}.min_correlation;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -85,6 +91,13 @@ int main(int argc, char** argv) {
       seed = unsigned(std::atoi(argv[++i]));
     else if (a == "--min-correlation" && i + 1 < argc)
       min_corr = std::atof(argv[++i]);
+    else if (a == "--fixed" && i + 7 < argc) {
+      fixed = true;
+      double* f[] = {&fixed_case.r, &fixed_case.s, &fixed_case.theta_deg, &fixed_case.tx, &fixed_case.ty,
+                     &fixed_case.px, &fixed_case.py};
+      for (double* v : f) *v = std::atof(argv[++i]);
+    } else if (a == "--pair" && i + 1 < argc)
+      first = std::atoi(argv[++i]);
     else if (a == "--same-modality")
       same = true;
     else if (a == "--oracle")
@@ -116,6 +129,8 @@ int main(int argc, char** argv) {
       c.ty = 0.1 * u(rng);
       c.px = 0.03 * u(rng);
       c.py = 0.03 * u(rng);
+      if (fixed) c = fixed_case;
+      if (first >= 0 && k != first) continue;
       const cv::Size ir_size(int(std::lround(c.r * vis.cols)), int(std::lround(c.r * vis.rows)));
       const cv::Matx33d h = homography_for(c, ir_size, vis.size());
       // One IR pixel covers about s / r visible pixels: low-pass first (a
@@ -143,6 +158,12 @@ int main(int argc, char** argv) {
                       reprojection_error(calib::to_homography(hh), truth, ir_size, vis.size()));
         }
         std::printf("\n");
+        auto cands = calib::coarse_search(levels.back(), ir_size, vis.size(), CalibrationOptions{});
+        std::printf("coarse candidates (error to truth px, score):");
+        for (size_t i = 0; i < cands.size() && i < 12; ++i)
+          std::printf(" %.1f/%.3f", reprojection_error(calib::to_homography(cands[i].h), truth, ir_size, vis.size()),
+                      cands[i].score);
+        std::printf("\n");
       }
       // How well the data set itself is registered, by the same measure: the
       // shift that best aligns the structure of the untouched pair.
@@ -156,6 +177,28 @@ int main(int argc, char** argv) {
         } catch (const cv::Exception&) {
         }
         floors.push_back(floor_px);
+        if (oracle) {
+          // The same measure on 3x3 patches of the untouched pair: one common
+          // shift means the data set's registration is off; scattered shifts
+          // mean local parallax or a noisy measure.
+          std::printf("untouched pair, translation per 3x3 patch (dx,dy px, corr):");
+          const int pw = lv[0].vis.cols / 3, ph = lv[0].vis.rows / 3;
+          for (int gy = 0; gy < 3; ++gy)
+            for (int gx = 0; gx < 3; ++gx) {
+              const cv::Rect rr(gx * pw, gy * ph, pw, ph);
+              cv::Mat w = cv::Mat::eye(2, 3, CV_32F);
+              double cc = -2;
+              try {
+                cc = cv::findTransformECC(lv[0].ir(rr), lv[0].vis(rr), w, cv::MOTION_TRANSLATION,
+                                          cv::TermCriteria(cv::TermCriteria::COUNT + cv::TermCriteria::EPS, 100, 1e-5),
+                                          cv::noArray(), 5);
+              } catch (const cv::Exception&) {
+              }
+              std::printf(" (%+.1f,%+.1f %.2f)", w.at<float>(0, 2) / lv[0].vis_from_full(0, 0),
+                          w.at<float>(1, 2) / lv[0].vis_from_full(1, 1), cc);
+            }
+          std::printf("\n");
+        }
       }
       const auto t0 = std::chrono::steady_clock::now();
       std::string status;
