@@ -257,6 +257,7 @@ Calibration calibrate(const std::vector<CalibrationPair>& pairs, const Calibrati
   c.h = calib::to_homography(h);
   c.correlation = corr;
   c.residual_px = calib::local_residual(finest, h);
+  c.distinctness = calib::distinctness(finest, h, vis_size);
   if (!spreads.empty()) {
     std::nth_element(spreads.begin(), spreads.begin() + spreads.size() / 2, spreads.end());
     c.spread_px = spreads[spreads.size() / 2];
@@ -290,14 +291,20 @@ Calibration calibrate(const std::vector<CalibrationPair>& pairs, const Calibrati
   if (corr < o.min_correlation)
     throw CalibrationRefused("not enough common structure: structure correlation " + fmt(corr) + " < " +
                              fmt(o.min_correlation) + " required; " + kPointAtEdges);
+  if (c.distinctness < o.min_distinctness)
+    throw CalibrationRefused("not enough common structure: the alignment is not distinct (distinctness " +
+                             fmt(c.distinctness) + " < " + fmt(o.min_distinctness) +
+                             " required: shifting it hardly lowers the correlation, so broad regions rather than "
+                             "edges coincide); " + kPointAtEdges);
   if (ok.size() >= 3 && used.size() * 2 < ok.size())
     throw CalibrationRefused("the frame pairs disagree: only " + std::to_string(used.size()) + " of " +
                              std::to_string(ok.size()) + " estimates lie within " + fmt(agree_px, 1) +
                              " px of each other (a moving camera or a scene with repeated patterns?); " +
                              kPointAtEdges);
-  // Confidence: correlation margin over the threshold, agreement across
+  // Confidence: distinctness margin over the threshold, agreement across
   // pairs, and the residual (4 px halves it; not measurable: x 0.75).
-  const double c_part = std::clamp((corr - o.min_correlation) / std::max(1e-6, 0.85 - o.min_correlation), 0.0, 1.0);
+  const double c_part =
+      std::clamp((c.distinctness - o.min_distinctness) / std::max(1e-6, 0.45 - o.min_distinctness), 0.0, 1.0);
   const double agree = double(used.size()) / ok.size();
   const double res_part = c.residual_px < 0 ? 0.75 : 1.0 / (1.0 + std::pow(c.residual_px / 4.0, 2));
   c.confidence = c_part * agree * res_part;

@@ -25,7 +25,8 @@ cv::Mat gray_float(const cv::Mat& image);
 double relative_contrast(const cv::Mat& gray32, int depth);
 // Normalised gradient magnitude (CV_32F, 0..1): the structure both cameras
 // share. Edge polarity and contrast differ between thermal and visible
-// images; the magnitude, scaled by its 99th percentile, does not care.
+// images; the magnitude, divided by its local mean and scaled by its 99th
+// percentile, does not care.
 cv::Mat structure_map(const cv::Mat& gray32);
 
 // One pyramid level: the structure maps of both frames and the maps from
@@ -62,5 +63,14 @@ double refine(const Level& l, Mat3& h_full, int motion, int iterations, double e
 // map (warped by h) onto the visible one, on level l, in full-size visible
 // pixels; negative when no patch has enough structure.
 double local_residual(const Level& l, const Mat3& h_full);
+
+// Normalised cross-correlation of the IR structure map warped by h with the
+// visible one over their overlap on level l (what ECC maximises, without
+// moving h).
+double correlation_at(const Level& l, const Mat3& h_full);
+// How much of that correlation is owed to the exact alignment: the
+// correlation at h minus its mean with h shifted by 3 % of the visible frame
+// in 8 directions.
+double distinctness(const Level& l, const Mat3& h_full, cv::Size vis_full);
 
 }  // namespace timfusion::calib

@@ -91,6 +91,21 @@ cv::Mat structure_map(const cv::Mat& gray32) {
   cv::Sobel(smooth, gx, CV_32F, 1, 0, 3);
   cv::Sobel(smooth, gy, CV_32F, 0, 1, 3);
   cv::magnitude(gx, gy, mag);
+  {
+    // Local contrast normalisation: divided by the mean magnitude around it
+    // (a window of 1/40 of the frame), an edge counts by how much it stands
+    // out from its neighbourhood, not by its absolute contrast. Thermal and
+    // visible contrasts differ region by region (a dark street at night, a
+    // hot engine): without this the strongest regions of one camera decide
+    // the alignment. Measured on the shared data (6 cases per set): right
+    // placements (< 12 px) 19 of 24 instead of 13 of 24.
+    cv::Mat local;
+    const double sigma = std::max(4.0, std::max(gray32.cols, gray32.rows) / 40.0);
+    cv::GaussianBlur(mag, local, cv::Size(0, 0), sigma);
+    // The floor keeps flat regions (sensor noise only) from being blown up.
+    local += 0.2 * cv::mean(mag)[0] + 1e-6;
+    cv::divide(mag, local, mag);
+  }
   const float p99 = quantile(mag, 0.99);
   if (p99 <= 0) return cv::Mat::zeros(gray32.size(), CV_32F);
   mag *= 1.0f / p99;
