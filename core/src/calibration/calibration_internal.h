@@ -34,10 +34,19 @@ cv::Mat structure_map(const cv::Mat& gray32);
 struct Level {
   cv::Mat ir, vis;
   Mat3 ir_from_full, vis_from_full;
+  double vis_factor = 1;  // visible level size / full size
 };
+// A level at visible reduction vis_factor, the IR frame reduced to match
+// when one IR pixel covers ir_foot visible pixels (see structure.cpp).
+Level make_level(const cv::Mat& ir_gray, const cv::Mat& vis_gray, double vis_factor, double ir_foot, int max_side);
 // levels[0] is the finest (longer visible side <= max_side), the last one has
-// a longer visible side of about coarse_side.
-std::vector<Level> build_pyramid(const cv::Mat& ir_gray, const cv::Mat& vis_gray, int max_side, int coarse_side);
+// a longer visible side of about coarse_side. ir_foot <= 0: the resolution
+// guess's footprint.
+std::vector<Level> build_pyramid(const cv::Mat& ir_gray, const cv::Mat& vis_gray, int max_side, int coarse_side,
+                                 double ir_foot = 0);
+// Visible pixels covered by one IR pixel under h (square root of the area
+// ratio of the IR frame's image).
+double ir_footprint(const Mat3& h, cv::Size ir);
 
 // A full-size-pixel homography expressed on a level, and back.
 Mat3 to_level(const Level& l, const Mat3& h_full);
