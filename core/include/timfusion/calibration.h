@@ -3,11 +3,12 @@
 //
 // Thermal and visible intensities differ (a warm object may be dark or bright,
 // a painted line is invisible in IR), so the estimate works on structure:
-// normalised gradient-magnitude maps, which both cameras share wherever the
-// scene has edges. It starts from the scale-only guess given by the two
-// resolutions, searches scale x translation on a coarse level (normalised
-// cross-correlation), then refines a full homography coarse to fine with
-// OpenCV's enhanced correlation coefficient (cv::findTransformECC).
+// locally normalised gradient-magnitude maps, which both cameras share
+// wherever the scene has edges. It starts from the scale-only guess given by
+// the two resolutions, searches scale x rotation x translation on a coarse
+// level (normalised cross-correlation), then refines an affine map and
+// finally a homography coarse to fine with OpenCV's enhanced correlation
+// coefficient (cv::findTransformECC).
 #pragma once
 #include <atomic>
 #include <string>
