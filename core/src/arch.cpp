@@ -263,6 +263,7 @@ void ArchSpec::validate() const {
     throw Error(who + ": head \"" + head_name(head) + "\" applies to single-stage networks only");
   check_bound(detail_coring, "detail_coring", who);
   if (detail_coring != 0 && head != Head::Detail) throw Error(who + ": detail_coring applies to the detail head only");
+  if (image_means && two_stage()) throw Error(who + ": image_means applies to single-stage networks only");
   if (two_stage()) {
     check_bound(stage2_cells, "stage2.cells", who);
     validate_ops(stage2_g1, who + " stage2 \"g1\"");
@@ -287,6 +288,7 @@ std::string ArchSpec::to_json() const {
   if (downscale != 1) j["downscale"] = downscale;
   if (head != Head::Image) j["head"] = head_name(head);
   if (detail_coring != 0) j["detail_coring"] = detail_coring;
+  if (image_means) j["image_means"] = true;
   if (two_stage())
     j["stage2"] = {{"cells", stage2_cells}, {"g1", stage2_g1}, {"g2", stage2_g2}, {"batch_stats", stage2_batch_stats}};
   return j.dump();
@@ -319,6 +321,10 @@ ArchSpec ArchSpec::from_json(const std::string& text) {
     a.downscale = int_field(j, "downscale", 1, "downscale");
     a.head = parse_head(j.value("head", std::string("image")));
     a.detail_coring = int_field(j, "detail_coring", 0, "detail_coring");
+    if (j.contains("image_means")) {
+      if (!j["image_means"].is_boolean()) throw Error("\"image_means\" must be true or false");
+      a.image_means = j["image_means"].get<bool>();
+    }
     if (j.contains("stage2")) {
       const json& s = j["stage2"];
       if (!s.is_object()) throw Error("\"stage2\" must be an object");

@@ -190,7 +190,8 @@ TEST(Networks, DetailHeadKernelMatchesTheAutogradHead) {
   c10::InferenceMode guard;
   for (const char* json :
        {R"({"channels":8,"downscale":4,"head":"detail","cells":["Chain2"],"normal":["ECAattention_3"]})",
-        R"({"channels":8,"downscale":2,"head":"detail","detail_coring":3,"inputs":["ir","vis"],"cells":["Chain2"],"normal":["Identity"]})"}) {
+        R"({"channels":8,"downscale":2,"head":"detail","detail_coring":3,"inputs":["ir","vis"],"cells":["Chain2"],"normal":["Identity"]})",
+        R"({"channels":8,"downscale":4,"head":"detail","image_means":true,"cells":["Chain2"],"normal":["ECAattention_3"]})"}) {
     auto spec = ArchSpec::from_json(json);
     torch::manual_seed(5);
     nn::TimNet net(spec);
@@ -219,6 +220,40 @@ TEST(Networks, DetailHeadKernelMatchesTheAutogradHead) {
   std::vector<float> scratch;
   auto x = torch::rand({1, 1, 16, 16});
   EXPECT_FALSE(blend->forward_u8(x, x, out.data(), scratch));
+}
+
+// image_means: the stem also sees each input's whole-image mean (two constant
+// planes). Without explicit means a network uses its inputs' own (inference on
+// whole frames); training passes the means of the images its crops came from,
+// and they change the output. Sizes that need padding use the unpadded means.
+TEST(Networks, ImageMeansAreAnInputOfTheStem) {
+  c10::InferenceMode guard;
+  const char* json = R"({"channels":8,"downscale":4,"head":"detail","image_means":true,"cells":["Chain2"],"normal":["Identity"]})";
+  auto spec = ArchSpec::from_json(json);
+  EXPECT_TRUE(spec.image_means);
+  EXPECT_TRUE(ArchSpec::from_json(spec.to_json()).image_means);
+  EXPECT_FALSE(ArchSpec::from_json(R"({"channels":8,"cells":["Chain2"],"normal":["Identity"]})").image_means);
+  EXPECT_THROW(ArchSpec::from_json(R"({"channels":8,"image_means":1,"cells":["Chain2"],"normal":["Identity"]})"), Error);
+  auto two_stage = ArchSpec::named("ivif-full");
+  two_stage.image_means = true;
+  EXPECT_THROW(two_stage.validate(), Error);
+
+  torch::manual_seed(11);
+  nn::TimNet net(spec);
+  for (auto& p : net->named_parameters()) p.value().normal_(0, 0.3);
+  EXPECT_EQ(net->named_parameters()["stem.0.conv2d.weight"].size(1), 2 * 16 + 2);
+  net->eval();
+  auto ir = torch::rand({2, 1, 24, 32}), vis = torch::rand({2, 1, 24, 32}) * 0.5;
+  auto own = net->forward(ir, vis);
+  auto given = net->forward(ir, vis, ir.mean({2, 3}, true), vis.mean({2, 3}, true));
+  EXPECT_LT((own - given).abs().max().item<double>(), 1e-6);
+  auto other = net->forward(ir, vis, torch::full({2, 1, 1, 1}, 0.9), vis.mean({2, 3}, true));
+  EXPECT_GT((own - other).abs().max().item<double>(), 1e-3);
+  // 22 x 30 is padded to 24 x 32 inside: the means are still the 22 x 30 images'.
+  auto small_ir = ir.narrow(2, 0, 22).narrow(3, 0, 30).contiguous(), small_vis = vis.narrow(2, 0, 22).narrow(3, 0, 30).contiguous();
+  auto padded = net->forward(small_ir, small_vis);
+  auto explicit_means = net->forward(small_ir, small_vis, small_ir.mean({2, 3}, true), small_vis.mean({2, 3}, true));
+  EXPECT_LT((padded - explicit_means).abs().max().item<double>(), 1e-6);
 }
 
 TEST(Networks, FoldingBatchNormKeepsOutput) {

@@ -5,6 +5,10 @@
 #include "losses/fusion_losses.h"
 #include "run/checkpoint.h"
 #include "task/seg_net.h"
+#include "timfusion/error.h"
+#include "timfusion/model_file.h"
+#include "timfusion/torch/state_dict.h"
+#include "train/init_weights.h"
 
 using namespace timfusion;
 using namespace timfusion::train;
@@ -191,4 +195,36 @@ TEST(Losses, SalientTargetKeepsDarkVisibleAndBrightInfraredRegions) {
   EXPECT_FLOAT_EQ(m.vis[1][0][0][0].item<float>(), 1.0f);
   b.ir_mean.clear();
   EXPECT_FALSE(image_means(b).ir.defined());
+}
+
+// --init: a file made without image_means (e.g. the meta-initialisation)
+// starts a network with them. The widened stem gets zero weights for the mean
+// planes, so the new network computes exactly what the file's did; any other
+// difference in shape is still refused.
+TEST(Init, WeightsWithoutImageMeansStartANetworkWithThem) {
+  c10::InferenceMode guard;
+  auto plain_spec = ArchSpec::from_json(
+      R"({"name":"rt","channels":8,"downscale":2,"head":"detail","cells":["Chain2"],"normal":["Identity"]})");
+  torch::manual_seed(4);
+  nn::TimNet plain(plain_spec);
+  for (auto& p : plain->named_parameters()) p.value().normal_(0, 0.3);
+  plain->eval();
+  SafetensorsFile file = nn::to_safetensors(*plain);
+  describe_model(file, plain_spec, "{}");
+  const std::string path = ::testing::TempDir() + "/init-without-means.safetensors";
+  write_safetensors(path, file);
+
+  ArchSpec means_spec = plain_spec;
+  means_spec.image_means = true;
+  nn::TimNet widened(means_spec);
+  load_init(*widened, means_spec, path, "");
+  widened->eval();
+  auto ir = torch::rand({1, 1, 16, 20}), vis = torch::rand({1, 1, 16, 20});
+  EXPECT_LT((widened->forward(ir, vis) - plain->forward(ir, vis)).abs().max().item<double>(), 1e-6);
+  EXPECT_EQ(widened->named_parameters()["stem.0.conv2d.weight"].size(1), 2 * 4 + 2);
+
+  ArchSpec wider = means_spec;
+  wider.channels = 12;
+  nn::TimNet other(wider);
+  EXPECT_THROW(load_init(*other, wider, path, ""), Error);
 }

@@ -28,6 +28,13 @@ cv::Mat as_u8(const cv::Mat& m) {
 }
 
 
+// The batch's whole-image means where the network is (undefined if the batch has none).
+ImageMeans means_on(const Batch& b, const torch::Device& dev) {
+  ImageMeans m = image_means(b);
+  if (m.ir.defined()) m.ir = m.ir.to(dev), m.vis = m.vis.to(dev);
+  return m;
+}
+
 }  // namespace
 
 FusionLosses fusion_step(nn::TimNetImpl& net, Adam& opt, const Batch& b, const FusionLossWeights& w, double lr,
@@ -35,7 +42,8 @@ FusionLosses fusion_step(nn::TimNetImpl& net, Adam& opt, const Batch& b, const F
   // The batch goes where the network is (run/device.h).
   const torch::Device dev = device_of(net);
   auto ir = planes_on(b.ir, b.n, b.h, b.w, dev), vis = planes_on(b.vis, b.n, b.h, b.w, dev);
-  auto l = fusion_losses(net.forward(ir, vis), ir, vis, w, image_means(b));
+  const ImageMeans m = means_on(b, dev);
+  auto l = fusion_losses(net.forward(ir, vis, m.ir, m.vis), ir, vis, w, m);
   opt.zero_grad();
   l.total.backward();
   if (grad_clip > 0) clip_grad_norm(net, grad_clip);
@@ -80,8 +88,9 @@ EvalResult evaluate(nn::TimNetImpl& net, const PairDataset& data, const FusionLo
     Batch b = data.center(i, 0);
     const torch::Device dev = device_of(net);
     auto ir = planes_on(b.ir, 1, b.h, b.w, dev), vis = planes_on(b.vis, 1, b.h, b.w, dev);
-    auto fused = net.forward(ir, vis);
-    auto l = fusion_losses(fused, ir, vis, w, image_means(b));
+    const ImageMeans m = means_on(b, dev);
+    auto fused = net.forward(ir, vis, m.ir, m.vis);
+    auto l = fusion_losses(fused, ir, vis, w, m);
     r.loss += l.total.item<double>();
     r.intensity += l.intensity.item<double>();
     r.gradient += l.gradient.item<double>();

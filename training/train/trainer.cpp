@@ -18,6 +18,7 @@
 #include "run/stop_signal.h"
 #include "run/plot.h"
 #include "run/run_dir.h"
+#include "train/init_weights.h"
 #include "run/run_loop.h"
 #include "task/seg_net.h"
 #include "timfusion/arch.h"
@@ -130,8 +131,7 @@ Trainer::Trainer(const CommandConfig& config, const std::string& run_dir, bool q
   torch::manual_seed(static_cast<uint64_t>(m.cfg.base.i("seed")));
   m.net = nn::TimNet(m.spec);
   if (!m.cfg.base.s("init").empty()) {
-    ModelFile f = load_model_file(m.cfg.base.s("init"), m.cfg.base.s("arch"));
-    nn::load_state(*m.net, f.weights, m.cfg.base.s("init"));
+    load_init(*m.net, m.spec, m.cfg.base.s("init"), m.cfg.base.s("arch"));
   }
   m.net->to(m.plan.device);
   m.net->train();
@@ -220,9 +220,10 @@ StepStats Trainer::Impl::step(int64_t k) {
   st.lr = scheduled_lr(cfg.base, k);
   std::vector<torch::Tensor> in = loader->get(k);
   // Forward passes under autocast (CUDA bf16/fp16); losses in fp32.
-  auto forward = [&](const torch::Tensor& a, const torch::Tensor& b) {
+  // The images' means go in too: architectures with image_means see them (crops' whole images).
+  auto forward = [&](const torch::Tensor& a, const torch::Tensor& b, const ImageMeans& m) {
     AutocastScope ac(plan);
-    return net->forward(a, b).to(torch::kFloat32);
+    return net->forward(a, b, m.ir, m.vis).to(torch::kFloat32);
   };
   auto segment = [&](SegNet& s, const torch::Tensor& x) {
     AutocastScope ac(plan);
@@ -239,16 +240,16 @@ StepStats Trainer::Impl::step(int64_t k) {
     means.vis = in[next++];
     if (cfg.base.d("noise") > 0) {
       auto noisy_ir = in[next++], noisy_vis = in[next++];
-      fused = forward(noisy_ir, noisy_vis);  // the losses below compare with the clean crops
+      fused = forward(noisy_ir, noisy_vis, means);  // the losses below compare with the clean crops
     } else {
-      fused = forward(ir, vis);
+      fused = forward(ir, vis, means);
     }
   }
   torch::Tensor upper_task;
   if (task) {
     auto tir = in[next], tvis = in[next + 1], y = in[next + 2];
     const ImageMeans tmeans{in[next + 3], in[next + 4]};
-    auto tfused = forward(tir, tvis);
+    auto tfused = forward(tir, tvis, tmeans);
     if (fuse_task_batch) fused = tfused, ir = tir, vis = tvis, means = tmeans;
     // Lower level: the task net follows the current fusion net (its output
     // detached), theta_T <- argmin L_task(T(F(x)), y), approximated by

@@ -37,6 +37,12 @@
 //          before its gain. Sensor noise is mostly detail of a few grey
 //          levels; edges are tens: the gains then sharpen edges without
 //          amplifying noise into frame-to-frame flicker.
+// image_means: (single-stage only) true: the network's stem also sees each
+//          input's whole-image mean, as two constant channels. The grid
+//          network sees ~40 pixels around each position; which source is
+//          salient there ("deviates more from its own image's mean", the
+//          salient intensity target) depends on the whole frame. Trained
+//          on crops, the means come from the crops' whole images.
 // Two-stage models add "stage2": {"cells": 2, "g1": [...], "g2": [...],
 // "batch_stats": bool}; their state-dict keys are prefixed "stage1." and
 // "stage2.".
@@ -76,6 +82,7 @@ struct ArchSpec {
   int downscale = 1;                      // space-to-depth factor (single-stage only)
   Head head = Head::Image;                // output head (single-stage only)
   int detail_coring = 0;                  // grey levels (detail head only)
+  bool image_means = false;               // stem also sees the inputs' whole-image means
 
   // Two-stage models only.
   int stage2_cells = 2;

@@ -150,22 +150,36 @@ torch::Tensor apply_head(Head head, const torch::Tensor& raw, const torch::Tenso
 }
 
 FusionNetImpl::FusionNetImpl(const ArchSpec& spec)
-    : downscale(spec.downscale), head(spec.head), detail_coring(spec.detail_coring / 255.0) {
+    : downscale(spec.downscale),
+      head(spec.head),
+      detail_coring(spec.detail_coring / 255.0),
+      image_means(spec.image_means) {
   const int64_t C = spec.channels, s2 = downscale * downscale;
-  stem = register_module("stem", make_stem(C, false, 2 * s2));
+  stem = register_module("stem", make_stem(C, false, 2 * s2 + (image_means ? 2 : 0)));
   cells = register_module("cells", make_cells(C, spec.cells, spec.normal, spec.chain_fusion));
   stem_out = register_module("stem_out", make_stem_out(C, C, true, head_channels(head, downscale)));
 }
 
-torch::Tensor FusionNetImpl::grid_output(const torch::Tensor& a, const torch::Tensor& b) {
+torch::Tensor FusionNetImpl::grid_output(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& mean_a,
+                                         const torch::Tensor& mean_b) {
   auto x = torch::cat({a, b}, 1);
   // Space-to-depth: each s x s block becomes channels, so every layer touches s^2 fewer positions.
   if (downscale > 1) x = torch::pixel_unshuffle(x, downscale);
+  if (image_means) {
+    // Constant planes: the stem's (reflection-padded) first conv turns them
+    // into a per-image bias, e.g. x - mean, at the cost of two input channels.
+    auto plane = [&](const torch::Tensor& mean, const torch::Tensor& img) {
+      auto m = mean.defined() ? mean.to(x.dtype()) : img.mean({2, 3}, /*keepdim=*/true);
+      return m.reshape({x.size(0), 1, 1, 1}).expand({x.size(0), 1, x.size(2), x.size(3)});
+    };
+    x = torch::cat({x, plane(mean_a, a), plane(mean_b, b)}, 1);
+  }
   return stem_out->forward(run_cells(cells, stem->forward(x)));
 }
 
-torch::Tensor FusionNetImpl::forward(const torch::Tensor& a, const torch::Tensor& b) {
-  auto raw = grid_output(a, b);
+torch::Tensor FusionNetImpl::forward(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& mean_a,
+                                     const torch::Tensor& mean_b) {
+  auto raw = grid_output(a, b, mean_a, mean_b);
   if (downscale > 1) raw = torch::pixel_shuffle(raw, downscale);
   return apply_head(head, raw, a, b, detail_coring);
 }
@@ -186,9 +200,16 @@ TimNetImpl::TimNetImpl(const ArchSpec& spec) : spec_(spec) {
   }
 }
 
-torch::Tensor TimNetImpl::forward(const torch::Tensor& ir, const torch::Tensor& vis) {
+torch::Tensor TimNetImpl::forward(const torch::Tensor& ir, const torch::Tensor& vis, const torch::Tensor& ir_mean,
+                                  const torch::Tensor& vis_mean) {
   const int64_t H = ir.size(2), W = ir.size(3), m = spec_.pad_multiple();
   torch::Tensor i = ir, v = vis;
+  // Before padding: the means are the images' own, not the padded planes'.
+  torch::Tensor mi = ir_mean, mv = vis_mean;
+  if (spec_.image_means) {
+    if (!mi.defined()) mi = ir.mean({2, 3}, /*keepdim=*/true);
+    if (!mv.defined()) mv = vis.mean({2, 3}, /*keepdim=*/true);
+  }
   const int64_t ph = (m - H % m) % m, pw = (m - W % m) % m;
   if (ph || pw) {
     // Bottom/right reflection padding, cropped off again below.
@@ -201,7 +222,9 @@ torch::Tensor TimNetImpl::forward(const torch::Tensor& ir, const torch::Tensor& 
     v = F::pad(vis, opts);
   }
   auto pick = [&](Input which) { return which == Input::Ir ? i : v; };
-  torch::Tensor out = stage1_->forward(pick(spec_.inputs[0]), pick(spec_.inputs[1]));
+  auto pick_mean = [&](Input which) { return which == Input::Ir ? mi : mv; };
+  torch::Tensor out = stage1_->forward(pick(spec_.inputs[0]), pick(spec_.inputs[1]), pick_mean(spec_.inputs[0]),
+                                       pick_mean(spec_.inputs[1]));
   if (stage2_) {
     auto s2 = std::static_pointer_cast<Stage2>(stage2_);
     // The IVIF stage 2 takes (vis, ir); the MMIF ones keep stage 1's order.

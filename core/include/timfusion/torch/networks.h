@@ -19,10 +19,14 @@ void to_channels_last(torch::nn::Module& m);
 class FusionNetImpl : public torch::nn::Module {
  public:
   FusionNetImpl(const ArchSpec& spec);
-  torch::Tensor forward(const torch::Tensor& a, const torch::Tensor& b);
+  // mean_a, mean_b: [B,1,1,1] whole-image means of a and b, used only when the
+  // architecture has image_means; undefined = the means of a and b themselves.
+  torch::Tensor forward(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& mean_a = {},
+                        const torch::Tensor& mean_b = {});
   // The last conv's output on the space-to-depth grid, before the pixel
   // shuffle and the head: forward() = apply_head(pixel_shuffle(grid_output)).
-  torch::Tensor grid_output(const torch::Tensor& a, const torch::Tensor& b);
+  torch::Tensor grid_output(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& mean_a = {},
+                            const torch::Tensor& mean_b = {});
   void fold_bn();
 
   torch::nn::Sequential stem{nullptr}, stem_out{nullptr};
@@ -30,6 +34,7 @@ class FusionNetImpl : public torch::nn::Module {
   int64_t downscale = 1;
   Head head = Head::Image;
   double detail_coring = 0;  // in [0,1] units
+  bool image_means = false;  // the stem's last two input channels are the means
 };
 TORCH_MODULE(FusionNet);
 
@@ -51,7 +56,11 @@ torch::Tensor apply_head(Head head, const torch::Tensor& raw, const torch::Tenso
 class TimNetImpl : public torch::nn::Module {
  public:
   explicit TimNetImpl(const ArchSpec& spec);
-  torch::Tensor forward(const torch::Tensor& ir, const torch::Tensor& vis);
+  // ir_mean, vis_mean: [B,1,1,1] means of the whole images that ir and vis
+  // were cropped from (training on crops); undefined = the means of ir and
+  // vis as given. Used only by architectures with image_means.
+  torch::Tensor forward(const torch::Tensor& ir, const torch::Tensor& vis, const torch::Tensor& ir_mean = {},
+                        const torch::Tensor& vis_mean = {});
   // Inference on CPU straight to 8-bit luma, round(clamp(forward, 0, 1) * 255),
   // through the detail head's one-pass kernel (detail_head_cpu.h). Returns
   // false, doing nothing, where that kernel does not apply (another head, two
