@@ -490,8 +490,8 @@ static void gst_timfusion_class_init(GstTimFusionClass* klass) {
           "after the pipeline starts (or after this is switched on while running) are registered on a background "
           "thread (timfusion-calibrate's method); the result replaces the active homography between two frames "
           "and is posted as an element message \"timfusion-calibration\" (success, ir-homography, correlation, "
-          "residual-px, spread-px, confidence, frames). A refusal (not enough common structure) is posted as a "
-          "warning and the current homography stays",
+          "distinctness, residual-px, spread-px, confidence, frames). A refusal (not enough common structure) is "
+          "posted as a warning and the current homography stays",
           DEFAULT_AUTO_CALIBRATE, static_cast<GParamFlags>(rw_playing | G_PARAM_STATIC_STRINGS)));
   g_object_class_install_property(
       gobject_class, PROP_AUTO_CALIBRATE_SECONDS,

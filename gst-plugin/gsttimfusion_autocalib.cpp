@@ -25,8 +25,8 @@ void post_result(GstTimFusion* self, const timfusion::Calibration* c, const std:
     h.precision(10);
     for (int i = 0; i < 9; ++i) h << (i ? "," : "") << c->h.m[i];
     s = gst_structure_new("timfusion-calibration", "success", G_TYPE_BOOLEAN, TRUE, "ir-homography", G_TYPE_STRING,
-                          h.str().c_str(), "correlation", G_TYPE_DOUBLE, c->correlation, "residual-px",
-                          G_TYPE_DOUBLE, c->residual_px, "spread-px", G_TYPE_DOUBLE, c->spread_px, "confidence",
+                          h.str().c_str(), "correlation", G_TYPE_DOUBLE, c->correlation, "distinctness",
+                          G_TYPE_DOUBLE, c->distinctness, "residual-px", G_TYPE_DOUBLE, c->residual_px, "spread-px", G_TYPE_DOUBLE, c->spread_px, "confidence",
                           G_TYPE_DOUBLE, c->confidence, "frames", G_TYPE_INT, frames, nullptr);
     GST_INFO_OBJECT(self, "auto-calibration: ir-homography=%s (correlation %.3f, residual %.2f px)", h.str().c_str(),
                     c->correlation, c->residual_px);

@@ -33,7 +33,8 @@ const char* kDetails =
     "offsets up to max-shift of the visible frame around it.\n"
     "\n"
     "The output is the element's calibration file (JSON): \"ir-homography\" (IR\n"
-    "pixel -> visible pixel, row-major 3x3) plus the structure correlation, the\n"
+    "pixel -> visible pixel, row-major 3x3) plus the structure correlation and\n"
+    "its distinctness, the\n"
     "residual error estimate, the agreement across pairs and the frames used:\n"
     "  gst-launch-1.0 timfusion calibration-file=rig.json ...\n"
     "\n"
@@ -113,7 +114,11 @@ int main(int argc, char** argv) {
                                              "(default 0.15)")
       ->check(CLI::Range(0.0, 0.45));
   app.add_option("--min-correlation", o.min_correlation,
-                 "refuse below this structure correlation (default 0.40)")
+                 "refuse below this structure correlation (default 0.20)")
+      ->check(CLI::Range(-1.0, 1.0));
+  app.add_option("--min-distinctness", o.min_distinctness,
+                 "refuse when shifting the estimate by 3 % of the frame lowers the correlation by less than "
+                 "this (default 0.17)")
       ->check(CLI::Range(-1.0, 1.0));
   app.add_option("--max-side", o.max_side, "register at most at this size, longer side in pixels (default 1024)")
       ->check(CLI::Range(64, 16384));
@@ -150,9 +155,9 @@ int main(int argc, char** argv) {
       for (const auto& p : c.pairs) used += p.used;
       std::printf("ir-homography=");
       for (int i = 0; i < 9; ++i) std::printf("%s%.8g", i ? ";" : "", c.h.m[i]);
-      std::printf("\ncorrelation %.3f, residual %.2f px, spread across pairs %.2f px, confidence %.2f (%d of %zu "
+      std::printf("\ncorrelation %.3f, distinctness %.3f, residual %.2f px, spread across pairs %.2f px, confidence %.2f (%d of %zu "
                   "pairs used)\nwrote %s\n",
-                  c.correlation, c.residual_px, c.spread_px, c.confidence, used, c.pairs.size(), output.c_str());
+                  c.correlation, c.distinctness, c.residual_px, c.spread_px, c.confidence, used, c.pairs.size(), output.c_str());
     }
     return 0;
   } catch (const CalibrationRefused& e) {

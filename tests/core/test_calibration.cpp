@@ -53,7 +53,8 @@ cv::Mat flat(int w, int h, int v, int type = CV_8UC1) { return cv::Mat(h, w, typ
 }  // namespace
 
 // The shared pairs are registered only to within about a pixel (RoadScene,
-// TNO), so 2 px is the bound an accurate estimate meets on them.
+// TNO: the structure optimum of the untouched pair lies 0.2-1.5 px from it),
+// so the bound is 1.5 px (measured: 0.57, 0.55, 1.28).
 TEST(Calibration, RecoversKnownMisalignmentsOfRealPairs) {
   const Misaligned cases[] = {
       misaligned("roadscene", "FLIR_04269", 0.75, 1.15, 2.0, 0.05, -0.04),
@@ -63,7 +64,7 @@ TEST(Calibration, RecoversKnownMisalignmentsOfRealPairs) {
   for (const auto& c : cases) {
     const Calibration cal = calibrate({c.pair});
     const double err = reprojection_error(cal.h, c.truth, c.pair.ir.size(), c.pair.vis.size());
-    EXPECT_LT(err, 2.0) << c.pair.name;
+    EXPECT_LT(err, 1.5) << c.pair.name;
     EXPECT_GE(cal.correlation, CalibrationOptions{}.min_correlation) << c.pair.name;
     EXPECT_GT(cal.confidence, 0.0) << c.pair.name;
     // The resolution guess alone is far off: the estimate did the work.
@@ -84,7 +85,23 @@ TEST(Calibration, SeveralPairsOfOneRigAgree) {
   ASSERT_EQ(2u, cal.pairs.size());
   EXPECT_TRUE(cal.pairs[0].used && cal.pairs[1].used);
   EXPECT_LT(cal.spread_px, 1.5);
-  EXPECT_LT(reprojection_error(cal.h, m.truth, m.pair.ir.size(), m.pair.vis.size()), 2.0);
+  EXPECT_LT(reprojection_error(cal.h, m.truth, m.pair.ir.size(), m.pair.vis.size()), 1.0);  // measured 0.57
+}
+
+// The geometry (pixel-centre convention, pyramid, resizing) has no bias: the
+// visible frame's own luma, reduced 2x by area averaging, is placed back
+// exactly where the resolution guess puts it.
+TEST(Calibration, PureDownscaleOfTheSameFrameIsRecoveredExactly) {
+  // Even size, so that 2x is exactly the ratio of the sizes.
+  const cv::Mat full = read_image(tftest::data("roadscene/vis/FLIR_05108.png"), -1);
+  const cv::Mat vis = full(cv::Rect(0, 0, full.cols & ~1, full.rows & ~1));
+  cv::Mat gray, ir;
+  cv::cvtColor(vis, gray, cv::COLOR_BGR2GRAY);
+  cv::resize(gray, ir, cv::Size(), 0.5, 0.5, cv::INTER_AREA);
+  const Calibration cal = calibrate({{"same", ir, vis}});
+  // measured 0.05 px
+  EXPECT_LT(reprojection_error(cal.h, resolution_guess(ir.size(), vis.size()), ir.size(), vis.size()), 0.3);
+  EXPECT_GT(cal.correlation, 0.8);
 }
 
 TEST(Calibration, RefusesFeaturelessFrames) {
@@ -180,7 +197,7 @@ TEST(CalibrateTool, WritesTheFileOrRefuses) {
                            &out))
       << out;
   EXPECT_LT(reprojection_error(Homography::load(dir + "/rig.json"), m.truth, m.pair.ir.size(), m.pair.vis.size()),
-            2.0);
+            1.0);
   EXPECT_EQ(m.pair.vis.size(), read_image(dir + "/check.png").size());
 
   write_image(dir + "/blank_ir.png", flat(160, 120, 40));

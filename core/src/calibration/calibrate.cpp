@@ -62,7 +62,8 @@ double coverage(const Mat3& h, cv::Size ir, cv::Size vis) {
 
 struct PairWork {
   std::string name;
-  calib::Level finest;  // kept for the joint refinement and the residual
+  cv::Mat ir, vis;      // CV_32F intensity, kept for the joint refinement
+  calib::Level finest;  // kept for the residual
   bool ok = false;
   std::string problem;
   Mat3 h = Mat3::eye();
@@ -81,7 +82,6 @@ void estimate_pair(const CalibrationPair& p, const CalibrationOptions& o, PairWo
     return;
   }
   const std::vector<calib::Level> levels = calib::build_pyramid(ir, vis, o.max_side, kCoarseSide);
-  w.finest = levels.front();
   const int top = int(levels.size()) - 1;
   check_cancel(o);
   std::vector<calib::Candidate> cands = calib::coarse_search(levels[top], ir.size(), vis.size(), o);
@@ -99,8 +99,13 @@ void estimate_pair(const CalibrationPair& p, const CalibrationOptions& o, PairWo
     check_cancel(o);
     Mat3 h = c.h;
     try {
-      calib::refine(levels[top], h, cv::MOTION_AFFINE, 60, 1e-4);
-      const double corr = calib::refine(levels[mid], h, cv::MOTION_AFFINE, 60, 1e-4);
+      // The two coarsest levels again with the IR frame at this candidate's
+      // scale (cheap: small maps).
+      const double foot = std::clamp(calib::ir_footprint(h, ir.size()), 0.05, 20.0);
+      const calib::Level lt = calib::make_level(ir, vis, levels[top].vis_factor, foot, o.max_side);
+      const calib::Level lm = calib::make_level(ir, vis, levels[mid].vis_factor, foot, o.max_side);
+      calib::refine(lt, h, cv::MOTION_AFFINE, 60, 1e-4);
+      const double corr = calib::refine(lm, h, cv::MOTION_AFFINE, 60, 1e-4);
       if (corr > best_corr) {
         best_corr = corr;
         best = h;
@@ -113,17 +118,45 @@ void estimate_pair(const CalibrationPair& p, const CalibrationOptions& o, PairWo
     w.problem = "the alignment did not converge from any start";
     return;
   }
-  // Full homography, coarse to fine.
+  // Affine coarse to fine first: with 6 parameters ECC holds on to the
+  // basin on weak cross-modal structure, where a homography's perspective
+  // terms wander off (seen: 25 px drift from the truth on TNO at the middle
+  // level). The homography is added on the two finest levels only, and kept
+  // only when it stays near the affine estimate.
   double corr = best_corr;
+  // The finer levels with the IR frame at the estimate's scale.
+  const std::vector<calib::Level> fine = calib::build_pyramid(
+      ir, vis, o.max_side, kCoarseSide, std::clamp(calib::ir_footprint(best, ir.size()), 0.05, 20.0));
+  const int fine_mid = std::min(mid, int(fine.size()) - 1);
   try {
-    for (int k = mid; k >= 0; --k) {
+    for (int k = fine_mid - 1; k >= 0; --k) {
       check_cancel(o);
-      corr = calib::refine(levels[k], best, cv::MOTION_HOMOGRAPHY, k == 0 ? 80 : 60, k == 0 ? 1e-5 : 1e-4);
+      corr = calib::refine(fine[k], best, cv::MOTION_AFFINE, 60, 1e-4);
     }
   } catch (const cv::Exception&) {
-    w.problem = "the homography refinement did not converge";
+    w.problem = "the affine refinement did not converge";
     return;
   }
+  const int first_h = std::min(int(fine.size()) - 1, 1);
+  Mat3 hh = best;
+  double ch = corr;
+  try {
+    for (int k = first_h; k >= 0; --k) {
+      check_cancel(o);
+      ch = calib::refine(fine[k], hh, cv::MOTION_HOMOGRAPHY, k == 0 ? 80 : 60, k == 0 ? 1e-5 : 1e-4);
+    }
+    const double moved = reprojection_error(calib::to_homography(hh), calib::to_homography(best), p.ir.size(),
+                                            p.vis.size());
+    if (moved <= 0.03 * std::max(p.vis.cols, p.vis.rows)) {
+      best = hh;
+      corr = ch;
+    }
+  } catch (const cv::Exception&) {
+    // Keep the affine estimate.
+  }
+  w.finest = fine.front();
+  w.ir = ir;
+  w.vis = vis;
   w.ok = true;
   w.h = best;
   w.correlation = corr;
@@ -230,15 +263,17 @@ Calibration calibrate(const std::vector<CalibrationPair>& pairs, const Calibrati
   double corr = work[medoid].correlation;
   calib::Level finest = work[medoid].finest;
   if (used.size() > 1) {
-    calib::Level joint = finest;
-    joint.ir = cv::Mat::zeros(finest.ir.size(), CV_32F);
-    joint.vis = cv::Mat::zeros(finest.vis.size(), CV_32F);
+    // All pairs' finest levels at the consensus scale, so that they add up.
+    const double foot = std::clamp(calib::ir_footprint(h, ir_size), 0.05, 20.0);
+    calib::Level joint = calib::make_level(work[medoid].ir, work[medoid].vis, finest.vis_factor, foot, o.max_side);
+    cv::Mat sum_ir = cv::Mat::zeros(joint.ir.size(), CV_32F), sum_vis = cv::Mat::zeros(joint.vis.size(), CV_32F);
     for (int i : used) {
-      joint.ir += work[i].finest.ir;
-      joint.vis += work[i].finest.vis;
+      const calib::Level l = calib::make_level(work[i].ir, work[i].vis, finest.vis_factor, foot, o.max_side);
+      sum_ir += l.ir;
+      sum_vis += l.vis;
     }
-    joint.ir *= 1.0 / used.size();
-    joint.vis *= 1.0 / used.size();
+    joint.ir = sum_ir * (1.0 / used.size());
+    joint.vis = sum_vis * (1.0 / used.size());
     Mat3 hj = h;
     try {
       check_cancel(o);
@@ -257,6 +292,7 @@ Calibration calibrate(const std::vector<CalibrationPair>& pairs, const Calibrati
   c.h = calib::to_homography(h);
   c.correlation = corr;
   c.residual_px = calib::local_residual(finest, h);
+  c.distinctness = calib::distinctness(finest, h, vis_size);
   if (!spreads.empty()) {
     std::nth_element(spreads.begin(), spreads.begin() + spreads.size() / 2, spreads.end());
     c.spread_px = spreads[spreads.size() / 2];
@@ -290,14 +326,20 @@ Calibration calibrate(const std::vector<CalibrationPair>& pairs, const Calibrati
   if (corr < o.min_correlation)
     throw CalibrationRefused("not enough common structure: structure correlation " + fmt(corr) + " < " +
                              fmt(o.min_correlation) + " required; " + kPointAtEdges);
+  if (c.distinctness < o.min_distinctness)
+    throw CalibrationRefused("not enough common structure: the alignment is not distinct (distinctness " +
+                             fmt(c.distinctness) + " < " + fmt(o.min_distinctness) +
+                             " required: shifting it hardly lowers the correlation, so broad regions rather than "
+                             "edges coincide); " + kPointAtEdges);
   if (ok.size() >= 3 && used.size() * 2 < ok.size())
     throw CalibrationRefused("the frame pairs disagree: only " + std::to_string(used.size()) + " of " +
                              std::to_string(ok.size()) + " estimates lie within " + fmt(agree_px, 1) +
                              " px of each other (a moving camera or a scene with repeated patterns?); " +
                              kPointAtEdges);
-  // Confidence: correlation margin over the threshold, agreement across
+  // Confidence: distinctness margin over the threshold, agreement across
   // pairs, and the residual (4 px halves it; not measurable: x 0.75).
-  const double c_part = std::clamp((corr - o.min_correlation) / std::max(1e-6, 0.85 - o.min_correlation), 0.0, 1.0);
+  const double c_part =
+      std::clamp((c.distinctness - o.min_distinctness) / std::max(1e-6, 0.45 - o.min_distinctness), 0.0, 1.0);
   const double agree = double(used.size()) / ok.size();
   const double res_part = c.residual_px < 0 ? 0.75 : 1.0 / (1.0 + std::pow(c.residual_px / 4.0, 2));
   c.confidence = c_part * agree * res_part;

@@ -21,6 +21,7 @@ void write_calibration(const std::string& path, const Calibration& c, const std:
   j["ir-size"] = {c.ir_size.width, c.ir_size.height};
   j["vis-size"] = {c.vis_size.width, c.vis_size.height};
   j["correlation"] = c.correlation;
+  j["distinctness"] = c.distinctness;
   j["residual-px"] = c.residual_px;
   j["spread-px"] = c.spread_px;
   j["confidence"] = c.confidence;

@@ -25,7 +25,8 @@ cv::Mat gray_float(const cv::Mat& image);
 double relative_contrast(const cv::Mat& gray32, int depth);
 // Normalised gradient magnitude (CV_32F, 0..1): the structure both cameras
 // share. Edge polarity and contrast differ between thermal and visible
-// images; the magnitude, scaled by its 99th percentile, does not care.
+// images; the magnitude, divided by its local mean and scaled by its 99th
+// percentile, does not care.
 cv::Mat structure_map(const cv::Mat& gray32);
 
 // One pyramid level: the structure maps of both frames and the maps from
@@ -33,10 +34,19 @@ cv::Mat structure_map(const cv::Mat& gray32);
 struct Level {
   cv::Mat ir, vis;
   Mat3 ir_from_full, vis_from_full;
+  double vis_factor = 1;  // visible level size / full size
 };
+// A level at visible reduction vis_factor, the IR frame reduced to match
+// when one IR pixel covers ir_foot visible pixels (see structure.cpp).
+Level make_level(const cv::Mat& ir_gray, const cv::Mat& vis_gray, double vis_factor, double ir_foot, int max_side);
 // levels[0] is the finest (longer visible side <= max_side), the last one has
-// a longer visible side of about coarse_side.
-std::vector<Level> build_pyramid(const cv::Mat& ir_gray, const cv::Mat& vis_gray, int max_side, int coarse_side);
+// a longer visible side of about coarse_side. ir_foot <= 0: the resolution
+// guess's footprint.
+std::vector<Level> build_pyramid(const cv::Mat& ir_gray, const cv::Mat& vis_gray, int max_side, int coarse_side,
+                                 double ir_foot = 0);
+// Visible pixels covered by one IR pixel under h (square root of the area
+// ratio of the IR frame's image).
+double ir_footprint(const Mat3& h, cv::Size ir);
 
 // A full-size-pixel homography expressed on a level, and back.
 Mat3 to_level(const Level& l, const Mat3& h_full);
@@ -62,5 +72,14 @@ double refine(const Level& l, Mat3& h_full, int motion, int iterations, double e
 // map (warped by h) onto the visible one, on level l, in full-size visible
 // pixels; negative when no patch has enough structure.
 double local_residual(const Level& l, const Mat3& h_full);
+
+// Normalised cross-correlation of the IR structure map warped by h with the
+// visible one over their overlap on level l (what ECC maximises, without
+// moving h).
+double correlation_at(const Level& l, const Mat3& h_full);
+// How much of that correlation is owed to the exact alignment: the
+// correlation at h minus its mean with h shifted by 3 % of the visible frame
+// in 8 directions.
+double distinctness(const Level& l, const Mat3& h_full, cv::Size vis_full);
 
 }  // namespace timfusion::calib

@@ -76,3 +76,43 @@ double local_residual(const Level& l, const Mat3& h_full) {
 }
 
 }  // namespace timfusion::calib
+
+namespace timfusion::calib {
+
+double correlation_at(const Level& l, const Mat3& h_full) {
+  const Mat3 hl = to_level(l, h_full);
+  cv::Mat warped, valid;
+  cv::warpPerspective(l.ir, warped, cv::Mat(hl), l.vis.size(), cv::INTER_LINEAR, cv::BORDER_CONSTANT, 0);
+  cv::warpPerspective(cv::Mat(l.ir.size(), CV_8U, cv::Scalar(255)), valid, cv::Mat(hl), l.vis.size(),
+                      cv::INTER_NEAREST, cv::BORDER_CONSTANT, 0);
+  if (cv::countNonZero(valid) < 0.05 * valid.total()) return 0;
+  // Zero-mean normalised cross-correlation over the overlap: what ECC
+  // maximises.
+  cv::Scalar ma, sa, mb, sb;
+  cv::meanStdDev(warped, ma, sa, valid);
+  cv::meanStdDev(l.vis, mb, sb, valid);
+  if (sa[0] <= 1e-9 || sb[0] <= 1e-9) return 0;
+  cv::Mat a = warped - ma[0], b = l.vis - mb[0];
+  a.setTo(0, valid == 0);
+  b.setTo(0, valid == 0);
+  return a.dot(b) / (double(cv::countNonZero(valid)) * sa[0] * sb[0]);
+}
+
+double distinctness(const Level& l, const Mat3& h_full, cv::Size vis_full) {
+  const double c0 = correlation_at(l, h_full);
+  // Shift the estimate by 3 % of the frame in 8 directions: a true alignment
+  // of thin structure loses most of its correlation; a coincidence of broad
+  // bright regions (the usual wrong answer) keeps it.
+  const double d = 0.03 * std::max(vis_full.width, vis_full.height);
+  double sum = 0;
+  int n = 0;
+  for (int k = 0; k < 8; ++k) {
+    const double a = k * CV_PI / 4;
+    const Mat3 t(1, 0, d * std::cos(a), 0, 1, d * std::sin(a), 0, 0, 1);
+    sum += correlation_at(l, t * h_full);
+    ++n;
+  }
+  return c0 - sum / n;
+}
+
+}  // namespace timfusion::calib
