@@ -10,6 +10,19 @@
 
 namespace timfusion::calib {
 
+namespace {
+
+// The level's IR map warped onto its visible frame by h_full, and the mask of
+// the visible pixels the IR frame covers.
+void warp_onto_vis(const Level& l, const Mat3& h_full, cv::Mat& warped, cv::Mat& valid) {
+  const Mat3 hl = to_level(l, h_full);
+  cv::warpPerspective(l.ir, warped, cv::Mat(hl), l.vis.size(), cv::INTER_LINEAR, cv::BORDER_CONSTANT, 0);
+  cv::warpPerspective(cv::Mat(l.ir.size(), CV_8U, cv::Scalar(255)), valid, cv::Mat(hl), l.vis.size(),
+                      cv::INTER_NEAREST, cv::BORDER_CONSTANT, 0);
+}
+
+}  // namespace
+
 double refine(const Level& l, Mat3& h_full, int motion, int iterations, double eps) {
   Mat3 hl = to_level(l, h_full);
   hl *= 1.0 / hl(2, 2);
@@ -31,11 +44,8 @@ double refine(const Level& l, Mat3& h_full, int motion, int iterations, double e
 }
 
 double local_residual(const Level& l, const Mat3& h_full) {
-  const Mat3 hl = to_level(l, h_full);
   cv::Mat warped, valid;
-  cv::warpPerspective(l.ir, warped, cv::Mat(hl), l.vis.size(), cv::INTER_LINEAR, cv::BORDER_CONSTANT, 0);
-  cv::warpPerspective(cv::Mat(l.ir.size(), CV_8U, cv::Scalar(255)), valid, cv::Mat(hl), l.vis.size(),
-                      cv::INTER_NEAREST, cv::BORDER_CONSTANT, 0);
+  warp_onto_vis(l, h_full, warped, valid);
   const int grid = 4;
   const int pw = l.vis.cols / grid, ph = l.vis.rows / grid;
   if (pw < 24 || ph < 24) return -1;
@@ -80,11 +90,8 @@ double local_residual(const Level& l, const Mat3& h_full) {
 namespace timfusion::calib {
 
 double correlation_at(const Level& l, const Mat3& h_full) {
-  const Mat3 hl = to_level(l, h_full);
   cv::Mat warped, valid;
-  cv::warpPerspective(l.ir, warped, cv::Mat(hl), l.vis.size(), cv::INTER_LINEAR, cv::BORDER_CONSTANT, 0);
-  cv::warpPerspective(cv::Mat(l.ir.size(), CV_8U, cv::Scalar(255)), valid, cv::Mat(hl), l.vis.size(),
-                      cv::INTER_NEAREST, cv::BORDER_CONSTANT, 0);
+  warp_onto_vis(l, h_full, warped, valid);
   if (cv::countNonZero(valid) < 0.05 * valid.total()) return 0;
   // Zero-mean normalised cross-correlation over the overlap: what ECC
   // maximises.
