@@ -191,12 +191,12 @@ torch::Tensor FusionNetImpl::grid_output(const torch::Tensor& a, const torch::Te
     if (image_means) {
       // Constant planes: the stem's (reflection-padded) first conv turns them
       // into a per-image bias, e.g. x - mean, at the cost of two input channels.
-      // Means taken from the inputs (float32), then in the layers' precision.
-      auto plane = [&](const torch::Tensor& mean, const torch::Tensor& img) {
-        auto m = (mean.defined() ? mean : img.mean({2, 3}, /*keepdim=*/true)).to(x.dtype());
-        return m.reshape({x.size(0), 1, 1, 1}).expand({x.size(0), 1, x.size(2), x.size(3)});
+      // The means (float32) in the layers' precision.
+      if (!mean_a.defined() || !mean_b.defined()) throw Error("internal: an image_means network needs its inputs' means");
+      auto plane = [&](const torch::Tensor& mean) {
+        return mean.to(x.dtype()).reshape({x.size(0), 1, 1, 1}).expand({x.size(0), 1, x.size(2), x.size(3)});
       };
-      x = torch::cat({x, plane(mean_a, a), plane(mean_b, b)}, 1);
+      x = torch::cat({x, plane(mean_a), plane(mean_b)}, 1);
     }
     return stem_out->forward(run_cells(cells, stem->forward(x)));
   });
@@ -231,6 +231,13 @@ namespace {
 // bottom/right padding forward() adds and crops off again.
 int64_t padding_to_multiple(int64_t n, int64_t m) { return (m - n % m) % m; }
 
+// The mean an image_means network sees: the given one (training: the crop's
+// whole image), else the unpadded input's own.
+torch::Tensor mean_or_own(const torch::Tensor& given, const torch::Tensor& img, bool wanted) {
+  if (!wanted || given.defined()) return given;
+  return img.mean({2, 3}, /*keepdim=*/true);
+}
+
 }  // namespace
 
 torch::Tensor TimNetImpl::forward(const torch::Tensor& ir, const torch::Tensor& vis, const torch::Tensor& ir_mean,
@@ -238,11 +245,7 @@ torch::Tensor TimNetImpl::forward(const torch::Tensor& ir, const torch::Tensor& 
   const int64_t H = ir.size(2), W = ir.size(3), m = spec_.pad_multiple();
   torch::Tensor i = ir, v = vis;
   // Before padding: the means are the images' own, not the padded planes'.
-  torch::Tensor mi = ir_mean, mv = vis_mean;
-  if (spec_.image_means) {
-    if (!mi.defined()) mi = ir.mean({2, 3}, /*keepdim=*/true);
-    if (!mv.defined()) mv = vis.mean({2, 3}, /*keepdim=*/true);
-  }
+  const torch::Tensor mi = mean_or_own(ir_mean, ir, spec_.image_means), mv = mean_or_own(vis_mean, vis, spec_.image_means);
   const int64_t ph = padding_to_multiple(H, m), pw = padding_to_multiple(W, m);
   if (ph || pw) {
     // Bottom/right reflection padding, cropped off again below.
@@ -279,7 +282,9 @@ bool TimNetImpl::forward_u8(const torch::Tensor& ir, const torch::Tensor& vis, u
     return false;
   const torch::Tensor& first = spec_.inputs[0] == Input::Ir ? ir : vis;
   const torch::Tensor& second = spec_.inputs[1] == Input::Ir ? ir : vis;
-  detail_head_to_u8(stage1_->grid_output(first, second), stage1_->downscale, first.data_ptr<float>(),
+  detail_head_to_u8(stage1_->grid_output(first, second, mean_or_own({}, first, spec_.image_means),
+                                          mean_or_own({}, second, spec_.image_means)),
+                    stage1_->downscale, first.data_ptr<float>(),
                     second.data_ptr<float>(), H, W, stage1_->detail_coring, out, scratch);
   return true;
 }

@@ -19,8 +19,8 @@ void to_channels_last(torch::nn::Module& m);
 class FusionNetImpl : public torch::nn::Module {
  public:
   FusionNetImpl(const ArchSpec& spec);
-  // mean_a, mean_b: [B,1,1,1] whole-image means of a and b, used only when the
-  // architecture has image_means; undefined = the means of a and b themselves.
+  // mean_a, mean_b: [B,1,1,1] whole-image means of a and b, needed (and used)
+  // only when the architecture has image_means; TimNet supplies them.
   torch::Tensor forward(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& mean_a = {},
                         const torch::Tensor& mean_b = {});
   // The last conv's output on the space-to-depth grid, before the pixel
