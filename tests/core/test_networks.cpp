@@ -256,6 +256,44 @@ TEST(Networks, ImageMeansAreAnInputOfTheStem) {
   EXPECT_LT((padded - explicit_means).abs().max().item<double>(), 1e-6);
 }
 
+// At inference on CPU the stem input (space-to-depth of both inputs plus the
+// mean planes) is written channels-last in one pass (stem_input_cpu); training
+// keeps pixel_unshuffle + cat. Same values in the same channel order: the grid
+// output is the same both ways (to the bit with the Fuser's channels-last
+// weights; NCHW weights keep the ops), for each downscale, with and without
+// means, batch 2.
+TEST(Networks, InferenceStemInputMatchesTheTrainingOps) {
+  for (const char* json :
+       {R"({"channels":8,"downscale":4,"head":"detail","image_means":true,"cells":["Chain2"],"normal":["ECAattention_3"]})",
+        R"({"channels":8,"downscale":2,"head":"detail","inputs":["ir","vis"],"cells":["Chain2"],"normal":["Identity"]})"}) {
+    for (bool channels_last : {false, true}) {
+      torch::manual_seed(12);
+      nn::FusionNet net(ArchSpec::from_json(json));
+      {
+        torch::NoGradGuard no_grad;
+        for (auto& p : net->named_parameters()) p.value().normal_(0, 0.3);
+      }
+      net->eval();
+      if (channels_last) nn::to_channels_last(*net);
+      auto a = torch::rand({2, 1, 24, 32}), b = torch::rand({2, 1, 24, 32}) * 0.5;
+      auto ma = a.mean({2, 3}, true), mb = b.mean({2, 3}, true);
+      torch::Tensor with_ops, one_pass;
+      {
+        torch::AutoGradMode grad(true);  // the training path
+        with_ops = net->grid_output(a, b, ma, mb).detach();
+      }
+      {
+        c10::InferenceMode guard;
+        one_pass = net->grid_output(a, b, ma, mb);
+      }
+      ASSERT_EQ(with_ops.sizes(), one_pass.sizes()) << json;
+      EXPECT_TRUE(torch::equal(with_ops, one_pass)) << json << " channels_last " << channels_last << ": differ by up to "
+                                                    << (with_ops - one_pass).abs().max().item<double>();
+      EXPECT_GT(one_pass.std().item<double>(), 1e-3);  // not a constant output
+    }
+  }
+}
+
 TEST(Networks, FoldingBatchNormKeepsOutput) {
   c10::InferenceMode guard;
   auto spec = ArchSpec::named("ivif-full");

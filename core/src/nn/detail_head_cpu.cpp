@@ -19,20 +19,31 @@ inline int64_t reflect(int64_t i, int64_t n) {
   return i;
 }
 
-// Horizontal 5-tap sums of one row (reflect-101 at both ends).
+// Horizontal 5-tap sums of one row (reflect-101 at both ends). The interior
+// loop has no branch, so the compiler vectorises it; the sums add in the same
+// order everywhere (src[x-2] first), as the bit-exactness of the output needs.
 void row_sums(const float* src, float* dst, int64_t n) {
-  for (int64_t x = 0; x < n; ++x) {
+  auto edge = [&](int64_t x) {
     float s = 0;
-    if (x >= 2 && x + 2 < n) {
-      s = src[x - 2] + src[x - 1] + src[x] + src[x + 1] + src[x + 2];
-    } else {
-      for (int64_t d = -2; d <= 2; ++d) s += src[reflect(x + d, n)];
-    }
+    for (int64_t d = -2; d <= 2; ++d) s += src[reflect(x + d, n)];
     dst[x] = s;
-  }
+  };
+  const int64_t lo = std::min<int64_t>(2, n), hi = std::max<int64_t>(lo, n - 2);
+  for (int64_t x = 0; x < lo; ++x) edge(x);
+  for (int64_t x = lo; x < hi; ++x) dst[x] = src[x - 2] + src[x - 1] + src[x] + src[x + 1] + src[x + 2];
+  for (int64_t x = hi; x < n; ++x) edge(x);
 }
 
 inline float soft_threshold(float d, float t) { return d - std::clamp(d, -t, t); }
+
+// Round half to even of v in [0, 255] without a libm call, so the loop
+// vectorises on baseline x86-64 (no SSE4.1 round instruction): adding 1.5 * 2^23
+// leaves no fraction bits, and the FPU rounds that addition to nearest even,
+// as std::nearbyint does in the default rounding mode.
+inline float round_half_even(float v) {
+  constexpr float magic = 12582912.0f;  // without -ffast-math the compiler keeps both operations
+  return (v + magic) - magic;
+}
 
 }  // namespace
 
@@ -43,18 +54,26 @@ void detail_head_to_u8(const torch::Tensor& raw_grid, int64_t downscale, const f
       raw_grid.size(1) != 4 * s2 || raw_grid.size(2) != H / s || raw_grid.size(3) != W / s ||
       raw_grid.scalar_type() != torch::kFloat32 || !raw_grid.device().is_cpu())
     throw Error("detail head kernel: grid output does not match the frame");
-  // NCHW: each channel group is one contiguous block, so the two sigmoids
-  // below are long contiguous runs (LibTorch's vectorised kernel).
-  auto grid = raw_grid.contiguous();
-  grid.narrow(1, 0, s2).sigmoid_();           // base weight w
-  grid.narrow(1, 2 * s2, 2 * s2).sigmoid_();  // detail gains / 2
-  const float* g = grid.data_ptr<float>();
-  const int64_t Hg = H / s, Wg = W / s, plane = Hg * Wg;
+  // Read the grid in the layout the last convolution left it (channels-last
+  // on CPU): converting it to NCHW first was one strided copy that cost as
+  // much as the convolutions that made it. Any dense layout works through
+  // the strides; a non-dense one is made dense once.
+  auto raw = raw_grid;
+  if (!raw.is_contiguous() && !raw.is_contiguous(at::MemoryFormat::ChannelsLast)) raw = raw.contiguous();
+  // One vectorised sigmoid over the whole (dense) grid; the residual channels
+  // are read from raw, the weight and gains from sig.
+  auto sig = torch::sigmoid(raw);
+  const float* g_raw = raw.data_ptr<float>();
+  const float* g_sig = sig.data_ptr<float>();
+  const int64_t cs = raw.stride(1), hs = raw.stride(2), ws = raw.stride(3);
+  if (sig.stride(1) != cs || sig.stride(2) != hs || sig.stride(3) != ws)
+    throw Error("internal: detail head kernel: sigmoid changed the grid's layout");
+  const int64_t Wg = W / s;
 
-  const size_t need = static_cast<size_t>(2 * H * W);
-  if (scratch.size() < need) scratch.resize(need);
+  const size_t plane = static_cast<size_t>(H * W);
+  if (scratch.size() < 2 * plane) scratch.resize(2 * plane);
   float* sum_a = scratch.data();
-  float* sum_b = scratch.data() + H * W;
+  float* sum_b = scratch.data() + plane;
   const float t = static_cast<float>(coring), inv25 = 1.0f / 25.0f;
 
   at::parallel_for(0, H, 16, [&](int64_t y0, int64_t y1) {
@@ -64,7 +83,26 @@ void detail_head_to_u8(const torch::Tensor& raw_grid, int64_t downscale, const f
     }
   });
   at::parallel_for(0, H, 16, [&](int64_t y0, int64_t y1) {
+    // One row of each head quantity, expanded from the grid: the pixel loop
+    // below then reads only unit-stride rows and vectorises.
+    std::vector<float> rows(static_cast<size_t>(4 * W));
+    float* w_row = rows.data();
+    float* r_row = w_row + W;
+    float* ga_row = r_row + W;
+    float* gb_row = ga_row + W;
     for (int64_t y = y0; y < y1; ++y) {
+      // Pixel (y, x) reads channel q*s² + (y%s)*s + (x%s) at grid (y/s, x/s)
+      // (pixel_shuffle's order), q = 0 weight, 1 residual, 2 and 3 gains.
+      const int64_t row_off = (y / s) * hs + (y % s) * s * cs;
+      for (int64_t gx = 0; gx < Wg; ++gx) {
+        for (int64_t j = 0; j < s; ++j) {
+          const int64_t c = row_off + gx * ws + j * cs, x = gx * s + j;
+          w_row[x] = g_sig[c];
+          r_row[x] = g_raw[c + s2 * cs];
+          ga_row[x] = 2 * g_sig[c + 2 * s2 * cs];
+          gb_row[x] = 2 * g_sig[c + 3 * s2 * cs];
+        }
+      }
       const float* ra[5];
       const float* rb[5];
       for (int d = 0; d < 5; ++d) {
@@ -74,19 +112,14 @@ void detail_head_to_u8(const torch::Tensor& raw_grid, int64_t downscale, const f
       }
       const float* a = first + y * W;
       const float* b = second + y * W;
-      // Grid row and the sub-row's channel offset: pixel (y, x) reads channel
-      // q*s² + (y%s)*s + (x%s) at grid (y/s, x/s) (pixel_shuffle's order).
-      const float* grow = g + (y / s) * Wg + (y % s) * s * plane;
       uint8_t* o = out + y * W;
       for (int64_t x = 0; x < W; ++x) {
-        const float* c = grow + (x % s) * plane + x / s;
-        const float w = c[0], r = c[s2 * plane], ga = 2 * c[2 * s2 * plane], gb = 2 * c[3 * s2 * plane];
         const float base_a = (ra[0][x] + ra[1][x] + ra[2][x] + ra[3][x] + ra[4][x]) * inv25;
         const float base_b = (rb[0][x] + rb[1][x] + rb[2][x] + rb[3][x] + rb[4][x]) * inv25;
         float da = a[x] - base_a, db = b[x] - base_b;
         if (t > 0) da = soft_threshold(da, t), db = soft_threshold(db, t);
-        const float f = base_b + r + w * (base_a - base_b) + ga * da + gb * db;
-        o[x] = static_cast<uint8_t>(std::nearbyint(std::clamp(f, 0.0f, 1.0f) * 255.0f));
+        const float f = base_b + r_row[x] + w_row[x] * (base_a - base_b) + ga_row[x] * da + gb_row[x] * db;
+        o[x] = static_cast<uint8_t>(round_half_even(std::clamp(f, 0.0f, 1.0f) * 255.0f));
       }
     }
   });

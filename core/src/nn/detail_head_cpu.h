@@ -6,9 +6,10 @@
 // ~25 separate passes over the frame (pixel shuffle, padding, four cumsums,
 // three strided sigmoids, subtractions, addcmuls, then clamp, scale, round and
 // the copy to 8 bit): measured by `timfusion-bench --profile 1` at ~40 % of
-// the default model's frame time on one core. Here the sigmoids run as two
-// contiguous, vectorised LibTorch calls on the grid (where they are 1/1 of the
-// values but in long runs), and everything else is one row-parallel loop.
+// the default model's frame time on one core. Here the grid is read in the
+// layout the last convolution left it (no NHWC->NCHW copy), the sigmoids run
+// as one vectorised LibTorch call over the dense grid, and everything else is
+// one row-parallel pass whose inner loops vectorise.
 // Training keeps the autograd version (networks.cpp apply_head); a test holds
 // the two to the same output.
 #pragma once

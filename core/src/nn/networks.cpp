@@ -1,6 +1,7 @@
 #include "timfusion/torch/networks.h"
 
 #include "nn/detail_head_cpu.h"
+#include "nn/stem_input_cpu.h"
 
 #include "timfusion/error.h"
 
@@ -185,6 +186,20 @@ FusionNetImpl::FusionNetImpl(const ArchSpec& spec)
 
 torch::Tensor FusionNetImpl::grid_output(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& mean_a,
                                          const torch::Tensor& mean_b) {
+  if (image_means && (!mean_a.defined() || !mean_b.defined()))
+    throw Error("internal: an image_means network needs its inputs' means");
+  auto layers = [&](const torch::Tensor& x) { return stem_out->forward(run_cells(cells, stem->forward(x))); };
+  // Inference on CPU with channels-last weights (the Fuser's): the stem input
+  // in one pass, channels-last (stem_input_cpu.h), the layout the convolution
+  // would convert it to anyway, so the result is the same to the bit. NCHW
+  // weights keep the ops: a channels-last input would switch their layout.
+  const auto& first_weight = stem->ptr(0)->as<ConvLayerImpl>()->conv2d->weight;
+  if (downscale > 1 && first_weight.is_contiguous(at::MemoryFormat::ChannelsLast) &&
+      stem_input_cpu_applies(a, b, downscale)) {
+    auto x = stem_input_cpu(a, b, downscale, image_means ? mean_a : torch::Tensor(), image_means ? mean_b : torch::Tensor());
+    const auto w = weight_dtype(stem);
+    return w == x.scalar_type() ? layers(x) : layers(x.to(w)).to(a.scalar_type());
+  }
   return in_weight_precision(torch::cat({a, b}, 1), stem, [&](torch::Tensor x) {
     // Space-to-depth: each s x s block becomes channels, so every layer touches s^2 fewer positions.
     if (downscale > 1) x = torch::pixel_unshuffle(x, downscale);
@@ -192,13 +207,12 @@ torch::Tensor FusionNetImpl::grid_output(const torch::Tensor& a, const torch::Te
       // Constant planes: the stem's (reflection-padded) first conv turns them
       // into a per-image bias, e.g. x - mean, at the cost of two input channels.
       // The means (float32) in the layers' precision.
-      if (!mean_a.defined() || !mean_b.defined()) throw Error("internal: an image_means network needs its inputs' means");
       auto plane = [&](const torch::Tensor& mean) {
         return mean.to(x.dtype()).reshape({x.size(0), 1, 1, 1}).expand({x.size(0), 1, x.size(2), x.size(3)});
       };
       x = torch::cat({x, plane(mean_a), plane(mean_b)}, 1);
     }
-    return stem_out->forward(run_cells(cells, stem->forward(x)));
+    return layers(x);
   });
 }
 
