@@ -122,6 +122,17 @@ struct OpStat {
   double flop = 0;
 };
 
+// "[1,34,120,160] x [32,34,3,3]": a convolution's input and weight shapes.
+std::string shape_text(const std::vector<std::vector<int64_t>>& shapes) {
+  std::string text;
+  for (size_t i = 0; i < shapes.size() && i < 2; ++i) {
+    text += i ? " x [" : "[";
+    for (size_t d = 0; d < shapes[i].size(); ++d) text += (d ? "," : "") + std::to_string(shapes[i][d]);
+    text += "]";
+  }
+  return text;
+}
+
 // Outermost ops only (a conv's inner aten calls count towards the conv).
 std::map<std::string, OpStat> op_stats(prof::thread_event_lists& lists) {
   std::map<std::string, OpStat> stats;
@@ -134,7 +145,10 @@ std::map<std::string, OpStat> op_stats(prof::thread_event_lists& lists) {
         prof::LegacyEvent* start = stack.back();
         stack.pop_back();
         if (!stack.empty()) continue;
-        OpStat& s = stats[start->name()];
+        // Convolutions by shape (input, weight): which layer the time is in.
+        std::string key = start->name();
+        if (key == "aten::conv2d") key += " " + shape_text(start->shapes());
+        OpStat& s = stats[key];
         s.calls += 1;
         s.us += start->cpuElapsedUs(e);
         s.flop += static_cast<double>(start->flops());

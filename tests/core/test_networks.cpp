@@ -259,9 +259,9 @@ TEST(Networks, ImageMeansAreAnInputOfTheStem) {
 // At inference on CPU the stem input (space-to-depth of both inputs plus the
 // mean planes) is written channels-last in one pass (stem_input_cpu); training
 // keeps pixel_unshuffle + cat. Same values in the same channel order: the grid
-// output is the same both ways (to the bit with the Fuser's channels-last
-// weights; NCHW weights keep the ops), for each downscale, with and without
-// means, batch 2.
+// output is the same both ways up to float rounding, for each downscale,
+// with and without means, batch 2, NCHW weights (which keep the ops) and
+// channels-last ones (the Fuser's, which take the one-pass input).
 TEST(Networks, InferenceStemInputMatchesTheTrainingOps) {
   for (const char* json :
        {R"({"channels":8,"downscale":4,"head":"detail","image_means":true,"cells":["Chain2"],"normal":["ECAattention_3"]})",
@@ -287,8 +287,11 @@ TEST(Networks, InferenceStemInputMatchesTheTrainingOps) {
         one_pass = net->grid_output(a, b, ma, mb);
       }
       ASSERT_EQ(with_ops.sizes(), one_pass.sizes()) << json;
-      EXPECT_TRUE(torch::equal(with_ops, one_pass)) << json << " channels_last " << channels_last << ": differ by up to "
-                                                    << (with_ops - one_pass).abs().max().item<double>();
+      // Float rounding only: inference also sends 1x1 convolutions to oneDNN
+      // (ops.cpp conv2d_fast); a channel out of place would differ by O(1).
+      const double scale = with_ops.abs().max().item<double>();
+      EXPECT_LT((with_ops - one_pass).abs().max().item<double>(), 1e-5 * std::max(1.0, scale))
+          << json << " channels_last " << channels_last;
       EXPECT_GT(one_pass.std().item<double>(), 1e-3);  // not a constant output
     }
   }

@@ -45,6 +45,29 @@ inline float round_half_even(float v) {
   return (v + magic) - magic;
 }
 
+// Vertical 5-tap sum of five rows of horizontal sums, / 25: the base layer's
+// row. Separate functions with restrict-qualified rows: the uint8 output of
+// the row loop could alias anything, which kept the compiler from vectorising.
+void base_row(const float* __restrict r0, const float* __restrict r1, const float* __restrict r2,
+              const float* __restrict r3, const float* __restrict r4, float* __restrict base, int64_t n) {
+  const float inv25 = 1.0f / 25.0f;
+  for (int64_t x = 0; x < n; ++x) base[x] = (r0[x] + r1[x] + r2[x] + r3[x] + r4[x]) * inv25;
+}
+
+// F = base_b + r + w (base_a - base_b) + g_a core(a - base_a) + g_b core(b - base_b),
+// then round(clamp(F, 0, 1) * 255). The operations in the order apply_head does them.
+void fused_row(const float* __restrict a, const float* __restrict b, const float* __restrict base_a,
+               const float* __restrict base_b, const float* __restrict w, const float* __restrict r,
+               const float* __restrict ga, const float* __restrict gb, float t, uint8_t* __restrict out, int64_t n) {
+  for (int64_t x = 0; x < n; ++x) {
+    float da = a[x] - base_a[x], db = b[x] - base_b[x];
+    if (t > 0) da = soft_threshold(da, t), db = soft_threshold(db, t);
+    const float f = base_b[x] + r[x] + w[x] * (base_a[x] - base_b[x]) + ga[x] * da + gb[x] * db;
+    const float v = round_half_even(std::min(std::max(f, 0.0f), 1.0f) * 255.0f);
+    out[x] = static_cast<uint8_t>(static_cast<int32_t>(v));
+  }
+}
+
 }  // namespace
 
 void detail_head_to_u8(const torch::Tensor& raw_grid, int64_t downscale, const float* first, const float* second,
@@ -74,7 +97,7 @@ void detail_head_to_u8(const torch::Tensor& raw_grid, int64_t downscale, const f
   if (scratch.size() < 2 * plane) scratch.resize(2 * plane);
   float* sum_a = scratch.data();
   float* sum_b = scratch.data() + plane;
-  const float t = static_cast<float>(coring), inv25 = 1.0f / 25.0f;
+  const float t = static_cast<float>(coring);
 
   at::parallel_for(0, H, 16, [&](int64_t y0, int64_t y1) {
     for (int64_t y = y0; y < y1; ++y) {
@@ -85,11 +108,13 @@ void detail_head_to_u8(const torch::Tensor& raw_grid, int64_t downscale, const f
   at::parallel_for(0, H, 16, [&](int64_t y0, int64_t y1) {
     // One row of each head quantity, expanded from the grid: the pixel loop
     // below then reads only unit-stride rows and vectorises.
-    std::vector<float> rows(static_cast<size_t>(4 * W));
+    std::vector<float> rows(static_cast<size_t>(6 * W));
     float* w_row = rows.data();
     float* r_row = w_row + W;
     float* ga_row = r_row + W;
     float* gb_row = ga_row + W;
+    float* base_a = gb_row + W;
+    float* base_b = base_a + W;
     for (int64_t y = y0; y < y1; ++y) {
       // Pixel (y, x) reads channel q*s² + (y%s)*s + (x%s) at grid (y/s, x/s)
       // (pixel_shuffle's order), q = 0 weight, 1 residual, 2 and 3 gains.
@@ -103,24 +128,10 @@ void detail_head_to_u8(const torch::Tensor& raw_grid, int64_t downscale, const f
           gb_row[x] = 2 * g_sig[c + 3 * s2 * cs];
         }
       }
-      const float* ra[5];
-      const float* rb[5];
-      for (int d = 0; d < 5; ++d) {
-        const int64_t yy = reflect(y + d - 2, H);
-        ra[d] = sum_a + yy * W;
-        rb[d] = sum_b + yy * W;
-      }
-      const float* a = first + y * W;
-      const float* b = second + y * W;
-      uint8_t* o = out + y * W;
-      for (int64_t x = 0; x < W; ++x) {
-        const float base_a = (ra[0][x] + ra[1][x] + ra[2][x] + ra[3][x] + ra[4][x]) * inv25;
-        const float base_b = (rb[0][x] + rb[1][x] + rb[2][x] + rb[3][x] + rb[4][x]) * inv25;
-        float da = a[x] - base_a, db = b[x] - base_b;
-        if (t > 0) da = soft_threshold(da, t), db = soft_threshold(db, t);
-        const float f = base_b + r_row[x] + w_row[x] * (base_a - base_b) + ga_row[x] * da + gb_row[x] * db;
-        o[x] = static_cast<uint8_t>(round_half_even(std::clamp(f, 0.0f, 1.0f) * 255.0f));
-      }
+      auto row = [&](const float* sums, int d) { return sums + reflect(y + d - 2, H) * W; };
+      base_row(row(sum_a, 0), row(sum_a, 1), row(sum_a, 2), row(sum_a, 3), row(sum_a, 4), base_a, W);
+      base_row(row(sum_b, 0), row(sum_b, 1), row(sum_b, 2), row(sum_b, 3), row(sum_b, 4), base_b, W);
+      fused_row(first + y * W, second + y * W, base_a, base_b, w_row, r_row, ga_row, gb_row, t, out + y * W, W);
     }
   });
 }
