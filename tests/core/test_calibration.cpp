@@ -67,6 +67,7 @@ TEST(Calibration, RecoversKnownMisalignmentsOfRealPairs) {
     EXPECT_LT(err, 1.5) << c.pair.name;
     EXPECT_GE(cal.correlation, CalibrationOptions{}.min_correlation) << c.pair.name;
     EXPECT_GT(cal.confidence, 0.0) << c.pair.name;
+    EXPECT_LE(cal.stability_px, CalibrationOptions{}.max_stability_px) << c.pair.name;
     // The resolution guess alone is far off: the estimate did the work.
     EXPECT_GT(reprojection_error(resolution_guess(c.pair.ir.size(), c.pair.vis.size()), c.truth, c.pair.ir.size(),
                                  c.pair.vis.size()),
@@ -122,6 +123,29 @@ TEST(Calibration, RefusesFeaturelessFrames) {
   cv::normalize(a, a, 0, 255, cv::NORM_MINMAX);
   cv::normalize(b, b, 0, 255, cv::NORM_MINMAX);
   EXPECT_THROW(calibrate({{"noise", a, b}}), CalibrationRefused);
+}
+
+// Edges that all run one way fix the alignment across them only: along them
+// every start ends somewhere else, and the estimate is refused as unstable
+// even with the correlation and distinctness checks off.
+TEST(Calibration, RefusesAnAlignmentThatOneWayEdgesCannotPin) {
+  cv::Mat row(1, 640, CV_8UC1);
+  cv::theRNG().state = 11;
+  cv::randu(row, 0, 255);
+  cv::GaussianBlur(row, row, cv::Size(0, 0), 2);
+  cv::normalize(row, row, 0, 255, cv::NORM_MINMAX);
+  cv::Mat vis, ir;
+  cv::repeat(row, 480, 1, vis);
+  cv::resize(vis, ir, cv::Size(320, 240), 0, 0, cv::INTER_AREA);
+  CalibrationOptions o;
+  o.min_correlation = -1;
+  o.min_distinctness = -1;
+  try {
+    const Calibration c = calibrate({{"stripes", ir, vis}}, o);
+    FAIL() << "one-way edges were calibrated (stability " << c.stability_px << " px)";
+  } catch (const CalibrationRefused& e) {
+    EXPECT_NE(std::string(e.what()).find("not stable"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Calibration, BadInputIsAnErrorNamingThePair) {

@@ -70,6 +70,23 @@ struct PairWork {
   double correlation = 0;
 };
 
+// The structure maps of the pairs `used` at one level (visible reduction
+// vis_factor, IR pixels of footprint foot): one pair's own, or the mean over
+// the pairs, which all share the homography.
+calib::Level rig_level(const std::vector<PairWork>& work, const std::vector<int>& used, double vis_factor, double foot,
+                       int max_side) {
+  calib::Level l = calib::make_level(work[used[0]].ir, work[used[0]].vis, vis_factor, foot, max_side);
+  if (used.size() == 1) return l;
+  for (size_t k = 1; k < used.size(); ++k) {
+    const calib::Level m = calib::make_level(work[used[k]].ir, work[used[k]].vis, vis_factor, foot, max_side);
+    l.ir += m.ir;
+    l.vis += m.vis;
+  }
+  l.ir *= 1.0 / used.size();
+  l.vis *= 1.0 / used.size();
+  return l;
+}
+
 // The whole coarse-to-fine estimate on one pair.
 void estimate_pair(const CalibrationPair& p, const CalibrationOptions& o, PairWork& w) {
   const cv::Mat ir = calib::gray_float(p.ir), vis = calib::gray_float(p.vis);
@@ -265,15 +282,7 @@ Calibration calibrate(const std::vector<CalibrationPair>& pairs, const Calibrati
   if (used.size() > 1) {
     // All pairs' finest levels at the consensus scale, so that they add up.
     const double foot = std::clamp(calib::ir_footprint(h, ir_size), 0.05, 20.0);
-    calib::Level joint = calib::make_level(work[medoid].ir, work[medoid].vis, finest.vis_factor, foot, o.max_side);
-    cv::Mat sum_ir = cv::Mat::zeros(joint.ir.size(), CV_32F), sum_vis = cv::Mat::zeros(joint.vis.size(), CV_32F);
-    for (int i : used) {
-      const calib::Level l = calib::make_level(work[i].ir, work[i].vis, finest.vis_factor, foot, o.max_side);
-      sum_ir += l.ir;
-      sum_vis += l.vis;
-    }
-    joint.ir = sum_ir * (1.0 / used.size());
-    joint.vis = sum_vis * (1.0 / used.size());
+    calib::Level joint = rig_level(work, used, finest.vis_factor, foot, o.max_side);
     Mat3 hj = h;
     try {
       check_cancel(o);
@@ -286,6 +295,15 @@ Calibration calibrate(const std::vector<CalibrationPair>& pairs, const Calibrati
     } catch (const cv::Exception&) {
       // Keep the consensus pair's own estimate.
     }
+  }
+  check_cancel(o);
+  {
+    // Stability: the finest level and the one above it at the estimate's
+    // scale, over the pairs used; restarts 3 pixels of the coarser level away.
+    const double foot = std::clamp(calib::ir_footprint(h, ir_size), 0.05, 20.0);
+    const calib::Level l0 = rig_level(work, used, finest.vis_factor, foot, o.max_side);
+    const calib::Level l1 = rig_level(work, used, finest.vis_factor / 2, foot, o.max_side);
+    c.stability_px = calib::restart_spread(l1, l0, h, ir_size, vis_size, 3.0 / (finest.vis_factor / 2));
   }
   check_cancel(o);
 
@@ -331,6 +349,12 @@ Calibration calibrate(const std::vector<CalibrationPair>& pairs, const Calibrati
                              fmt(c.distinctness) + " < " + fmt(o.min_distinctness) +
                              " required: shifting it hardly lowers the correlation, so broad regions rather than "
                              "edges coincide); " + kPointAtEdges);
+  if (o.max_stability_px >= 0 && c.stability_px > o.max_stability_px)
+    throw CalibrationRefused("not enough common structure: the alignment is not stable (restarted " +
+                             fmt(3.0 / (finest.vis_factor / 2), 1) + " px away, the refinement ends up to " +
+                             fmt(c.stability_px) + " px from it, more than the " + fmt(o.max_stability_px) +
+                             " px allowed: the edges the cameras share are too weak or all run one way); " +
+                             kPointAtEdges);
   if (ok.size() >= 3 && used.size() * 2 < ok.size())
     throw CalibrationRefused("the frame pairs disagree: only " + std::to_string(used.size()) + " of " +
                              std::to_string(ok.size()) + " estimates lie within " + fmt(agree_px, 1) +
