@@ -276,12 +276,12 @@ Calibration calibrate(const std::vector<CalibrationPair>& pairs, const Calibrati
   // estimates is no consensus when they scatter. Every distinct pair
   // estimate therefore also starts a joint refinement (the structure maps of
   // all pairs averaged: they share the homography) on the two finest levels;
-  // the start with the best joint correlation is the consensus. Measured
+  // the start with the best joint correlation that at least half the pairs
+  // hold is the consensus. Measured
   // with calibration_table.sh --pairs-per-case 3: most refusals "the frame
   // pairs disagree" were two wrong pair estimates beside a right one.
-  Mat3 start = h;
+  std::vector<std::pair<double, Mat3>> starts;  // joint correlation, joint estimate
   if (ok.size() > 1) {
-    double best_joint = -2;
     std::vector<Mat3> tried;
     for (int i : ok) {
       bool seen = false;
@@ -296,38 +296,55 @@ Calibration calibrate(const std::vector<CalibrationPair>& pairs, const Calibrati
                       1e-4);
         const double cj =
             calib::refine(rig_level(work, ok, finest.vis_factor, foot, o.max_side), hj, cv::MOTION_HOMOGRAPHY, 80, 1e-5);
-        if (cj > best_joint) {
-          best_joint = cj;
-          start = hj;
-        }
+        starts.push_back({cj, hj});
       } catch (const cv::Exception&) {
         // This start diverged: the others decide.
       }
     }
+    std::stable_sort(starts.begin(), starts.end(), [](const auto& x, const auto& y) { return x.first > y.first; });
   }
+  // Last resort: the medoid of the pair estimates as it is.
+  starts.push_back({-2.0, h});
   // A pair agrees when its own estimate lies near the consensus, or when its
   // own structure, refined from the consensus on its two finest levels, stays
   // there (its estimate was a wrong basin, not a different homography).
-  std::vector<int> used;
-  std::vector<double> spreads;
-  for (int i : ok) {
-    const double d = dist(work[i].h, start);
-    if (ok.size() > 1) spreads.push_back(d);
-    bool agrees = d <= agree_px;
-    if (!agrees && ok.size() > 1) {
-      check_cancel(o);
-      Mat3 hi = start;
-      try {
-        const double foot = foot_of(start);
-        calib::refine(rig_level(work, {i}, finest.vis_factor / 2, foot, o.max_side), hi, cv::MOTION_HOMOGRAPHY, 60,
-                      1e-4);
-        calib::refine(rig_level(work, {i}, finest.vis_factor, foot, o.max_side), hi, cv::MOTION_HOMOGRAPHY, 80, 1e-5);
-        agrees = dist(hi, start) <= agree_px;
-      } catch (const cv::Exception&) {
+  const auto agreeing = [&](const Mat3& start) {
+    std::vector<int> agree;
+    for (int i : ok) {
+      bool holds = dist(work[i].h, start) <= agree_px;
+      if (!holds && ok.size() > 1) {
+        check_cancel(o);
+        Mat3 hi = start;
+        try {
+          const double foot = foot_of(start);
+          calib::refine(rig_level(work, {i}, finest.vis_factor / 2, foot, o.max_side), hi, cv::MOTION_HOMOGRAPHY, 60,
+                        1e-4);
+          calib::refine(rig_level(work, {i}, finest.vis_factor, foot, o.max_side), hi, cv::MOTION_HOMOGRAPHY, 80,
+                        1e-5);
+          holds = dist(hi, start) <= agree_px;
+        } catch (const cv::Exception&) {
+        }
       }
+      if (holds) agree.push_back(i);
     }
-    if (agrees) used.push_back(i);
+    return agree;
+  };
+  // The best joint start that at least half the pairs hold (a joint optimum
+  // no pair's own structure holds is an artefact of the averaging); failing
+  // that, the one most pairs hold.
+  Mat3 start = h;
+  std::vector<int> used;
+  for (const auto& st : starts) {
+    std::vector<int> agree = agreeing(st.second);
+    if (agree.size() > used.size()) {
+      used = agree;
+      start = st.second;
+    }
+    if (!used.empty() && used.size() * 2 >= ok.size()) break;
   }
+  std::vector<double> spreads;
+  if (ok.size() > 1)
+    for (int i : ok) spreads.push_back(dist(work[i].h, start));
   if (used.empty())
     throw CalibrationRefused("the frame pairs disagree: no pair's structure holds the joint estimate (a moving "
                              "camera or a scene with repeated patterns?); " + std::string(kPointAtEdges));
