@@ -48,8 +48,13 @@ element_row() {  # model threads frames -> "ms rss faults"
 }
 # Plain gst-launch-1.0 (videotestsrc RGB + GRAY8 -> timfusion -> fakesink), as a
 # user runs it: no environment tuning. Two runs, LAUNCH_STARTUP and
-# LAUNCH_STARTUP + frames buffers; the difference removes start-up (plugin
-# and model loading, warm-up). Prints "seconds minor_faults peak_rss_mb".
+# LAUNCH_STARTUP + frames buffers; the difference of their times removes
+# start-up (plugin and model loading, warm-up). Page faults are not taken from
+# that difference: start-up faults vary by more than 10,000 between runs
+# (it gave -60 faults/frame), so the long run's own minor-fault counter is
+# sampled (/proc/PID/stat) and its rate over the last 40 % of the run (steady
+# state, well after start-up) is converted to faults per frame.
+# Prints "seconds peak_rss_mb steady_faults_per_second".
 launch_once() {  # model threads buffers
   local desc="videotestsrc num-buffers=$3 ! video/x-raw,format=RGB,width=640,height=480,framerate=30/1 ! f.vis
     videotestsrc num-buffers=$3 pattern=ball ! video/x-raw,format=GRAY8,width=640,height=480,framerate=30/1 ! f.ir
@@ -57,15 +62,28 @@ launch_once() {  # model threads buffers
   GST_PLUGIN_PATH="$BUILD_DIR/gst-plugin${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}" /usr/bin/python3 -c '
 import resource, subprocess, sys, time
 t = time.monotonic()
-subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)
-ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-print(time.monotonic() - t, ru.ru_minflt, ru.ru_maxrss / 1024)' gst-launch-1.0 -q $desc
+p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+samples = []  # (seconds since start, minor faults so far)
+while p.poll() is None:
+    try:
+        with open(f"/proc/{p.pid}/stat") as f:
+            minflt = int(f.read().rsplit(")", 1)[1].split()[7])
+        samples.append((time.monotonic() - t, minflt))
+    except (OSError, IndexError, ValueError):
+        pass
+    time.sleep(0.02)
+if p.wait() != 0:
+    sys.exit("gst-launch-1.0 failed")
+wall = time.monotonic() - t
+steady = [s for s in samples if s[0] >= 0.6 * wall]
+rate = (steady[-1][1] - steady[0][1]) / (steady[-1][0] - steady[0][0]) if len(steady) > 1 and steady[-1][0] > steady[0][0] else float("nan")
+print(wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, rate)' gst-launch-1.0 -q $desc
 }
 launch_row() {  # model threads frames -> "ms rss faults"
-  read -r t0 f0 _ < <(launch_once "$1" "$2" "$LAUNCH_STARTUP")
-  read -r t1 f1 rss < <(launch_once "$1" "$2" $((LAUNCH_STARTUP + $3)))
-  awk -v t0="$t0" -v t1="$t1" -v f0="$f0" -v f1="$f1" -v n="$3" -v rss="$rss" \
-    'BEGIN { printf "%.2f %.0f %.1f\n", 1000 * (t1 - t0) / n, rss, (f1 - f0) / n }'
+  read -r t0 _ _ < <(launch_once "$1" "$2" "$LAUNCH_STARTUP")
+  read -r t1 rss rate < <(launch_once "$1" "$2" $((LAUNCH_STARTUP + $3)))
+  awk -v t0="$t0" -v t1="$t1" -v n="$3" -v rss="$rss" -v rate="$rate" \
+    'BEGIN { ms = 1000 * (t1 - t0) / n; printf "%.2f %.0f %.1f\n", ms, rss, rate * ms / 1000 }'
 }
 
 printf '| implementation | threads | ms/frame | fps | speed-up vs Python | GFLOP/s | efficiency | page faults/frame | peak RSS MB |\n'
@@ -115,7 +133,7 @@ echo "Frames: $FRAMES (ivif-light), $RT_FRAMES (ivif-rt core and element), $LAUN
 echo "untimed warm-up. Core rows: timfusion-bench (mean of the Fuser's CPU frame path, BN folded, NHWC; bf16 rows"
 echo "only on CPUs with AVX512-BF16, their efficiency against a bf16 convolution); element rows:"
 echo "timfusion-gst-bench --element-only (whole frame path, first output untimed); gst-launch-1.0 rows: the"
-echo "difference of a $LAUNCH_STARTUP-frame and a $((LAUNCH_STARTUP + LAUNCH_FRAMES))-frame run (start-up removed), no"
+echo "difference of a $LAUNCH_STARTUP-frame and a $((LAUNCH_STARTUP + LAUNCH_FRAMES))-frame run (start-up removed; page faults: the long run's rate over its last 40 %), no"
 echo "environment tuning (malloc or otherwise). Each row in its own process(es), so the peak RSS is that"
 echo "row's own. GFLOP/s counts the model's convolution FLOPs (timfusion-bench); efficiency is that over the"
 echo "GFLOP/s of one large 3x3 convolution timed by timfusion-bench at the same thread count."

@@ -147,11 +147,21 @@ std::map<std::string, OpStat> op_stats(prof::thread_event_lists& lists) {
         if (!stack.empty()) continue;
         // Convolutions by shape (input, weight): which layer the time is in.
         std::string key = start->name();
+        double flop = static_cast<double>(start->flops());
+        if (key == "aten::mkldnn_convolution") {
+          // The 1x1 convolutions the networks send to oneDNN directly at
+          // inference (ops.cpp); the profiler counts FLOPs for conv2d only.
+          // 1x1, stride 1, no padding: output positions = input positions.
+          const auto& sh = start->shapes();
+          if (sh.size() >= 2 && sh[0].size() == 4 && sh[1].size() == 4 && sh[1][2] == 1 && sh[1][3] == 1)
+            flop = 2.0 * sh[0][0] * sh[0][2] * sh[0][3] * sh[1][0] * sh[1][1];
+          key = "aten::conv2d";  // what it is, whichever kernel LibTorch would have picked
+        }
         if (key == "aten::conv2d") key += " " + shape_text(start->shapes());
         OpStat& s = stats[key];
         s.calls += 1;
         s.us += start->cpuElapsedUs(e);
-        s.flop += static_cast<double>(start->flops());
+        s.flop += flop;
       }
     }
   }

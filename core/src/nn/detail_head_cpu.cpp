@@ -5,6 +5,10 @@
 #include <algorithm>
 #include <cmath>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "timfusion/error.h"
 
 namespace timfusion::nn {
@@ -34,15 +38,38 @@ void row_sums(const float* src, float* dst, int64_t n) {
   for (int64_t x = hi; x < n; ++x) edge(x);
 }
 
-inline float soft_threshold(float d, float t) { return d - std::clamp(d, -t, t); }
+// d - clamp(d, -t, t), as min/max (branch-free, so the row loop vectorises).
+inline float soft_threshold(float d, float t) { return d - std::min(std::max(d, -t), t); }
 
-// Round half to even of v in [0, 255] without a libm call, so the loop
-// vectorises on baseline x86-64 (no SSE4.1 round instruction): adding 1.5 * 2^23
-// leaves no fraction bits, and the FPU rounds that addition to nearest even,
-// as std::nearbyint does in the default rounding mode.
-inline float round_half_even(float v) {
-  constexpr float magic = 12582912.0f;  // without -ffast-math the compiler keeps both operations
-  return (v + magic) - magic;
+// round(clamp(f, 0, 1) * 255), half to even as std::nearbyint in the default
+// rounding mode, without a libm call: adding 1.5 * 2^23 leaves no fraction
+// bits and the FPU rounds that addition to nearest even (without -ffast-math
+// the compiler keeps both operations). NaN gives 0.
+inline uint8_t unit_to_u8(float f) {
+  constexpr float magic = 12582912.0f;
+  float v = f > 0.0f ? f : 0.0f;
+  v = (v < 1.0f ? v : 1.0f) * 255.0f;
+  return static_cast<uint8_t>(static_cast<int32_t>((v + magic) - magic));
+}
+
+// unit_to_u8 over a row. The compiler does not vectorise the clamp and the
+// narrowing to 8 bits (it turns them into branches), so on x86-64 it is
+// written with SSE2 (baseline there): the same operations, 16 pixels a step.
+void unit_row_to_u8(const float* __restrict f, uint8_t* __restrict out, int64_t n) {
+  int64_t x = 0;
+#if defined(__SSE2__)
+  const __m128 zero = _mm_setzero_ps(), unit = _mm_set1_ps(1.0f), scale = _mm_set1_ps(255.0f),
+               magic = _mm_set1_ps(12582912.0f);
+  auto four = [&](const float* p) {
+    __m128 v = _mm_min_ps(_mm_max_ps(_mm_loadu_ps(p), zero), unit);  // max(NaN, 0) = 0
+    return _mm_cvttps_epi32(_mm_sub_ps(_mm_add_ps(_mm_mul_ps(v, scale), magic), magic));
+  };
+  for (; x + 16 <= n; x += 16) {
+    const __m128i lo = _mm_packs_epi32(four(f + x), four(f + x + 4)), hi = _mm_packs_epi32(four(f + x + 8), four(f + x + 12));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + x), _mm_packus_epi16(lo, hi));
+  }
+#endif
+  for (; x < n; ++x) out[x] = unit_to_u8(f[x]);
 }
 
 // Vertical 5-tap sum of five rows of horizontal sums, / 25: the base layer's
@@ -55,16 +82,14 @@ void base_row(const float* __restrict r0, const float* __restrict r1, const floa
 }
 
 // F = base_b + r + w (base_a - base_b) + g_a core(a - base_a) + g_b core(b - base_b),
-// then round(clamp(F, 0, 1) * 255). The operations in the order apply_head does them.
+// the operations in the order apply_head does them (vectorised by the compiler).
 void fused_row(const float* __restrict a, const float* __restrict b, const float* __restrict base_a,
                const float* __restrict base_b, const float* __restrict w, const float* __restrict r,
-               const float* __restrict ga, const float* __restrict gb, float t, uint8_t* __restrict out, int64_t n) {
+               const float* __restrict ga, const float* __restrict gb, float t, float* __restrict f, int64_t n) {
   for (int64_t x = 0; x < n; ++x) {
     float da = a[x] - base_a[x], db = b[x] - base_b[x];
     if (t > 0) da = soft_threshold(da, t), db = soft_threshold(db, t);
-    const float f = base_b[x] + r[x] + w[x] * (base_a[x] - base_b[x]) + ga[x] * da + gb[x] * db;
-    const float v = round_half_even(std::min(std::max(f, 0.0f), 1.0f) * 255.0f);
-    out[x] = static_cast<uint8_t>(static_cast<int32_t>(v));
+    f[x] = base_b[x] + r[x] + w[x] * (base_a[x] - base_b[x]) + ga[x] * da + gb[x] * db;
   }
 }
 
@@ -108,13 +133,14 @@ void detail_head_to_u8(const torch::Tensor& raw_grid, int64_t downscale, const f
   at::parallel_for(0, H, 16, [&](int64_t y0, int64_t y1) {
     // One row of each head quantity, expanded from the grid: the pixel loop
     // below then reads only unit-stride rows and vectorises.
-    std::vector<float> rows(static_cast<size_t>(6 * W));
+    std::vector<float> rows(static_cast<size_t>(7 * W));
     float* w_row = rows.data();
     float* r_row = w_row + W;
     float* ga_row = r_row + W;
     float* gb_row = ga_row + W;
     float* base_a = gb_row + W;
     float* base_b = base_a + W;
+    float* fused = base_b + W;
     for (int64_t y = y0; y < y1; ++y) {
       // Pixel (y, x) reads channel q*s² + (y%s)*s + (x%s) at grid (y/s, x/s)
       // (pixel_shuffle's order), q = 0 weight, 1 residual, 2 and 3 gains.
@@ -131,7 +157,8 @@ void detail_head_to_u8(const torch::Tensor& raw_grid, int64_t downscale, const f
       auto row = [&](const float* sums, int d) { return sums + reflect(y + d - 2, H) * W; };
       base_row(row(sum_a, 0), row(sum_a, 1), row(sum_a, 2), row(sum_a, 3), row(sum_a, 4), base_a, W);
       base_row(row(sum_b, 0), row(sum_b, 1), row(sum_b, 2), row(sum_b, 3), row(sum_b, 4), base_b, W);
-      fused_row(first + y * W, second + y * W, base_a, base_b, w_row, r_row, ga_row, gb_row, t, out + y * W, W);
+      fused_row(first + y * W, second + y * W, base_a, base_b, w_row, r_row, ga_row, gb_row, t, fused, W);
+      unit_row_to_u8(fused, out + y * W, W);
     }
   });
 }
