@@ -277,9 +277,9 @@ Calibration calibrate(const std::vector<CalibrationPair>& pairs, const Calibrati
   // estimate therefore also starts a joint refinement (the structure maps of
   // all pairs averaged: they share the homography) on the two finest levels;
   // the start with the best joint correlation that at least half the pairs
-  // hold is the consensus. Measured
-  // with calibration_table.sh --pairs-per-case 3: most refusals "the frame
-  // pairs disagree" were two wrong pair estimates beside a right one.
+  // hold is the consensus. Measured with calibration_table.sh (3 pairs per
+  // case): with the medoid, most refusals "the frame pairs disagree" were two
+  // wrong pair estimates beside a right one.
   std::vector<std::pair<double, Mat3>> starts;  // joint correlation, joint estimate
   if (ok.size() > 1) {
     std::vector<Mat3> tried;
@@ -373,7 +373,7 @@ Calibration calibrate(const std::vector<CalibrationPair>& pairs, const Calibrati
   {
     // Stability: the finest level and the one above it at the estimate's
     // scale, over the pairs used; restarts 3 pixels of the coarser level away.
-    const double foot = std::clamp(calib::ir_footprint(h, ir_size), 0.05, 20.0);
+    const double foot = foot_of(h);
     const calib::Level l0 = rig_level(work, used, finest.vis_factor, foot, o.max_side);
     const calib::Level l1 = rig_level(work, used, finest.vis_factor / 2, foot, o.max_side);
     c.stability_px = calib::restart_spread(l1, l0, h, ir_size, vis_size, 3.0 / (finest.vis_factor / 2));
