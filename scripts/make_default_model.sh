@@ -24,11 +24,11 @@ mkdir -p "$RUNS"
 IVIF=(--data "$DATA/roadscene" --exclude subsets/cddfuse_test50.txt --data "$DATA/msrs_seg"
       --data "$DATA/llvip_sample" --data "$DATA/m3fd_sample")
 # The salient intensity target (each region follows the source that deviates more from its own
-# image's mean), texture gain 1.4, sensor-noise augmentation; 256 px crops so that a crop holds
-# enough of its scene (docs/quality.md, "Losses").
+# image's mean), texture gain 1.6 (with coring 4 below: docs/quality.md, "Detail gain against
+# coring"), sensor-noise augmentation; 256 px crops so that a crop holds enough of its scene.
 TRAIN=(--seed 1 --steps 3000 --batch 2 --crop 256 --lr 2e-3 --set warmup=50 --threads 1
        --checkpoint-every 200 --preview-every 1000
-       --set loss.intensity=8 --set loss.intensity_target=salient --set loss.gradient_gain=1.4 --set noise=4)
+       --set loss.intensity=8 --set loss.intensity_target=salient --set loss.gradient_gain=1.6 --set noise=4)
 
 step() {  # name command...: run once, resume if interrupted
   local dir="$RUNS/$1"; shift
@@ -56,10 +56,10 @@ step meta meta --arch "$G" --channels 16 --threads 1
 # The trained network: the searched genotype plus two fields the search does not choose
 # (core/include/timfusion/arch.h): image_means (the stem also sees each input's whole-image mean,
 # which the salient target depends on; the meta-initialised weights are widened with zeros for
-# it) and detail_coring 3 (detail under 3 grey levels, mostly sensor noise, is not amplified:
-# the default must not turn noise into flicker).
+# it) and detail_coring 4 (detail under 4 grey levels, mostly sensor noise, is not amplified:
+# the default must not turn noise into flicker; with the texture gain 1.6, 3 was not enough).
 A="$RUNS/ivif-rt.json"
-[ -f "$A" ] || python3 -c 'import json, sys; g = json.load(open(sys.argv[1])); g.update(image_means=True, detail_coring=3); json.dump(g, open(sys.argv[2], "w"), indent=1)' "$G" "$A"
+[ -f "$A" ] || python3 -c 'import json, sys; g = json.load(open(sys.argv[1])); g.update(image_means=True, detail_coring=4); json.dump(g, open(sys.argv[2], "w"), indent=1)' "$G" "$A"
 
 # T: train on IVIF from the meta-initialisation (the default), and the ablations.
 step train-meta train --arch "$A" --init "$RUNS/meta/model.safetensors" "${IVIF[@]}" "${TRAIN[@]}"
