@@ -11,6 +11,12 @@
 // show more scene). The estimate is compared with the truth: mean distance in
 // visible pixels over a 5 x 5 lattice of the visible frame where the IR frame
 // covers it.
+//
+// --pairs-per-case K: the rig sees K scenes. The same homography (and IR
+// resolution) is applied to K registered pairs (the case's pair and the next
+// K-1 in the sorted list; pairs of another size are resized to the first
+// one's visible size, both frames alike, which keeps their registration), and
+// calibrate() gets all K, as timfusion-calibrate does with a folder.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -19,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include <opencv2/calib3d.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include "timfusion/calibration.h"
@@ -60,13 +67,74 @@ double percentile(std::vector<double> v, double p) {
 int usage(int code) {
   std::fprintf(code ? stderr : stdout,
                "Usage: timfusion-calibrate-bench DATA_DIR [--cases N] [--seed S] [--min-correlation C] [--verbose]\n"
-               "       [--fixed R S ROT TX TY PX PY] [--pair K] [--same-modality] [--oracle]\n"
+               "       [--fixed R S ROT TX TY PX PY] [--pair K] [--pairs-per-case K] [--same-modality] [--oracle]\n"
                "DATA_DIR has ir/ and vis/ with registered pairs. Prints one line per case and a\n"
                "summary line: SUMMARY name cases refused wrong(>10px) median_px p90_px mean_s floor_px\n"
-               "refused_median_px (error of the estimates refused for low correlation or distinctness)\n"
+               "refused_median_px (error of the estimates refused for low correlation, distinctness or stability)\n"
                "own_median_px own_p90_px (error against the truth corrected by the untouched pair's own\n"
-               "structure optimum)\n");
+               "structure optimum; with --pairs-per-case K > 1: against the per-point median over the K pairs\n"
+               "of their corrected truths) pairs_per_case\n");
   return code;
+}
+
+
+// The IR camera's frame: the registered IR seen through h at ir_size. One IR
+// pixel covers about s / r visible pixels: low-pass first (a camera pixel
+// integrates its area); beyond the registered IR's border the scene is
+// continued by reflection.
+cv::Mat render_ir(const cv::Mat& ir_reg, const Case& c, const cv::Matx33d& h, cv::Size ir_size) {
+  cv::Mat src = ir_reg;
+  const double foot = c.s / c.r;
+  if (foot > 1.2) cv::GaussianBlur(ir_reg, src, cv::Size(0, 0), 0.45 * foot);
+  cv::Mat ir;
+  cv::warpPerspective(src, ir, cv::Mat(h), ir_size, cv::INTER_LINEAR | cv::WARP_INVERSE_MAP, cv::BORDER_REFLECT_101);
+  return ir;
+}
+
+// The structure optimum of an untouched registered pair (homography ECC from
+// the data set's registration, the estimator's own measure): if the data set
+// is misregistered by H0, the IR frame's true map is H0 * h. Identity when
+// ECC does not converge (floor_px then NaN).
+calib::Mat3 structure_optimum(const cv::Mat& ir_reg, const cv::Mat& vis, double& floor_px,
+                              std::vector<calib::Level>* levels_out = nullptr) {
+  floor_px = NAN;
+  auto lv = calib::build_pyramid(calib::gray_float(ir_reg), calib::gray_float(vis), 1024, 128);
+  calib::Mat3 h0 = calib::Mat3::eye();
+  try {
+    calib::Mat3 id = calib::Mat3::eye();
+    calib::refine(lv[0], id, cv::MOTION_HOMOGRAPHY, 100, 1e-5);
+    h0 = id;
+    floor_px = reprojection_error(calib::to_homography(h0), Homography{}, vis.size(), vis.size());
+  } catch (const cv::Exception&) {
+  }
+  if (levels_out) *levels_out = std::move(lv);
+  return h0;
+}
+
+// The corrected truth of K pairs that each have their own misregistration
+// H0_k: on a 9 x 9 lattice of IR pixels, the per-coordinate median of
+// H0_k * h over the pairs, and the homography fitted to it (least squares).
+// One pair: H0 * h itself.
+calib::Mat3 corrected_truth(const std::vector<calib::Mat3>& h0s, const calib::Mat3& h, cv::Size ir) {
+  if (h0s.size() == 1) return h0s[0] * h;
+  std::vector<cv::Point2f> src, dst;
+  for (int gy = 0; gy < 9; ++gy)
+    for (int gx = 0; gx < 9; ++gx) {
+      const cv::Point2d p((gx + 0.5) * ir.width / 9 - 0.5, (gy + 0.5) * ir.height / 9 - 0.5);
+      std::vector<double> xs, ys;
+      for (const auto& h0 : h0s) {
+        const cv::Point2d q = calib::apply(h0 * h, p);
+        xs.push_back(q.x);
+        ys.push_back(q.y);
+      }
+      src.push_back(cv::Point2f(p));
+      dst.push_back(cv::Point2f(float(percentile(xs, 0.5)), float(percentile(ys, 0.5))));
+    }
+  const cv::Mat fit = cv::findHomography(src, dst, 0);
+  if (fit.empty()) return h0s[0] * h;
+  calib::Mat3 out;
+  for (int i = 0; i < 9; ++i) out.val[i] = fit.at<double>(i / 3, i % 3);
+  return out;
 }
 
 }  // namespace
@@ -74,6 +142,7 @@ int usage(int code) {
 int main(int argc, char** argv) {
   std::string dir;
   int cases = 15;
+  int per_case = 1;  // --pairs-per-case
   unsigned seed = 17;
   bool verbose = false;
   bool oracle = false;
@@ -85,11 +154,14 @@ int main(int argc, char** argv) {
   int first = -1;  // --pair K: only the K-th of the spread pairs
   double min_corr = CalibrationOptions{}.min_correlation;
   const double min_distinct = CalibrationOptions{}.min_distinctness;
+  const double max_stab = CalibrationOptions{}.max_stability_px;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--help" || a == "-h") return usage(0);
     if (a == "--cases" && i + 1 < argc)
       cases = std::atoi(argv[++i]);
+    else if (a == "--pairs-per-case" && i + 1 < argc)
+      per_case = std::atoi(argv[++i]);
     else if (a == "--seed" && i + 1 < argc)
       seed = unsigned(std::atoi(argv[++i]));
     else if (a == "--min-correlation" && i + 1 < argc)
@@ -112,18 +184,17 @@ int main(int argc, char** argv) {
     else
       return usage(2);
   }
-  if (dir.empty() || cases < 1) return usage(2);
+  if (dir.empty() || cases < 1 || per_case < 1) return usage(2);
   try {
     const auto pairs = list_pairs(dir + "/ir", dir + "/vis");
+    if (pairs.empty()) throw Error(dir + ": no IR/visible pairs");
     std::mt19937 rng(seed);
     std::uniform_real_distribution<double> u(-1, 1);
     std::vector<double> errors, own_errors, times, floors, refused_errors;
     int refused = 0, wrong = 0;
     const double resolutions[] = {0.5, 0.75, 1.0};
     for (int k = 0; k < cases; ++k) {
-      const ImagePair& ip = pairs[size_t(k) * pairs.size() / cases];
-      const cv::Mat vis = read_image(ip.vis, -1);
-      const cv::Mat ir_reg = same ? read_image(ip.vis, 0) : read_image(ip.ir, 0);
+      const size_t base = size_t(k) * pairs.size() / cases;
       Case c;
       c.r = resolutions[k % 3];
       c.s = std::pow(2.0, u(rng));  // log-uniform in 0.5..2
@@ -134,59 +205,55 @@ int main(int argc, char** argv) {
       c.py = 0.03 * u(rng);
       if (fixed) c = fixed_case;
       if (first >= 0 && k != first) continue;
-      const cv::Size ir_size(int(std::lround(c.r * vis.cols)), int(std::lround(c.r * vis.rows)));
-      const cv::Matx33d h = homography_for(c, ir_size, vis.size());
-      // One IR pixel covers about s / r visible pixels: low-pass first (a
-      // camera pixel integrates its area).
-      cv::Mat src = ir_reg;
-      const double foot = c.s / c.r;
-      if (foot > 1.2) cv::GaussianBlur(ir_reg, src, cv::Size(0, 0), 0.45 * foot);
-      cv::Mat ir;
-      cv::warpPerspective(src, ir, cv::Mat(h), ir_size, cv::INTER_LINEAR | cv::WARP_INVERSE_MAP,
-                          cv::BORDER_REFLECT_101);
+      const cv::Size vis_size = read_image(pairs[base].vis, -1).size();
+      const cv::Size ir_size(int(std::lround(c.r * vis_size.width)), int(std::lround(c.r * vis_size.height)));
+      const cv::Matx33d h = homography_for(c, ir_size, vis_size);
       Homography truth;
       for (int i = 0; i < 9; ++i) truth.m[i] = h.val[i] / h(2, 2);
 
-      if (oracle) {
-        // Structure correlation at the truth on every level (ECC from the truth).
-        auto levels = calib::build_pyramid(calib::gray_float(ir), calib::gray_float(vis), 1024, 128);
-        std::printf("oracle:");
-        for (size_t l = 0; l < levels.size(); ++l) {
-          calib::Mat3 hh = h;
-          double c0 = -2;
-          try { c0 = calib::refine(levels[l], hh, cv::MOTION_HOMOGRAPHY, 1, 1e-9); } catch (...) {}
-          double c1 = -2;
-          try { hh = h; c1 = calib::refine(levels[l], hh, cv::MOTION_HOMOGRAPHY, 60, 1e-5); } catch (...) {}
-          std::printf(" L%zu %.3f->%.3f (moved %.2f)", l, c0, c1,
-                      reprojection_error(calib::to_homography(hh), truth, ir_size, vis.size()));
+      std::vector<CalibrationPair> rig;
+      std::vector<calib::Mat3> h0s;
+      std::string names, case_floors;
+      for (int j = 0; j < per_case; ++j) {
+        const ImagePair& ip = pairs[(base + size_t(j)) % pairs.size()];
+        cv::Mat vis = read_image(ip.vis, -1);
+        cv::Mat ir_reg = same ? read_image(ip.vis, 0) : read_image(ip.ir, 0);
+        if (ir_reg.size() != vis.size()) throw Error(ip.name + ": IR and visible sizes differ: not registered");
+        if (vis.size() != vis_size) {
+          cv::resize(vis, vis, vis_size, 0, 0, cv::INTER_AREA);
+          cv::resize(ir_reg, ir_reg, vis_size, 0, 0, cv::INTER_AREA);
         }
-        std::printf("\n");
-        auto cands = calib::coarse_search(levels.back(), ir_size, vis.size(), CalibrationOptions{});
-        std::printf("coarse candidates (error to truth px, score):");
-        for (size_t i = 0; i < cands.size() && i < 12; ++i)
-          std::printf(" %.1f/%.3f", reprojection_error(calib::to_homography(cands[i].h), truth, ir_size, vis.size()),
-                      cands[i].score);
-        std::printf("\n");
-      }
-      // How well the data set itself is registered, by the same measure: the
-      // shift that best aligns the structure of the untouched pair.
-      double floor_px = NAN;
-      // The structure optimum of the untouched pair (homography ECC from the
-      // data set's registration, the same measure): if the data set is
-      // misregistered by H0, the IR frame's true map is H0 * h. The error
-      // against it ("own") measures the search and refinement alone.
-      calib::Mat3 h0 = calib::Mat3::eye();
-      {
-        auto lv = calib::build_pyramid(calib::gray_float(ir_reg), calib::gray_float(vis), 1024, 128);
-        calib::Mat3 id = calib::Mat3::eye();
-        try {
-          calib::refine(lv[0], id, cv::MOTION_HOMOGRAPHY, 100, 1e-5);
-          h0 = id;
-          floor_px = reprojection_error(calib::to_homography(h0), Homography{}, vis.size(), vis.size());
-        } catch (const cv::Exception&) {
-        }
+        const cv::Mat ir = render_ir(ir_reg, c, h, ir_size);
+        double floor_px = NAN;
+        std::vector<calib::Level> lv;
+        h0s.push_back(structure_optimum(ir_reg, vis, floor_px, oracle && j == 0 ? &lv : nullptr));
         floors.push_back(floor_px);
-        if (oracle) {
+        char fb[32];
+        std::snprintf(fb, sizeof fb, "%s%.2f", j ? "/" : "", floor_px);
+        case_floors += fb;
+        names += (j ? "+" : "") + ip.name;
+        rig.push_back({ip.name, ir, vis});
+
+        if (oracle && j == 0) {
+          // Structure correlation at the truth on every level (ECC from the truth).
+          auto levels = calib::build_pyramid(calib::gray_float(ir), calib::gray_float(vis), 1024, 128);
+          std::printf("oracle:");
+          for (size_t l = 0; l < levels.size(); ++l) {
+            calib::Mat3 hh = h;
+            double c0 = -2;
+            try { c0 = calib::refine(levels[l], hh, cv::MOTION_HOMOGRAPHY, 1, 1e-9); } catch (...) {}
+            double c1 = -2;
+            try { hh = h; c1 = calib::refine(levels[l], hh, cv::MOTION_HOMOGRAPHY, 60, 1e-5); } catch (...) {}
+            std::printf(" L%zu %.3f->%.3f (moved %.2f)", l, c0, c1,
+                        reprojection_error(calib::to_homography(hh), truth, ir_size, vis.size()));
+          }
+          std::printf("\n");
+          auto cands = calib::coarse_search(levels.back(), ir_size, vis.size(), CalibrationOptions{});
+          std::printf("coarse candidates (error to truth px, score):");
+          for (size_t i = 0; i < cands.size() && i < 12; ++i)
+            std::printf(" %.1f/%.3f", reprojection_error(calib::to_homography(cands[i].h), truth, ir_size, vis.size()),
+                        cands[i].score);
+          std::printf("\n");
           // The same measure on 3x3 patches of the untouched pair: one common
           // shift means the data set's registration is off; scattered shifts
           // mean local parallax or a noisy measure.
@@ -209,26 +276,34 @@ int main(int argc, char** argv) {
           std::printf("\n");
         }
       }
+      const Homography own_truth = calib::to_homography(corrected_truth(h0s, h, ir_size));
+
       const auto t0 = std::chrono::steady_clock::now();
       std::string status;
       double own = NAN;
-      double err = NAN, corr = NAN, resid = NAN, distinct = NAN;
+      double err = NAN, corr = NAN, resid = NAN, distinct = NAN, stab = NAN;
+      int used = 0;
       try {
         // The correlation threshold is applied here, so that the error of a
         // refused estimate is known too (was refusing it right?).
         CalibrationOptions opt;
         opt.min_correlation = -1;
         opt.min_distinctness = -1;
-        const Calibration cal = calibrate({{ip.name, ir, vis}}, opt);
-        err = reprojection_error(cal.h, truth, ir_size, vis.size());
-        own = reprojection_error(cal.h, calib::to_homography(h0 * h), ir_size, vis.size());
+        opt.max_stability_px = -1;
+        const Calibration cal = calibrate(rig, opt);
+        err = reprojection_error(cal.h, truth, ir_size, vis_size);
+        own = reprojection_error(cal.h, own_truth, ir_size, vis_size);
         corr = cal.correlation;
         resid = cal.residual_px;
         distinct = cal.distinctness;
-        if (corr < min_corr || distinct < min_distinct) {
+        stab = cal.stability_px;
+        for (const auto& pr : cal.pairs) used += pr.used;
+        if (corr < min_corr || distinct < min_distinct || (max_stab >= 0 && stab > max_stab)) {
           ++refused;
           refused_errors.push_back(err);
-          status = corr < min_corr ? "refused (correlation)" : "refused (distinctness)";
+          status = corr < min_corr           ? "refused (correlation)"
+                   : distinct < min_distinct ? "refused (distinctness)"
+                                             : "refused (stability)";
         } else {
           errors.push_back(err);
           own_errors.push_back(own);
@@ -241,9 +316,10 @@ int main(int argc, char** argv) {
       }
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       times.push_back(secs);
-      std::printf("case %2d %-12s r=%.2f s=%.3f rot=%+.2f t=(%+.3f,%+.3f) p=(%+.3f,%+.3f) err=%.3f own=%.3f corr=%.3f dist=%.3f "
-                  "resid=%.2f floor=%.2f %.2fs %s\n",
-                  k, ip.name.c_str(), c.r, c.s, c.theta_deg, c.tx, c.ty, c.px, c.py, err, own, corr, distinct, resid, floor_px, secs,
+      std::printf("case %2d %-12s r=%.2f s=%.3f rot=%+.2f t=(%+.3f,%+.3f) p=(%+.3f,%+.3f) err=%.3f own=%.3f corr=%.3f "
+                  "dist=%.3f stab=%.2f resid=%.2f floor=%s used=%d/%d %.2fs %s\n",
+                  k, names.c_str(), c.r, c.s, c.theta_deg, c.tx, c.ty, c.px, c.py, err, own, corr, distinct, stab, resid,
+                  case_floors.c_str(), used, per_case, secs,
                   verbose || status.rfind("refused", 0) != 0 ? status.c_str() : status.substr(0, 160).c_str());
       std::fflush(stdout);
     }
@@ -255,9 +331,9 @@ int main(int argc, char** argv) {
     std::vector<double> fl;
     for (double f : floors)
       if (std::isfinite(f)) fl.push_back(f);
-    std::printf("SUMMARY %s %d %d %d %.3f %.3f %.2f %.2f %.2f %.3f %.3f\n", name.c_str(), cases, refused, wrong,
+    std::printf("SUMMARY %s %d %d %d %.3f %.3f %.2f %.2f %.2f %.3f %.3f %d\n", name.c_str(), cases, refused, wrong,
                 percentile(errors, 0.5), percentile(errors, 0.9), mean_t, percentile(fl, 0.5),
-                percentile(refused_errors, 0.5), percentile(own_errors, 0.5), percentile(own_errors, 0.9));
+                percentile(refused_errors, 0.5), percentile(own_errors, 0.5), percentile(own_errors, 0.9), per_case);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "timfusion-calibrate-bench: %s\n", e.what());
     return 1;

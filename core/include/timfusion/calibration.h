@@ -42,6 +42,12 @@ struct CalibrationOptions {
   // and distinctness 0.18+, wrong ones mostly below both.
   double min_correlation = 0.20;
   double min_distinctness = 0.17;
+  // Refuse when the refinement restarted about 1 % of the frame away ends
+  // more than this far from the estimate (Calibration::stability_px, visible
+  // pixels). Chosen on the shared data: estimates that hold to within 3 px
+  // of the structure's own optimum restart to 0.01-0.43 px, looser ones to
+  // 1.3-10 px. Negative: no check.
+  double max_stability_px = 1.0;
   // Frames are registered at most at this size (longer side, pixels); larger
   // frames are reduced first (the homography is still in full-size pixels).
   int max_side = 1024;
@@ -74,6 +80,11 @@ struct Calibration {
   // re-align small patches (visible pixels); an estimate of the error. -1
   // when too few patches have structure in two directions to measure it.
   double residual_px = -1;
+  // How firmly the structure holds h: the ECC refinement restarted from h
+  // moved by about 1 % of the frame ends at most this far from it (visible
+  // pixels). Sharp shared edges give a fraction of a pixel; weak or
+  // ambiguous structure lets each start end elsewhere.
+  double stability_px = -1;
   // Agreement across pairs: median distance of the pairs' own estimates to
   // the result (visible pixels); 0 with one pair.
   double spread_px = 0;

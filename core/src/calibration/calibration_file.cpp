@@ -23,6 +23,7 @@ void write_calibration(const std::string& path, const Calibration& c, const std:
   j["correlation"] = c.correlation;
   j["distinctness"] = c.distinctness;
   j["residual-px"] = c.residual_px;
+  j["stability-px"] = c.stability_px;
   j["spread-px"] = c.spread_px;
   j["confidence"] = c.confidence;
   nlohmann::ordered_json frames = nlohmann::ordered_json::array();

@@ -82,4 +82,11 @@ double correlation_at(const Level& l, const Mat3& h_full);
 // in 8 directions.
 double distinctness(const Level& l, const Mat3& h_full, cv::Size vis_full);
 
+// Homography ECC restarted on two levels (coarser, then finest) from h moved
+// by d visible pixels in 4 diagonal directions: the largest distance between
+// where it ends and h (full-size visible pixels; d for a start that does not
+// converge).
+double restart_spread(const Level& coarser, const Level& finest, const Mat3& h_full, cv::Size ir_full,
+                      cv::Size vis_full, double d);
+
 }  // namespace timfusion::calib

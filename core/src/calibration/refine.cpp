@@ -123,3 +123,31 @@ double distinctness(const Level& l, const Mat3& h_full, cv::Size vis_full) {
 }
 
 }  // namespace timfusion::calib
+
+namespace timfusion::calib {
+
+double restart_spread(const Level& coarser, const Level& finest, const Mat3& h_full, cv::Size ir_full,
+                      cv::Size vis_full, double d) {
+  // Where the structure pins the alignment down, ECC comes back to the same
+  // place from any start in its basin; where it only holds it loosely (weak
+  // or one-directional edges, parallax between regions), each start ends
+  // somewhere else. The distance between those ends is what an estimate
+  // from this structure is worth.
+  double worst = 0;
+  for (int k = 0; k < 4; ++k) {
+    const double a = k * CV_PI / 2 + CV_PI / 4;
+    const Mat3 t(1, 0, d * std::cos(a), 0, 1, d * std::sin(a), 0, 0, 1);
+    Mat3 h = t * h_full;
+    double moved = d;  // not converging counts as not coming back
+    try {
+      refine(coarser, h, cv::MOTION_HOMOGRAPHY, 60, 1e-4);
+      refine(finest, h, cv::MOTION_HOMOGRAPHY, 80, 1e-5);
+      moved = reprojection_error(to_homography(h), to_homography(h_full), ir_full, vis_full);
+    } catch (const cv::Exception&) {
+    }
+    worst = std::max(worst, moved);
+  }
+  return worst;
+}
+
+}  // namespace timfusion::calib
