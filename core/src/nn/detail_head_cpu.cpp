@@ -133,7 +133,9 @@ void detail_head_to_u8(const torch::Tensor& raw_grid, int64_t downscale, const f
   at::parallel_for(0, H, 16, [&](int64_t y0, int64_t y1) {
     // One row of each head quantity, expanded from the grid: the pixel loop
     // below then reads only unit-stride rows and vectorises.
-    std::vector<float> rows(static_cast<size_t>(7 * W));
+    // Per worker thread, kept across frames: no allocation per frame.
+    thread_local std::vector<float> rows;
+    if (rows.size() < static_cast<size_t>(7 * W)) rows.resize(static_cast<size_t>(7 * W));
     float* w_row = rows.data();
     float* r_row = w_row + W;
     float* ga_row = r_row + W;

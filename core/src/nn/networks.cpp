@@ -197,8 +197,7 @@ torch::Tensor FusionNetImpl::grid_output(const torch::Tensor& a, const torch::Te
   if (downscale > 1 && first_weight.is_contiguous(at::MemoryFormat::ChannelsLast) &&
       stem_input_cpu_applies(a, b, downscale)) {
     auto x = stem_input_cpu(a, b, downscale, image_means ? mean_a : torch::Tensor(), image_means ? mean_b : torch::Tensor());
-    const auto w = weight_dtype(stem);
-    return w == x.scalar_type() ? layers(x) : layers(x.to(w)).to(a.scalar_type());
+    return in_weight_precision(x, stem, layers);
   }
   return in_weight_precision(torch::cat({a, b}, 1), stem, [&](torch::Tensor x) {
     // Space-to-depth: each s x s block becomes channels, so every layer touches s^2 fewer positions.
