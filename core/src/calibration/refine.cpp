@@ -21,6 +21,11 @@ void warp_onto_vis(const Level& l, const Mat3& h_full, cv::Mat& warped, cv::Mat&
                       cv::INTER_NEAREST, cv::BORDER_CONSTANT, 0);
 }
 
+// h_full followed by a shift of d visible pixels in direction `angle`.
+Mat3 shifted(const Mat3& h_full, double d, double angle) {
+  return Mat3(1, 0, d * std::cos(angle), 0, 1, d * std::sin(angle), 0, 0, 1) * h_full;
+}
+
 }  // namespace
 
 double refine(const Level& l, Mat3& h_full, int motion, int iterations, double eps) {
@@ -85,10 +90,6 @@ double local_residual(const Level& l, const Mat3& h_full) {
   return shifts[shifts.size() / 2];
 }
 
-}  // namespace timfusion::calib
-
-namespace timfusion::calib {
-
 double correlation_at(const Level& l, const Mat3& h_full) {
   cv::Mat warped, valid;
   warp_onto_vis(l, h_full, warped, valid);
@@ -114,17 +115,11 @@ double distinctness(const Level& l, const Mat3& h_full, cv::Size vis_full) {
   double sum = 0;
   int n = 0;
   for (int k = 0; k < 8; ++k) {
-    const double a = k * CV_PI / 4;
-    const Mat3 t(1, 0, d * std::cos(a), 0, 1, d * std::sin(a), 0, 0, 1);
-    sum += correlation_at(l, t * h_full);
+    sum += correlation_at(l, shifted(h_full, d, k * CV_PI / 4));
     ++n;
   }
   return c0 - sum / n;
 }
-
-}  // namespace timfusion::calib
-
-namespace timfusion::calib {
 
 double restart_spread(const Level& coarser, const Level& finest, const Mat3& h_full, cv::Size ir_full,
                       cv::Size vis_full, double d) {
@@ -135,9 +130,7 @@ double restart_spread(const Level& coarser, const Level& finest, const Mat3& h_f
   // from this structure is worth.
   double worst = 0;
   for (int k = 0; k < 4; ++k) {
-    const double a = k * CV_PI / 2 + CV_PI / 4;
-    const Mat3 t(1, 0, d * std::cos(a), 0, 1, d * std::sin(a), 0, 0, 1);
-    Mat3 h = t * h_full;
+    Mat3 h = shifted(h_full, d, k * CV_PI / 2 + CV_PI / 4);
     double moved = d;  // not converging counts as not coming back
     try {
       refine(coarser, h, cv::MOTION_HOMOGRAPHY, 60, 1e-4);
