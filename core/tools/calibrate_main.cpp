@@ -120,6 +120,10 @@ int main(int argc, char** argv) {
                  "refuse when shifting the estimate by 3 % of the frame lowers the correlation by less than "
                  "this (default 0.17)")
       ->check(CLI::Range(-1.0, 1.0));
+  app.add_option("--max-stability", o.max_stability_px,
+                 "refuse when the refinement, restarted about 1 % of the frame away, ends more than this many visible "
+                 "pixels from the estimate (default 1.0; negative: no check)")
+      ->check(CLI::Range(-1.0, 1000.0));
   app.add_option("--max-side", o.max_side, "register at most at this size, longer side in pixels (default 1024)")
       ->check(CLI::Range(64, 16384));
   app.add_flag("-q,--quiet", quiet, "print nothing but errors");
@@ -155,9 +159,9 @@ int main(int argc, char** argv) {
       for (const auto& p : c.pairs) used += p.used;
       std::printf("ir-homography=");
       for (int i = 0; i < 9; ++i) std::printf("%s%.8g", i ? ";" : "", c.h.m[i]);
-      std::printf("\ncorrelation %.3f, distinctness %.3f, residual %.2f px, spread across pairs %.2f px, confidence %.2f (%d of %zu "
+      std::printf("\ncorrelation %.3f, distinctness %.3f, residual %.2f px, spread across pairs %.2f px, stability %.2f px, confidence %.2f (%d of %zu "
                   "pairs used)\nwrote %s\n",
-                  c.correlation, c.distinctness, c.residual_px, c.spread_px, c.confidence, used, c.pairs.size(), output.c_str());
+                  c.correlation, c.distinctness, c.residual_px, c.spread_px, c.stability_px, c.confidence, used, c.pairs.size(), output.c_str());
     }
     return 0;
   } catch (const CalibrationRefused& e) {

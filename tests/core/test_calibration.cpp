@@ -232,11 +232,13 @@ TEST(CalibrateTool, HelpVersionAndUsageErrors) {
   std::string out;
   EXPECT_EQ(0, tftest::run(tool() + " --help", &out));
   EXPECT_NE(out.find("--ir-src"), std::string::npos);
+  EXPECT_NE(out.find("--max-stability"), std::string::npos);
   EXPECT_EQ(0, tftest::run(tool() + " --version", &out));
   EXPECT_NE(out.find("timfusion-calibrate"), std::string::npos);
   EXPECT_EQ(2, tftest::run(tool() + " --ir a.png -o x.json", &out)) << out;
   EXPECT_EQ(2, tftest::run(tool() + " --ir a.png --vis b.png", &out)) << out;  // no output
   EXPECT_EQ(2, tftest::run(tool() + " --ir a.png --vis b.png -o x.json --max-shift 3", &out)) << out;
+  EXPECT_EQ(2, tftest::run(tool() + " --ir a.png --vis b.png -o x.json --max-stability -3", &out)) << out;
   EXPECT_EQ(2, tftest::run(tool() + " --bogus -o x.json", &out)) << out;
   EXPECT_EQ(1, tftest::run(tool() + " --ir /nonexistent.png --vis /nonexistent2.png -o x.json", &out)) << out;
   EXPECT_NE(out.find("/nonexistent.png"), std::string::npos) << out;
@@ -255,6 +257,12 @@ TEST(CalibrateTool, WritesTheFileOrRefuses) {
   EXPECT_LT(reprojection_error(Homography::load(dir + "/rig.json"), m.truth, m.pair.ir.size(), m.pair.vis.size()),
             1.0);
   EXPECT_EQ(m.pair.vis.size(), read_image(dir + "/check.png").size());
+  // Not quiet: the stability check's value is printed (and a looser bound still accepts).
+  ASSERT_EQ(0, tftest::run(tool() + " --max-stability 2.5 --ir " + dir + "/ir.png --vis " + dir + "/vis.png -o " + dir +
+                               "/rig2.json",
+                           &out))
+      << out;
+  EXPECT_NE(out.find(" px, stability "), std::string::npos) << out;
 
   write_image(dir + "/blank_ir.png", flat(160, 120, 40));
   write_image(dir + "/blank_vis.png", flat(320, 240, 200));
