@@ -228,3 +228,28 @@ TEST(Init, WeightsWithoutImageMeansStartANetworkWithThem) {
   nn::TimNet other(wider);
   EXPECT_THROW(load_init(*other, wider, path, ""), Error);
 }
+
+TEST(Losses, ContrastFloorPunishesOnlyContrastBelowTheTargets) {
+  torch::manual_seed(3);
+  auto target = torch::rand({2, 1, 32, 32});
+  // The same image, and one with twice the contrast: no penalty (one-sided).
+  EXPECT_NEAR(contrast_floor(target, target, 0).item<double>(), 0.0, 1e-7);
+  auto stretched = 0.5 + 2 * (target - 0.5);
+  EXPECT_NEAR(contrast_floor(stretched, target, 0).item<double>(), 0.0, 1e-7);
+  // Half the contrast about the same mean: the penalty is half the target's sd.
+  auto flat = target.mean() + 0.5 * (target - target.mean({2, 3}, true));
+  const double half_sd = 0.5 * target.std({2, 3}, /*unbiased=*/false).mean().item<double>();
+  EXPECT_NEAR(contrast_floor(flat, target, 0).item<double>(), half_sd, 1e-4);
+  // Local windows: a constant image against the target loses all of its local contrast.
+  auto local = contrast_floor(torch::full_like(target, 0.5), target, 7).item<double>();
+  EXPECT_GT(local, 0.2);  // uniform noise in [0, 1] has sd 0.29
+  // It enters the total with its weight, and gradients reach the fused image.
+  FusionLossWeights w;
+  w.intensity = w.gradient = w.ssim = 0;
+  w.contrast = 3;
+  auto f = flat.clone().requires_grad_(true);
+  auto l = fusion_losses(f, target, target, w);
+  EXPECT_NEAR(l.total.item<double>(), 3 * l.contrast.item<double>(), 1e-6);
+  l.total.backward();
+  EXPECT_GT(f.grad().abs().sum().item<double>(), 0.0);
+}

@@ -24,6 +24,8 @@ FusionLossWeights fusion_loss_weights(const Config& cfg) {
     throw Error("loss.intensity_target: unknown target \"" + target + "\" (max or salient)");
   w.salient_window = static_cast<int>(cfg.i("loss.salient_window"));
   w.salient_softness = cfg.d("loss.salient_softness") / 255.0;
+  w.contrast = cfg.d("loss.contrast");
+  w.contrast_window = static_cast<int>(cfg.i("loss.contrast_window"));
   return w;
 }
 
@@ -60,6 +62,18 @@ torch::Tensor intensity_target(const torch::Tensor& ir, const torch::Tensor& vis
   return weight * ir + (1 - weight) * vis;
 }
 
+torch::Tensor contrast_floor(const torch::Tensor& fused, const torch::Tensor& target, int window) {
+  // The epsilon keeps sqrt's gradient finite on flat crops (padding, sky).
+  const double eps = 1e-6;
+  auto sd = [&](const torch::Tensor& x) {
+    if (window <= 0) return (x.var({2, 3}, /*unbiased=*/false, /*keepdim=*/true) + eps).sqrt();
+    const int k = static_cast<int>(std::min<int64_t>(window, std::min(x.size(2), x.size(3))));
+    auto m = box_mean(x, k);
+    return (box_mean(x * x, k) - m * m).clamp_min(0).add(eps).sqrt();
+  };
+  return torch::relu(sd(target) - sd(fused)).mean();
+}
+
 torch::Tensor sobel_magnitude(const torch::Tensor& x) {
   auto opts = x.options().requires_grad(false);
   static const float kx[9] = {-1, 0, 1, -2, 0, 2, -1, 0, 1};
@@ -90,7 +104,9 @@ FusionLosses fusion_losses(const torch::Tensor& fused, const torch::Tensor& ir, 
                            const FusionLossWeights& w, const ImageMeans& means) {
   FusionLosses l;
   auto zero = torch::zeros({}, fused.options());
-  l.intensity = (fused - intensity_target(ir, vis, w, means)).abs().mean();
+  auto target_intensity = intensity_target(ir, vis, w, means);
+  l.intensity = (fused - target_intensity).abs().mean();
+  l.contrast = w.contrast > 0 ? contrast_floor(fused, target_intensity, w.contrast_window) : zero;
   if (w.gradient > 0) {
     auto target = torch::max(sobel_magnitude(ir), sobel_magnitude(vis));
     if (w.gradient_gain != 1.0) target = target * w.gradient_gain;
@@ -102,7 +118,7 @@ FusionLosses fusion_losses(const torch::Tensor& fused, const torch::Tensor& ir, 
     l.ssim = 1 - (ssim(fused, ir, w.ssim_window) + ssim(fused, vis, w.ssim_window)) / 2;
   else
     l.ssim = zero;
-  l.total = w.intensity * l.intensity + w.gradient * l.gradient + w.ssim * l.ssim;
+  l.total = w.intensity * l.intensity + w.gradient * l.gradient + w.ssim * l.ssim + w.contrast * l.contrast;
   return l;
 }
 

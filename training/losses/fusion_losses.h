@@ -18,7 +18,15 @@
 //   L_ssim = 1 - (SSIM(F, I) + SSIM(F, V)) / 2
 //            SSIM over an 11x11 Gaussian window (sigma 1.5), valid region,
 //            C1 = 0.01², C2 = 0.03² (dynamic range 1), averaged over pixels
-//   L      = w_int L_int + w_grad L_grad + w_ssim L_ssim
+//   L_con  = mean over crops of max(0, sd(T) - sd(F))  (loss.contrast > 0)
+//            sd = standard deviation over the whole crop, or over k x k box
+//            windows (k = loss.contrast_window > 0, then averaged): a floor on
+//            the fused image's contrast at the intensity target's. L1 to T
+//            alone does not pin it: runs of one recipe that differed only in
+//            batch order ended at global SD 43 and 52 on one test set whose
+//            salient target has SD 53 (docs/quality.md, "Contrast floor").
+//            One-sided: contrast above T's (the texture gain) is not punished.
+//   L      = w_int L_int + w_grad L_grad + w_ssim L_ssim + w_con L_con
 #pragma once
 #include <torch/torch.h>
 
@@ -36,6 +44,8 @@ struct FusionLossWeights {
   IntensityTarget intensity_target = IntensityTarget::Max;
   int salient_window = 15;
   double salient_softness = 8.0 / 255.0;  // in [0,1] units
+  double contrast = 0.0;                   // weight of L_con (0 = off)
+  int contrast_window = 0;                 // 0 = the whole crop
 };
 
 // Each crop's whole-image means, [B,1,1,1] (the salient target's reference).
@@ -49,7 +59,7 @@ ImageMeans image_means(const Batch& b);
 FusionLossWeights fusion_loss_weights(const Config& cfg);
 
 struct FusionLosses {
-  torch::Tensor total, intensity, gradient, ssim;  // scalars
+  torch::Tensor total, intensity, gradient, ssim, contrast;  // scalars
 };
 
 FusionLosses fusion_losses(const torch::Tensor& fused, const torch::Tensor& ir, const torch::Tensor& vis,
@@ -58,6 +68,9 @@ FusionLosses fusion_losses(const torch::Tensor& fused, const torch::Tensor& ir, 
 // The intensity term's target T (no gradient flows through it).
 torch::Tensor intensity_target(const torch::Tensor& ir, const torch::Tensor& vis, const FusionLossWeights& w,
                                const ImageMeans& means = {});
+
+// L_con of F against the intensity target T (see the top of this file).
+torch::Tensor contrast_floor(const torch::Tensor& fused, const torch::Tensor& target, int window);
 
 // |Sx * x| + |Sy * x| per pixel, same size as x.
 torch::Tensor sobel_magnitude(const torch::Tensor& x);

@@ -58,6 +58,10 @@ std::vector<KeySpec> make_schema() {
       {"loss.gradient_gain", T::Number, 1.0, 0.5, 4, {},
        "texture target gain k in L_grad = mean| |grad F| - k max(|grad I|, |grad V|) |: 1 = keep the stronger source "
        "edge; > 1 asks for crisper edges than either source (SF/AG/EI reward it, Qabf and SSIM punish overshoot)"},
+      {"loss.contrast", T::Number, 0.0, 0, 1e6, {},
+       "weight of L_con = mean max(0, sd(T) - sd(F)): a floor on the fused image's contrast at the intensity target's "
+       "(sd over the crop, or over loss.contrast_window boxes); 0 = off"},
+      {"loss.contrast_window", T::Int, 0, 0, 255, {}, "L_con: box window (px) of the standard deviation; 0 = the whole crop"},
       {"loss.ssim", T::Number, 1.0, 0, 1e6, {}, "weight of L_ssim = 1 - (SSIM(F, I) + SSIM(F, V)) / 2"},
       {"loss.ssim_window", T::Int, 11, 3, 63, {}, "SSIM Gaussian window size (sigma 1.5), odd"},
       {"task.enabled", T::Bool, false, 0, 0, {}, "task guidance: train a segmentation net on the fused image (bilevel)"},
