@@ -270,6 +270,13 @@ Calibration calibrate(const std::vector<CalibrationPair>& pairs, const Calibrati
   double corr = work[medoid].correlation;
   calib::Level finest = work[medoid].finest;
   const auto foot_of = [&](const Mat3& m) { return std::clamp(calib::ir_footprint(m, ir_size), 0.05, 20.0); };
+  // ECC of these pairs' structure (their mean maps when several) on the two
+  // finest levels, from hh at its own footprint; returns the correlation.
+  const auto refine_pairs = [&](const std::vector<int>& pairs, Mat3& hh) {
+    const double foot = foot_of(hh);
+    return calib::refine_last_two(rig_level(work, pairs, finest.vis_factor / 2, foot, o.max_side),
+                                  rig_level(work, pairs, finest.vis_factor, foot, o.max_side), hh);
+  };
 
   // Several pairs: one scene's weak structure often holds its own estimate in
   // a wrong basin while another scene's is right, so the medoid of the pair
@@ -291,11 +298,7 @@ Calibration calibrate(const std::vector<CalibrationPair>& pairs, const Calibrati
       check_cancel(o);
       Mat3 hj = work[i].h;
       try {
-        const double foot = foot_of(hj);
-        calib::refine(rig_level(work, ok, finest.vis_factor / 2, foot, o.max_side), hj, cv::MOTION_HOMOGRAPHY, 60,
-                      1e-4);
-        const double cj =
-            calib::refine(rig_level(work, ok, finest.vis_factor, foot, o.max_side), hj, cv::MOTION_HOMOGRAPHY, 80, 1e-5);
+        const double cj = refine_pairs(ok, hj);
         starts.push_back({cj, hj});
       } catch (const cv::Exception&) {
         // This start diverged: the others decide.
@@ -316,11 +319,7 @@ Calibration calibrate(const std::vector<CalibrationPair>& pairs, const Calibrati
         check_cancel(o);
         Mat3 hi = start;
         try {
-          const double foot = foot_of(start);
-          calib::refine(rig_level(work, {i}, finest.vis_factor / 2, foot, o.max_side), hi, cv::MOTION_HOMOGRAPHY, 60,
-                        1e-4);
-          calib::refine(rig_level(work, {i}, finest.vis_factor, foot, o.max_side), hi, cv::MOTION_HOMOGRAPHY, 80,
-                        1e-5);
+          refine_pairs({i}, hi);
           holds = dist(hi, start) <= agree_px;
         } catch (const cv::Exception&) {
         }

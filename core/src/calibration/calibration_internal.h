@@ -68,6 +68,11 @@ std::vector<Candidate> coarse_search(const Level& coarse, cv::Size ir_full, cv::
 // does not converge.
 double refine(const Level& l, Mat3& h_full, int motion, int iterations, double eps);
 
+// Homography ECC on the level above the finest (60 iterations, eps 1e-4),
+// then on the finest (80, 1e-5): the refinement the multi-pair consensus and
+// the stability check both run. Returns the finest level's correlation.
+double refine_last_two(const Level& coarser, const Level& finest, Mat3& h_full);
+
 // Median length of the local shifts that re-align patches of the IR structure
 // map (warped by h) onto the visible one, on level l, in full-size visible
 // pixels; negative when no patch has enough structure.

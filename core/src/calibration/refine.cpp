@@ -48,6 +48,11 @@ double refine(const Level& l, Mat3& h_full, int motion, int iterations, double e
   return corr;
 }
 
+double refine_last_two(const Level& coarser, const Level& finest, Mat3& h_full) {
+  refine(coarser, h_full, cv::MOTION_HOMOGRAPHY, 60, 1e-4);
+  return refine(finest, h_full, cv::MOTION_HOMOGRAPHY, 80, 1e-5);
+}
+
 double local_residual(const Level& l, const Mat3& h_full) {
   cv::Mat warped, valid;
   warp_onto_vis(l, h_full, warped, valid);
@@ -133,8 +138,7 @@ double restart_spread(const Level& coarser, const Level& finest, const Mat3& h_f
     Mat3 h = shifted(h_full, d, k * CV_PI / 2 + CV_PI / 4);
     double moved = d;  // not converging counts as not coming back
     try {
-      refine(coarser, h, cv::MOTION_HOMOGRAPHY, 60, 1e-4);
-      refine(finest, h, cv::MOTION_HOMOGRAPHY, 80, 1e-5);
+      refine_last_two(coarser, finest, h);
       moved = reprojection_error(to_homography(h), to_homography(h_full), ir_full, vis_full);
     } catch (const cv::Exception&) {
     }
