@@ -16,15 +16,12 @@ ties go to the earlier candidate. Prints a Markdown table and, last, the
 winner's name.
 """
 import argparse
-import csv
 import os
 import subprocess
 import sys
 
-COUNTED = ["en", "sd", "sf", "ag", "mi", "qabf", "ssim", "ei"]
-SHOWN = COUNTED + ["vif", "nabf"]
-LABEL = {"en": "EN", "sd": "SD", "sf": "SF", "ag": "AG", "mi": "MI", "qabf": "Qabf", "ssim": "SSIM", "ei": "EI",
-         "vif": "VIF", "nabf": "Nabf"}
+from fusion_tools import data_dir, default_build, fuse
+from quality_summary import COUNTED, LABEL, SHOWN, read_means
 
 
 def names(folder):
@@ -61,11 +58,11 @@ def make_split(data, dest):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True, help="work folder (split links, fused images, scores.csv)")
-    ap.add_argument("--build", default="build")
-    ap.add_argument("--data", default=None, help="the shared data (default: BUILD/data_dir.txt)")
+    ap.add_argument("--build", default=default_build())
+    ap.add_argument("--data", default=None, help="the shared data (default: the build's data_dir.txt)")
     ap.add_argument("models", nargs="+", help="NAME=WEIGHTS.safetensors")
     a = ap.parse_args()
-    data = a.data or open(os.path.join(a.build, "data_dir.txt")).read().strip()
+    data = a.data or str(data_dir(a.build))
     split = os.path.join(a.out, "split")
     n = make_split(data, split)
     cands = [m.split("=", 1) for m in a.models]
@@ -73,8 +70,7 @@ def main():
         sys.exit("pick_by_validation: give two or more NAME=WEIGHTS")
     ir, vis = os.path.join(split, "ir"), os.path.join(split, "vis")
     for name, weights in cands:
-        subprocess.run([os.path.join(a.build, "core/timfusion-fuse"), "--quiet", "--model", weights, "--ir", ir,
-                        "--vis", vis, "--output", os.path.join(a.out, name)], check=True)
+        fuse(a.build, weights, ir, vis, os.path.join(a.out, name))
     cmd = [os.path.join(a.build, "core/timfusion-eval"), "--no-progress", "--metrics", ",".join(SHOWN), "--format",
            "csv", "--ir", ir, "--vis", vis, "--fused", os.path.join(a.out, cands[0][0])]
     for name, _ in cands[1:]:
@@ -82,10 +78,7 @@ def main():
     scores = os.path.join(a.out, "scores.csv")
     with open(scores, "w") as f:
         subprocess.run(cmd, check=True, stdout=f, stderr=subprocess.DEVNULL)
-    means = {}
-    for row in csv.DictReader(open(scores)):
-        if row["image"] == "mean":
-            means.setdefault(row["method"], {})[row["metric"]] = float(row["value"])
+    _, means = read_means(scores)
     order = [c[0] for c in cands]
     points = {m: sum(1 for o in order if o != m for k in COUNTED if means[m][k] > means[o][k]) for m in order}
     print(f"Validation subset of the training pool: {n} pairs (means; VIFB per-channel)\n")
