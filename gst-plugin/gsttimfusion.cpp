@@ -47,6 +47,16 @@
  *  - Latency: upstream latency + one output frame (aggregation) + the moving
  *    average of the measured processing time + 5% headroom; a LATENCY
  *    message is posted when the estimate grows or drops by more than 25%.
+ *  - Threads: a live pipeline fuses one frame at a time, split over
+ *    `threads` intra-op threads (lowest latency). A non-live one (files,
+ *    test sources, transcoding) with threads > 1 on the CPU fuses
+ *    min(threads, 4) whole frames at once, each on its own worker: one
+ *    frame's layers never wait for another core, so throughput scales with
+ *    the cores where splitting a frame did not (fuser_pool.h). Output is
+ *    pushed in order, byte-identical to one frame at a time; a frame is held
+ *    back only while the next input pair is already queued, so an
+ *    application that waits for each output before pushing the next input
+ *    gets it. See frames-in-flight.
  *  - Unlinked sink pad: 5 s after READY->PAUSED an element error names the
  *    unlinked pad (a warning when output flows anyway), instead of a silent
  *    hang in PREROLLING.
@@ -106,6 +116,7 @@ enum {
   PROP_ACTUAL_DEVICE,
   PROP_ACTUAL_MODEL,
   PROP_INFERENCE_THREADS,
+  PROP_FRAMES_IN_FLIGHT,
   PROP_AUTO_CALIBRATE,
   PROP_AUTO_CALIBRATE_SECONDS,
   PROP_AUTO_CALIBRATE_FRAMES,
@@ -289,6 +300,11 @@ static void gst_timfusion_get_property(GObject* object, guint prop_id, GValue* v
       g_value_set_int(value, e ? e->threads_in_last_forward() : 0);
       break;
     }
+    case PROP_FRAMES_IN_FLIGHT: {
+      auto e = st->current_engine();
+      g_value_set_int(value, e ? e->frames_in_flight_last() : 0);
+      break;
+    }
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
 }
@@ -324,6 +340,7 @@ static GstStateChangeReturn gst_timfusion_change_state(GstElement* element, GstS
   switch (transition) {
     case GST_STATE_CHANGE_PAUSED_TO_READY:
       gst_timfusion_stop_link_check(self);
+      gst_timfusion_discard_in_flight(self);  // the streaming task has stopped
       st->clear_cache();
       break;
     case GST_STATE_CHANGE_READY_TO_NULL:
@@ -344,6 +361,7 @@ static void gst_timfusion_finalize(GObject* object) {
   gst_timfusion_stop_link_check(self);
   // Loader threads hold a reference: none is running by now.
   gst_timfusion_autocal_stop(self);
+  gst_timfusion_discard_in_flight(self);
   self->st->clear_cache();
   delete self->st;
   self->st = nullptr;
@@ -453,9 +471,11 @@ static void gst_timfusion_class_init(GstTimFusionClass* klass) {
   g_object_class_install_property(
       gobject_class, PROP_THREADS,
       g_param_spec_int("threads", "Threads",
-                       "CPU threads for this element's inference (LibTorch/OpenMP intra-op threads, applied on "
-                       "the element's own streaming thread, so elements with different values in one process "
-                       "keep their own; their sum beyond the core count makes them compete); 0 = one per core. "
+                       "CPU threads for this element's inference; 0 = one per core. Live pipelines split each "
+                       "frame over them (LibTorch/OpenMP intra-op threads, lowest latency); non-live ones fuse "
+                       "min(threads, 4) whole frames at once on their own workers, the threads shared among "
+                       "them (see frames-in-flight). Per element: elements with different values in one "
+                       "process keep their own; their sum beyond the core count makes them compete. "
                        "See inference-threads for the count in effect",
                        0, 1024, DEFAULT_THREADS, static_cast<GParamFlags>(rw_ready | G_PARAM_STATIC_STRINGS)));
   g_object_class_install_property(
@@ -527,8 +547,17 @@ static void gst_timfusion_class_init(GstTimFusionClass* klass) {
   g_object_class_install_property(
       gobject_class, PROP_INFERENCE_THREADS,
       g_param_spec_int("inference-threads", "Inference threads",
-                       "Intra-op threads LibTorch used for the last frame's network pass (threads, with 0 "
-                       "resolved to the core count); 0 before the first frame",
+                       "Intra-op threads LibTorch used for the last frame's network pass: threads (0 resolved "
+                       "to the core count) in a live pipeline, threads / frames-in-flight when frames are "
+                       "fused in parallel; 0 before the first frame",
+                       0, G_MAXINT, 0, ro));
+  g_object_class_install_property(
+      gobject_class, PROP_FRAMES_IN_FLIGHT,
+      g_param_spec_int("frames-in-flight", "Frames in flight",
+                       "Frames fused at the same time when the last frame was: 1 in a live pipeline, with one "
+                       "thread, on a GPU or when the output is scaled; in a non-live CPU pipeline with threads "
+                       "> 1, min(threads, 4) whole frames on separate workers (more throughput, up to that "
+                       "many frames of extra latency); 0 before the first frame",
                        0, G_MAXINT, 0, ro));
 
   gst_element_class_set_static_metadata(
@@ -549,6 +578,7 @@ static void gst_timfusion_class_init(GstTimFusionClass* klass) {
   agg_class->negotiated_src_caps = GST_DEBUG_FUNCPTR(gst_timfusion_negotiated_src_caps);
   agg_class->aggregate = GST_DEBUG_FUNCPTR(gst_timfusion_aggregate);
   agg_class->flush = GST_DEBUG_FUNCPTR(gst_timfusion_flush);
+  agg_class->finish_buffer = GST_DEBUG_FUNCPTR(gst_timfusion_finish_buffer);
   vagg_class->create_output_buffer = GST_DEBUG_FUNCPTR(gst_timfusion_create_output_buffer);
   vagg_class->aggregate_frames = GST_DEBUG_FUNCPTR(gst_timfusion_aggregate_frames);
 

@@ -85,9 +85,11 @@ static GstVideoInfo pad_info(GstTimFusion* self, GstVideoAggregatorPad* pad) {
 // 25/1), if downstream takes them.
 GstFlowReturn gst_timfusion_update_src_caps(GstAggregator* agg, GstCaps* downstream_caps, GstCaps** ret) {
   GstTimFusion* self = GST_TIMFUSION(agg);
+  *ret = nullptr;
+  // Frames still on workers were made for the current caps: out before new ones.
+  if (const GstFlowReturn drained = gst_timfusion_drain_in_flight(self); drained != GST_FLOW_OK) return drained;
   GstVideoInfo vis = pad_info(self, self->vis_pad);
   GstVideoInfo ir = pad_info(self, self->ir_pad);
-  *ret = nullptr;
   if (!vis.finfo || GST_VIDEO_INFO_FORMAT(&vis) == GST_VIDEO_FORMAT_UNKNOWN) {
     if (gst_aggregator_pad_is_eos(GST_AGGREGATOR_PAD(self->vis_pad))) {
       GST_INFO_OBJECT(self, "the visible stream ended before it had caps: nothing to output");

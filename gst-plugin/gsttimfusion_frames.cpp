@@ -1,7 +1,8 @@
 // timfusion GStreamer element: one output frame. Maps the prepared IR and
 // visible frames, warps the IR onto the visible grid (black IR when there is
-// none), runs the model, copies the visible chroma, keeps the result for
-// repeats of the same input pair, and measures the time for the latency.
+// none), runs the model (here, or on a frame worker when not live), copies
+// the visible chroma, keeps the result for repeats of the same input pair,
+// and measures the time for the latency.
 #include <chrono>
 #include <exception>
 
@@ -58,6 +59,13 @@ GstFlowReturn gst_timfusion_aggregate_frames(GstVideoAggregator* vagg, GstBuffer
   // Same inputs as the last output (a repeated frame): reuse it.
   tfgst::State::Key key{vis->buffer,      GST_BUFFER_PTS(vis->buffer), ir ? ir->buffer : nullptr,
                         ir ? GST_BUFFER_PTS(ir->buffer) : GST_CLOCK_TIME_NONE, engine->generation(), reg_generation};
+  if (gst_timfusion_in_flight_key(self, key)) {  // a repeat of a frame still on a worker
+    const GstFlowReturn flow = gst_timfusion_complete_in_flight(self);
+    if (flow != GST_FLOW_OK) {
+      gst_video_frame_unmap(&out);
+      return flow;
+    }
+  }
   if (st->cache && key == st->cache_key) {
     GstVideoFrame cached;
     if (gst_video_frame_map(&cached, &vagg->info, st->cache, GST_MAP_READ)) {
@@ -76,6 +84,18 @@ GstFlowReturn gst_timfusion_aggregate_frames(GstVideoAggregator* vagg, GstBuffer
                       GST_VIDEO_FRAME_HEIGHT(&out) != GST_VIDEO_FRAME_HEIGHT(vis);
   const bool tmp_fits = st->scale_tmp.size() == vis_m.size() && st->scale_tmp.type() == vis_m.type();
   cv::Mat out_m = !scaled ? tfgst::wrap_plane0(&out, view) : tmp_fits ? st->scale_tmp : cv::Mat();
+  // Non-live: the frame goes to a frame worker and this thread goes on to the
+  // next pair (gsttimfusion_inflight.cpp). Frames still in flight are
+  // completed before a frame is fused here, so the repeat cache stays in order.
+  const bool on_worker = gst_timfusion_use_frame_workers(self, *engine, scaled);
+  engine->note_frame_path(on_worker);
+  if (!on_worker && !st->inflight.frames.empty()) {
+    const GstFlowReturn flow = gst_timfusion_complete_in_flight(self);
+    if (flow != GST_FLOW_OK) {
+      gst_video_frame_unmap(&out);
+      return flow;
+    }
+  }
   double infer_ms = 0;
   try {
     cv::Mat ir_m;
@@ -96,6 +116,10 @@ GstFlowReturn gst_timfusion_aggregate_frames(GstVideoAggregator* vagg, GstBuffer
         GST_INFO_OBJECT(self, "no IR frame for this output time: fusing with a black IR frame");
         st->said_black_ir = true;
       }
+    }
+    if (on_worker) {
+      if (view.yuv) tfgst::copy_chroma(vis, &out);  // the worker writes plane 0 only
+      return gst_timfusion_start_in_flight(self, engine, outbuf, &out, out_m, ir_m, vis_m, view.order, key, t0);
     }
     const auto t1 = Clock::now();
     engine->fuse(ir_m, vis_m, out_m, view.order);

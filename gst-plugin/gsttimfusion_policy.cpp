@@ -57,15 +57,22 @@ GstFlowReturn gst_timfusion_aggregate(GstAggregator* agg, gboolean timeout) {
   GstTimFusion* self = GST_TIMFUSION(agg);
   if (all_inputs_done(self)) {
     GST_DEBUG_OBJECT(self, "both inputs ended and their last frames are out: EOS");
-    return GST_FLOW_EOS;
+    const GstFlowReturn flow = gst_timfusion_drain_in_flight(self);  // the frames still on workers go first
+    return flow != GST_FLOW_OK ? flow : GST_FLOW_EOS;
   }
-  return gst_timfusion_parent_agg_class()->aggregate(agg, timeout);
+  const GstFlowReturn flow = gst_timfusion_parent_agg_class()->aggregate(agg, timeout);
+  if (flow == GST_FLOW_EOS) {
+    const GstFlowReturn drained = gst_timfusion_drain_in_flight(self);
+    if (drained != GST_FLOW_OK) return drained;
+  }
+  return flow;
 }
 
 // Flushing seek: the output timeline restarts.
 GstFlowReturn gst_timfusion_flush(GstAggregator* agg) {
   GstTimFusion* self = GST_TIMFUSION(agg);
   self->st->inputs_end = GST_CLOCK_TIME_NONE;
+  gst_timfusion_discard_in_flight(self);  // frames of the old timeline are not pushed
   self->st->clear_cache();
   return gst_timfusion_parent_agg_class()->flush(agg);
 }

@@ -4,6 +4,7 @@
 //   gsttimfusion_caps.cpp          caps queries and output caps negotiation (+ warm-up)
 //   gsttimfusion_policy.cpp        what is output when: EOS, missing visible frame, late slots
 //   gsttimfusion_frames.cpp        one output frame: map, fuse, repeat cache, latency
+//   gsttimfusion_inflight.cpp      frames in parallel (non-live): start on a worker, push in order
 //   gsttimfusion_loading.cpp       model load at NULL->READY and live model swaps
 //   gsttimfusion_registration.cpp  the IR->visible homography properties
 //   gsttimfusion_links.cpp         an unlinked sink pad: a message instead of a silent hang
@@ -13,6 +14,7 @@
 // Not installed. No LibTorch header: the core is reached through timfusion/fuser.h.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -26,6 +28,7 @@
 #include "timfusion/fuser.h"
 #include "timfusion/registration.h"
 #include "timfusion_autocalib.h"
+#include "timfusion_inflight.h"
 #include "timfusion_latency.h"
 #include "timfusion_model.h"
 
@@ -71,18 +74,10 @@ struct State {
   cv::Mat scale_tmp;  // the fused frame at the visible size, when the output is scaled
   guint64 processed = 0, dropped = 0;
   // Last output, reused when the same input pair comes again (repeats).
-  struct Key {
-    const GstBuffer* vis = nullptr;
-    GstClockTime vis_pts = GST_CLOCK_TIME_NONE;
-    const GstBuffer* ir = nullptr;
-    GstClockTime ir_pts = GST_CLOCK_TIME_NONE;
-    uint64_t engine = 0, reg = 0;
-    bool operator==(const Key& o) const {
-      return vis == o.vis && vis_pts == o.vis_pts && ir == o.ir && ir_pts == o.ir_pts && engine == o.engine &&
-             reg == o.reg;
-    }
-  } cache_key;
+  using Key = FrameKey;
+  Key cache_key;
   GstBuffer* cache = nullptr;
+  InFlight inflight;  // frames on the engine's frame workers, oldest first
 
   // --- unlinked-pad check (link_check_mu): pending clock id, READY->PAUSED until PAUSED->READY ---
   std::mutex link_check_mu;
@@ -126,6 +121,27 @@ GstFlowReturn gst_timfusion_create_output_buffer(GstVideoAggregator* vagg, GstBu
 GstFlowReturn gst_timfusion_aggregate_frames(GstVideoAggregator* vagg, GstBuffer* outbuf);
 // Sets the aggregator latency (one frame + processing) when a (re-)report is due.
 void gst_timfusion_report_latency(GstTimFusion* self);
+
+// gsttimfusion_inflight.cpp (frames in parallel, non-live CPU pipelines)
+// Whether this frame goes to the engine's frame workers.
+bool gst_timfusion_use_frame_workers(GstTimFusion* self, tfgst::Engine& engine, bool scaled);
+// Starts outbuf's fusion on a worker: ir and vis are copied; out (mapped for
+// writing) moves into the frame, out_plane is its plane 0.
+GstFlowReturn gst_timfusion_start_in_flight(GstTimFusion* self, std::shared_ptr<tfgst::Engine> engine,
+                                            GstBuffer* outbuf, GstVideoFrame* out, const cv::Mat& out_plane,
+                                            const cv::Mat& ir, const cv::Mat& vis, timfusion::ChannelOrder order,
+                                            const tfgst::FrameKey& key, std::chrono::steady_clock::time_point started);
+// Whether the newest frame in flight has these inputs (a repeat of it).
+bool gst_timfusion_in_flight_key(GstTimFusion* self, const tfgst::FrameKey& key);
+// Waits for every frame in flight to be done (not pushed): before a frame
+// fused in place or a repeat, so the repeat cache holds the newest output.
+GstFlowReturn gst_timfusion_complete_in_flight(GstTimFusion* self);
+// Pushes every frame in flight, in order (EOS, renegotiation).
+GstFlowReturn gst_timfusion_drain_in_flight(GstTimFusion* self);
+// Flush and state changes: waits for the workers, drops the frames.
+void gst_timfusion_discard_in_flight(GstTimFusion* self);
+// GstAggregatorClass::finish_buffer: pushes what is done, in order.
+GstFlowReturn gst_timfusion_finish_buffer(GstAggregator* agg, GstBuffer* buffer);
 
 // gsttimfusion_loading.cpp
 // NULL->READY: (re)load the model unless the loaded one matches the

@@ -6,6 +6,7 @@
 // is freed when its last frame is done.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -16,6 +17,7 @@
 #include <opencv2/core.hpp>
 
 #include "timfusion/fuser.h"
+#include "timfusion/fuser_pool.h"
 
 namespace tfgst {
 
@@ -34,14 +36,34 @@ class Engine {
   uint64_t generation() const { return generation_; }
   double load_ms() const { return load_ms_; }
   const char* device_name() const;
-  // LibTorch's intra-op thread count inside the last forward (0 before the first).
-  int threads_in_last_forward() const { return fuser_->threads_in_last_forward(); }
+  // LibTorch's intra-op thread count inside the last frame's forward (0
+  // before the first): per frame worker when the last frame ran on one.
+  int threads_in_last_forward() const {
+    return last_on_workers_ ? frame_workers_->fuser().threads_in_last_forward() : fuser_->threads_in_last_forward();
+  }
+  // Frames fused at once when the last frame was: the workers' count, or 1
+  // (0 before the first frame).
+  int frames_in_flight_last() const { return last_frames_; }
+  // The streaming thread says which path the frame took.
+  void note_frame_path(bool on_workers) {
+    last_on_workers_ = on_workers;
+    last_frames_ = on_workers ? frame_workers_->capacity() : 1;
+  }
 
   // Runs one frame of this size unless the last warm-up was at this size.
   // Returns the time it took (ms), or a negative value when skipped.
   double warmup(cv::Size size);
   // Fuser::fuse, serialised (one frame at a time per engine).
   void fuse(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& out, timfusion::ChannelOrder order);
+
+  // Frames in parallel (gsttimfusion_inflight.cpp): workers that each fuse
+  // whole frames, or null when this engine has one thread or runs on a GPU.
+  // Streaming thread only.
+  timfusion::FuserPool* frame_workers() { return frame_workers_.get(); }
+  // How many frames may be in flight for a thread count: one per thread,
+  // at most kMaxFramesInFlight; the threads are shared out among them.
+  static int frames_in_flight(int threads);
+  static constexpr int kMaxFramesInFlight = 4;
 
  private:
   timfusion::FuserOptions options_;
@@ -50,6 +72,9 @@ class Engine {
   double load_ms_ = 0;
   std::mutex run_mu_;
   std::unique_ptr<timfusion::Fuser> fuser_;
+  std::unique_ptr<timfusion::FuserPool> frame_workers_;
+  std::atomic<bool> last_on_workers_{false};
+  std::atomic<int> last_frames_{0};
   cv::Size warmed_;
 };
 

@@ -169,6 +169,29 @@ TEST(SearchedModel, ShippedRealTimeModelByNameEqualsCoreFuse) {
   EXPECT_TRUE(t.messages().errors.empty());
 }
 
+// An application that pushes one pair and waits for its output before the
+// next (not live, threads=2: frames may be in flight) gets every output at
+// once: a frame is held back only while the next pair is already queued.
+TEST(Element, OnePairAtATimeWithTwoThreadsGetsEachOutput) {
+  TwoPads t("ivif-rt");
+  g_object_set(t.element(), "threads", 2, nullptr);
+  gst_harness_set_live(t.vis(), FALSE);  // a harness says live by default
+  gst_harness_set_live(t.ir(), FALSE);
+  t.start(caps_string(GST_VIDEO_FORMAT_NV12, W, H), caps_string(GST_VIDEO_FORMAT_GRAY8, W, H));
+  for (int i = 0; i < 4; ++i) {
+    Frame vis = make_vis(msrs_vis(W, H, i), GST_VIDEO_FORMAT_NV12);
+    Frame ir = make_ir(msrs_ir(W, H, i), GST_VIDEO_FORMAT_GRAY8);
+    t.push_ir(ir, i);
+    t.push_vis(vis, i);
+    Frame out = t.pull();
+    EXPECT_EQ(0, max_abs_diff(out, reference_fuse("ivif-rt", "", ir, vis))) << "frame " << i;
+  }
+  int frames = 0;
+  g_object_get(t.element(), "frames-in-flight", &frames, nullptr);
+  EXPECT_EQ(2, frames) << "not live with two threads: the frames went to the frame workers";
+  EXPECT_TRUE(t.messages().errors.empty());
+}
+
 // --- every IR format ------------------------------------------------------
 
 class IrFormat : public ::testing::TestWithParam<GstVideoFormat> {};

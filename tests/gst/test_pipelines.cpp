@@ -494,12 +494,22 @@ TEST(States, TwoHundredNullPlayingCyclesLoadTheModelOnce) {
 // Two elements with different `threads` in one process each run with their
 // own count (it is applied on each element's streaming thread, not
 // process-wide).
-TEST(Threads, TwoElementsInOnePipelineKeepTheirOwnThreadCounts) {
-  auto chain = [](const std::string& name, int threads) {
+// Each element keeps its own thread count. Live: one frame at a time over
+// the intra-op threads. Not live: threads=2 fuses two whole frames at once,
+// each with one intra-op thread (frames-in-flight).
+struct ThreadsCase {
+  bool live;
+  int one_threads, one_frames, two_threads, two_frames;  // inference-threads, frames-in-flight
+};
+class Threads : public ::testing::TestWithParam<ThreadsCase> {};
+
+TEST_P(Threads, TwoElementsInOnePipelineKeepTheirOwnThreadCounts) {
+  const ThreadsCase c = GetParam();
+  auto chain = [&](const std::string& name, int threads) {
     std::string s;
     for (const char* pad : {"vis", "ir"})
-      s += "videotestsrc num-buffers=4 ! " + caps_string(GST_VIDEO_FORMAT_GRAY8, 64, 48, 10, 1) + " ! " + name + "." +
-           pad + " ";
+      s += std::string("videotestsrc num-buffers=4 is-live=") + (c.live ? "true" : "false") + " ! " +
+           caps_string(GST_VIDEO_FORMAT_GRAY8, 64, 48, 10, 1) + " ! " + name + "." + pad + " ";
     return s + "timfusion name=" + name + " threads=" + std::to_string(threads) + " model=\"" + model_tiny() +
            "\" ! fakesink sync=false ";
   };
@@ -511,17 +521,28 @@ TEST(Threads, TwoElementsInOnePipelineKeepTheirOwnThreadCounts) {
   drain_bus(p, log, 120);
   EXPECT_TRUE(log.eos);
   EXPECT_TRUE(log.errors.empty()) << joined(log.errors);
-  for (auto [name, expected] : {std::pair<const char*, int>{"one", 1}, {"two", 2}}) {
-    GstElement* e = gst_bin_get_by_name(GST_BIN(p), name);
-    ASSERT_NE(nullptr, e);
-    int seen = -1;
-    g_object_get(e, "inference-threads", &seen, nullptr);
-    EXPECT_EQ(expected, seen) << name;
-    gst_object_unref(e);
+  struct Expected {
+    const char* name;
+    int threads, frames;
+  };
+  for (const Expected& e : {Expected{"one", c.one_threads, c.one_frames}, Expected{"two", c.two_threads, c.two_frames}}) {
+    GstElement* el = gst_bin_get_by_name(GST_BIN(p), e.name);
+    ASSERT_NE(nullptr, el);
+    int threads = -1, frames = -1;
+    g_object_get(el, "inference-threads", &threads, "frames-in-flight", &frames, nullptr);
+    EXPECT_EQ(e.threads, threads) << e.name;
+    EXPECT_EQ(e.frames, frames) << e.name;
+    gst_object_unref(el);
   }
   gst_element_set_state(p, GST_STATE_NULL);
   gst_object_unref(p);
 }
+
+INSTANTIATE_TEST_SUITE_P(LiveAndNot, Threads,
+                         ::testing::Values(ThreadsCase{true, 1, 1, 2, 1}, ThreadsCase{false, 1, 1, 1, 2}),
+                         [](const ::testing::TestParamInfo<ThreadsCase>& i) {
+                           return std::string(i.param.live ? "Live" : "NotLive");
+                         });
 
 // --- pipelines/*.sh ---------------------------------------------------------------------
 
