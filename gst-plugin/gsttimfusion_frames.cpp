@@ -87,7 +87,13 @@ GstFlowReturn gst_timfusion_aggregate_frames(GstVideoAggregator* vagg, GstBuffer
   // Non-live: the frame goes to a frame worker and this thread goes on to the
   // next pair (gsttimfusion_inflight.cpp). Frames still in flight are
   // completed before a frame is fused here, so the repeat cache stays in order.
-  const bool on_worker = gst_timfusion_use_frame_workers(self, *engine, scaled);
+  bool on_worker = false;
+  try {
+    on_worker = gst_timfusion_use_frame_workers(self, *engine, vis_m.size(), scaled);
+  } catch (const std::exception& e) {
+    gst_video_frame_unmap(&out);
+    return fusion_failed(self, e.what());
+  }
   engine->note_frame_path(on_worker);
   if (!on_worker && !st->inflight.frames.empty()) {
     const GstFlowReturn flow = gst_timfusion_complete_in_flight(self);

@@ -98,10 +98,11 @@ GstFlowReturn push_oldest(GstTimFusion* self) {
 
 }  // namespace
 
-bool gst_timfusion_use_frame_workers(GstTimFusion* self, tfgst::Engine& engine, bool scaled) {
+bool gst_timfusion_use_frame_workers(GstTimFusion* self, tfgst::Engine& engine, cv::Size size, bool scaled) {
   if (!engine.frame_workers() || scaled) return false;
   // Live: one frame at a time, over the intra-op threads (lowest latency).
-  return !GST_CLOCK_TIME_IS_VALID(gst_aggregator_get_latency(GST_AGGREGATOR(self)));
+  if (GST_CLOCK_TIME_IS_VALID(gst_aggregator_get_latency(GST_AGGREGATOR(self)))) return false;
+  return engine.frame_workers_for(size) != nullptr;
 }
 
 GstFlowReturn gst_timfusion_start_in_flight(GstTimFusion* self, std::shared_ptr<tfgst::Engine> engine,

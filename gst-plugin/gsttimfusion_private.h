@@ -124,7 +124,9 @@ void gst_timfusion_report_latency(GstTimFusion* self);
 
 // gsttimfusion_inflight.cpp (frames in parallel, non-live CPU pipelines)
 // Whether this frame goes to the engine's frame workers.
-bool gst_timfusion_use_frame_workers(GstTimFusion* self, tfgst::Engine& engine, bool scaled);
+// Warms the workers up at the first such frame of a size (Engine::frame_workers_for); throws
+// timfusion::Error when that fails.
+bool gst_timfusion_use_frame_workers(GstTimFusion* self, tfgst::Engine& engine, cv::Size size, bool scaled);
 // Starts outbuf's fusion on a worker: ir and vis are copied; out (mapped for
 // writing) moves into the frame, out_plane is its plane 0.
 GstFlowReturn gst_timfusion_start_in_flight(GstTimFusion* self, std::shared_ptr<tfgst::Engine> engine,

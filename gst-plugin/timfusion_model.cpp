@@ -77,6 +77,26 @@ double Engine::warmup(cv::Size size) {
   return ms_since(t0);
 }
 
+timfusion::FuserPool* Engine::frame_workers_for(cv::Size size) {
+  if (!frame_workers_) return nullptr;
+  if (size != workers_size_) {
+    if (frame_workers_->in_flight() > 0) return nullptr;  // frames of the old size finish first
+    std::lock_guard<std::mutex> lock(run_mu_);
+    // The engine's Fuser was warmed up at this size (negotiation): its memory is one frame's.
+    if (warmed_ != size) fuser_->warmup(size);
+    workers_allowed_ = fuser_->tensor_memory_bytes() <= kMaxFrameMemoryInFlight;
+    if (workers_allowed_) frame_workers_->warmup(size);  // every worker's first frame, side by side
+    workers_size_ = size;
+  }
+  if (!workers_allowed_) return nullptr;
+  std::lock_guard<std::mutex> lock(run_mu_);
+  if (warmed_ == size) {  // warmed up (again, at a renegotiation): its frames run on the workers
+    fuser_->release_memory();
+    warmed_ = cv::Size();
+  }
+  return frame_workers_.get();
+}
+
 void Engine::fuse(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& out, timfusion::ChannelOrder order) {
   std::lock_guard<std::mutex> lock(run_mu_);
   fuser_->fuse(ir, vis, out, order);

@@ -60,6 +60,16 @@ class Engine {
   // whole frames, or null when this engine has one thread or runs on a GPU.
   // Streaming thread only.
   timfusion::FuserPool* frame_workers() { return frame_workers_.get(); }
+  // The frame workers for frames of this size, warmed up at it (all at once,
+  // the first time at a size, when none is in flight), or null: no workers,
+  // or a frame needs more than kMaxFrameMemoryInFlight of tensor memory.
+  // Why the limit: each frame in flight holds its own intermediate tensors,
+  // and a model whose frames need that much has layers large enough for the
+  // intra-op threads to split well (ivif-light at 640x480: ~1 GB, 1.86x at 2
+  // threads), while a small one (ivif-rt: tens of MB) gains most from whole
+  // frames. The engine's own Fuser then gives back its frame memory.
+  timfusion::FuserPool* frame_workers_for(cv::Size size);
+  static constexpr size_t kMaxFrameMemoryInFlight = size_t{256} << 20;
   // How many frames may be in flight for a thread count: one per thread,
   // at most kMaxFramesInFlight; the threads are shared out among them.
   static int frames_in_flight(int threads);
@@ -75,6 +85,8 @@ class Engine {
   std::unique_ptr<timfusion::FuserPool> frame_workers_;
   std::atomic<bool> last_on_workers_{false};
   std::atomic<int> last_frames_{0};
+  cv::Size workers_size_;       // the size frame_workers_for decided for
+  bool workers_allowed_ = false;  // its decision
   cv::Size warmed_;
 };
 

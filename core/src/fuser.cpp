@@ -309,4 +309,9 @@ int Fuser::threads() const { return impl_->threads; }
 int Fuser::threads_in_last_forward() const { return impl_->threads_seen; }
 size_t Fuser::tensor_memory_bytes() const { return impl_->memory.allocated_bytes(); }
 
+void Fuser::release_memory() {
+  impl_->memory.release_cached();
+  impl_->frame_size = cv::Size();  // the next frame starts afresh
+}
+
 }  // namespace timfusion

@@ -62,6 +62,9 @@ class Fuser {
   // Bytes of CPU tensor memory this Fuser's frames have taken from the
   // system: frames reuse it, so it stops growing after the first frame at a size.
   size_t tensor_memory_bytes() const;
+  // Frees the tensor memory kept for the next frame (e.g. when frames go to
+  // other Fusers for a while); the next frame allocates it again.
+  void release_memory();
 
   static bool cuda_available();
   // Whether this CPU computes bf16 natively (AVX512-BF16), the condition
