@@ -38,6 +38,13 @@ const char* kDetails =
     "residual error estimate, the agreement across pairs and the frames used:\n"
     "  gst-launch-1.0 timfusion calibration-file=rig.json ...\n"
     "\n"
+    "\n"
+    "With --checkerboard COLSxROWS the frames show a checkerboard instead (heated for\n"
+    "the thermal camera, so that its squares differ in temperature): its inner\n"
+    "corners are found in both frames of each pair and the homography is fitted\n"
+    "to all of them. Give several pairs with the board at different places, at the\n"
+    "working distance.\n"
+    "\n"
     "Exit status: 0 written, 1 refused (not enough common structure) or failed,\n"
     "2 usage error.\n";
 
@@ -126,6 +133,15 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(-1.0, 1000.0));
   app.add_option("--max-side", o.max_side, "register at most at this size, longer side in pixels (default 1024)")
       ->check(CLI::Range(64, 16384));
+  std::string board;
+  CheckerboardOptions board_options;
+  app.add_option("--checkerboard", board,
+                 "calibrate on a (heated) checkerboard instead of scene structure: its inner corners per row x "
+                 "column, e.g. 9x6 for a board of 10x7 squares")
+      ->type_name("COLSxROWS");
+  app.add_option("--max-corner-error", board_options.max_rms_px,
+                 "checkerboard: refuse when the corners fit worse than this RMS in visible pixels (default 2)")
+      ->check(CLI::Range(0.01, 100.0));
   app.add_flag("-q,--quiet", quiet, "print nothing but errors");
 
   try {
@@ -144,6 +160,14 @@ int main(int argc, char** argv) {
   if (files && (ir.empty() || vis.empty())) usage_error("--ir and --vis go together");
   if (capture && (ir_src.empty() || vis_src.empty())) usage_error("--ir-src and --vis-src go together");
   if (o.min_scale > o.max_scale) usage_error("--min-scale is larger than --max-scale");
+  if (!board.empty()) {
+    int cols = 0, rows = 0;
+    char x = 0, rest = 0;
+    if (std::sscanf(board.c_str(), "%d%c%d%c", &cols, &x, &rows, &rest) != 3 || (x != 'x' && x != 'X') || cols < 3 ||
+        rows < 3 || cols > 100 || rows > 100)
+      usage_error("--checkerboard \"" + board + "\": expected inner corners as COLSxROWS, each 3 to 100 (e.g. 9x6)");
+    board_options.inner_corners = cv::Size(cols, rows);
+  }
 
   try {
     std::vector<CalibrationPair> pairs =
@@ -151,7 +175,7 @@ int main(int argc, char** argv) {
     if (!quiet)
       std::printf("%s: %zu frame pair(s), IR %dx%d, visible %dx%d\n", kTool, pairs.size(), pairs[0].ir.cols,
                   pairs[0].ir.rows, pairs[0].vis.cols, pairs[0].vis.rows);
-    const Calibration c = calibrate(pairs, o);
+    const Calibration c = board.empty() ? calibrate(pairs, o) : calibrate_checkerboard(pairs, board_options);
     write_calibration(output, c, TIMFUSION_VERSION);
     if (!overlay_path.empty()) write_image(overlay_path, overlay(pairs[0], c.h));
     if (!quiet) {
@@ -159,9 +183,16 @@ int main(int argc, char** argv) {
       for (const auto& p : c.pairs) used += p.used;
       std::printf("ir-homography=");
       for (int i = 0; i < 9; ++i) std::printf("%s%.8g", i ? ";" : "", c.h.m[i]);
-      std::printf("\ncorrelation %.3f, distinctness %.3f, residual %.2f px, spread across pairs %.2f px, stability %.2f px, confidence %.2f (%d of %zu "
-                  "pairs used)\nwrote %s\n",
-                  c.correlation, c.distinctness, c.residual_px, c.spread_px, c.stability_px, c.confidence, used, c.pairs.size(), output.c_str());
+      if (c.method == "checkerboard")
+        std::printf("\ncheckerboard corners: RMS error %.2f px, spread across pairs %.2f px, confidence %.2f (%d of %zu "
+                    "pairs used)\nwrote %s\n",
+                    c.residual_px, c.spread_px, c.confidence, used, c.pairs.size(), output.c_str());
+      else
+        std::printf("\ncorrelation %.3f, distinctness %.3f, residual %.2f px, spread across pairs %.2f px, stability %.2f px, confidence %.2f (%d of %zu "
+                    "pairs used)\nwrote %s\n",
+                    c.correlation, c.distinctness, c.residual_px, c.spread_px, c.stability_px, c.confidence, used, c.pairs.size(), output.c_str());
+      for (const auto& p : c.pairs)
+        if (!p.used && !p.problem.empty()) std::printf("  %s: not used: %s\n", p.name.c_str(), p.problem.c_str());
     }
     return 0;
   } catch (const CalibrationRefused& e) {

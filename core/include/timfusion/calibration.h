@@ -66,6 +66,7 @@ struct PairReport {
 };
 
 struct Calibration {
+  std::string method = "structure";  // or "checkerboard" (calibrate_checkerboard)
   Homography h;  // IR pixel -> visible pixel
   cv::Size ir_size, vis_size;
   // Enhanced correlation coefficient of the structure maps under h, at the
@@ -108,6 +109,34 @@ class CalibrationCancelled : public Error {
 // (empty frames, mixed sizes), CalibrationRefused when the result is not good
 // enough.
 Calibration calibrate(const std::vector<CalibrationPair>& pairs, const CalibrationOptions& options = {});
+
+// A checkerboard seen by both cameras: the classic rig target, for scenes
+// without enough shared edges and for the best accuracy. For the thermal
+// camera the board must show its squares: heat it (a lamp, the sun, a warm
+// plate behind a board with cut-out squares). The homography is exact for
+// the board's plane only: hold it at the working distance (a scene far
+// from the cameras is nearly planar for a rig whose lenses are close).
+struct CheckerboardOptions {
+  // Inner corners (where four squares meet) per row and per column: a board
+  // of 10 x 7 squares has 9 x 6.
+  cv::Size inner_corners{9, 6};
+  // Refuse when the corners of all pairs fit the homography worse than this
+  // (RMS, visible pixels): a blurred frame, a board far off the plane, or a
+  // rig that moved between pairs.
+  double max_rms_px = 2.0;
+};
+
+// Estimates the IR->visible homography from the board's inner corners, found
+// in each pair's two frames (OpenCV's findChessboardCornersSB; either
+// polarity, small thermal frames enlarged for the search). Pairs where the
+// board is not found in both frames are reported and skipped; the homography
+// is the least-squares fit to the corners of all the others (several board
+// positions spread over the view fit it best). Calibration::residual_px is
+// the corners' RMS error, spread_px the median distance of the pairs' own
+// fits; correlation, distinctness and stability are -1 (not measured).
+// Throws Error for unusable input, CalibrationRefused when no pair shows the
+// board in both frames or the fit is worse than max_rms_px.
+Calibration calibrate_checkerboard(const std::vector<CalibrationPair>& pairs, const CheckerboardOptions& options = {});
 
 // The scale-only guess: the IR frame stretched onto the whole visible frame
 // (what the identity homography means to the element).

@@ -18,6 +18,7 @@ void write_calibration(const std::string& path, const Calibration& c, const std:
   // The one key the element reads (Homography::load); the rest documents
   // where the numbers came from and how good they are.
   j["ir-homography"] = c.h.m;
+  j["method"] = c.method;
   j["ir-size"] = {c.ir_size.width, c.ir_size.height};
   j["vis-size"] = {c.vis_size.width, c.vis_size.height};
   j["correlation"] = c.correlation;
@@ -32,7 +33,7 @@ void write_calibration(const std::string& path, const Calibration& c, const std:
     f["name"] = p.name;
     f["used"] = p.used;
     if (p.estimated) {
-      f["correlation"] = p.correlation;
+      if (p.correlation >= 0) f["correlation"] = p.correlation;  // -1: not measured (checkerboard)
       f["distance-px"] = p.distance_px;
     } else {
       f["problem"] = p.problem;
