@@ -99,6 +99,7 @@ GST_DEBUG_CATEGORY(gst_timfusion_debug);
 #define DEFAULT_ARCH ""
 #define DEFAULT_DEVICE timfusion::Device::Auto
 #define DEFAULT_THREADS 0
+#define DEFAULT_PARALLEL_FRAMES TRUE
 #define DEFAULT_PRECISION timfusion::Precision::Fp32
 #define DEFAULT_IR_HOMOGRAPHY ""
 #define DEFAULT_CALIBRATION_FILE ""
@@ -109,6 +110,7 @@ enum {
   PROP_ARCH,
   PROP_DEVICE,
   PROP_THREADS,
+  PROP_PARALLEL_FRAMES,
   PROP_PRECISION,
   PROP_IR_HOMOGRAPHY,
   PROP_CALIBRATION_FILE,
@@ -204,6 +206,7 @@ static void gst_timfusion_set_property(GObject* object, guint prop_id, const GVa
       if (running) gst_timfusion_apply_registration_live(self);
       break;
     }
+    case PROP_PARALLEL_FRAMES: st->parallel_frames = g_value_get_boolean(value); break;
     case PROP_AUTO_CALIBRATE: {
       {
         std::lock_guard<std::mutex> lock(st->props_mu);
@@ -269,6 +272,7 @@ static void gst_timfusion_get_property(GObject* object, guint prop_id, GValue* v
       g_value_set_string(value, st->calibration_file.c_str());
       break;
     }
+    case PROP_PARALLEL_FRAMES: g_value_set_boolean(value, st->parallel_frames); break;
     case PROP_AUTO_CALIBRATE: {
       std::lock_guard<std::mutex> lock(st->props_mu);
       g_value_set_boolean(value, st->auto_calibrate);
@@ -409,6 +413,7 @@ static void gst_timfusion_init(GstTimFusion* self) {
   self->st->options.arch = DEFAULT_ARCH;
   self->st->options.device = DEFAULT_DEVICE;
   self->st->options.threads = DEFAULT_THREADS;
+  self->st->parallel_frames = DEFAULT_PARALLEL_FRAMES;
   self->st->options.precision = DEFAULT_PRECISION;
   self->st->homography_text = DEFAULT_IR_HOMOGRAPHY;
   self->st->calibration_file = DEFAULT_CALIBRATION_FILE;
@@ -478,6 +483,14 @@ static void gst_timfusion_class_init(GstTimFusionClass* klass) {
                        "process keep their own; their sum beyond the core count makes them compete. "
                        "See inference-threads for the count in effect",
                        0, 1024, DEFAULT_THREADS, static_cast<GParamFlags>(rw_ready | G_PARAM_STATIC_STRINGS)));
+  g_object_class_install_property(
+      gobject_class, PROP_PARALLEL_FRAMES,
+      g_param_spec_boolean("parallel-frames", "Parallel frames",
+                           "Non-live pipelines with threads > 1: fuse whole frames in parallel on separate workers "
+                           "(throughput; up to min(threads, 4) frames of extra latency and each frame in flight "
+                           "holds its own memory; see frames-in-flight). FALSE: split each frame over the threads, "
+                           "as live pipelines always do (lowest latency and memory). Takes effect at the next frame",
+                           DEFAULT_PARALLEL_FRAMES, static_cast<GParamFlags>(rw_playing | G_PARAM_STATIC_STRINGS)));
   g_object_class_install_property(
       gobject_class, PROP_PRECISION,
       g_param_spec_enum("precision", "Precision",

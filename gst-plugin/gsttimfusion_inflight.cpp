@@ -99,7 +99,7 @@ GstFlowReturn push_oldest(GstTimFusion* self) {
 }  // namespace
 
 bool gst_timfusion_use_frame_workers(GstTimFusion* self, tfgst::Engine& engine, cv::Size size, bool scaled) {
-  if (!engine.frame_workers() || scaled) return false;
+  if (!engine.frame_workers() || scaled || !self->st->parallel_frames) return false;
   // Live: one frame at a time, over the intra-op threads (lowest latency).
   if (GST_CLOCK_TIME_IS_VALID(gst_aggregator_get_latency(GST_AGGREGATOR(self)))) return false;
   return engine.frame_workers_for(size) != nullptr;

@@ -14,6 +14,7 @@
 // Not installed. No LibTorch header: the core is reached through timfusion/fuser.h.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -42,6 +43,7 @@ struct State {
   // --- properties (props_mu) ---
   std::mutex props_mu;
   timfusion::FuserOptions options;
+  std::atomic<bool> parallel_frames{true};  // DEFAULT_PARALLEL_FRAMES; read by the streaming thread
   std::string homography_text;
   std::string calibration_file;
   bool auto_calibrate = false;         // set from DEFAULT_AUTO_CALIBRATE at init

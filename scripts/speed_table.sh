@@ -55,10 +55,10 @@ element_row() {  # model threads frames -> "ms rss faults"
 # sampled (/proc/PID/stat) and its rate over the last 40 % of the run (steady
 # state, well after start-up) is converted to faults per frame.
 # Prints "seconds peak_rss_mb steady_faults_per_second".
-launch_once() {  # model threads buffers
+launch_once() {  # model threads buffers [element properties]
   local desc="videotestsrc num-buffers=$3 ! video/x-raw,format=RGB,width=640,height=480,framerate=30/1 ! f.vis
     videotestsrc num-buffers=$3 pattern=ball ! video/x-raw,format=GRAY8,width=640,height=480,framerate=30/1 ! f.ir
-    timfusion name=f threads=$2 model=$1 ! fakesink"
+    timfusion name=f threads=$2 model=$1 ${4:-} ! fakesink"
   GST_PLUGIN_PATH="$BUILD_DIR/gst-plugin${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}" /usr/bin/python3 -c '
 import resource, subprocess, sys, time
 t = time.monotonic()
@@ -79,9 +79,9 @@ steady = [s for s in samples if s[0] >= 0.6 * wall]
 rate = (steady[-1][1] - steady[0][1]) / (steady[-1][0] - steady[0][0]) if len(steady) > 1 and steady[-1][0] > steady[0][0] else float("nan")
 print(wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, rate)' gst-launch-1.0 -q $desc
 }
-launch_row() {  # model threads frames -> "ms rss faults"
-  read -r t0 _ _ < <(launch_once "$1" "$2" "$LAUNCH_STARTUP")
-  read -r t1 rss rate < <(launch_once "$1" "$2" $((LAUNCH_STARTUP + $3)))
+launch_row() {  # model threads frames [element properties] -> "ms rss faults"
+  read -r t0 _ _ < <(launch_once "$1" "$2" "$LAUNCH_STARTUP" "${4:-}")
+  read -r t1 rss rate < <(launch_once "$1" "$2" $((LAUNCH_STARTUP + $3)) "${4:-}")
   awk -v t0="$t0" -v t1="$t1" -v n="$3" -v rss="$rss" -v rate="$rate" \
     'BEGIN { ms = 1000 * (t1 - t0) / n; printf "%.2f %.0f %.1f\n", ms, rss, rate * ms / 1000 }'
 }
@@ -127,13 +127,19 @@ if [ -f "$RT" ]; then
   fi
   rows "ivif-rt: timfusion element in a pipeline" "rt element" "$RT" "$RT_FRAMES" element_row
   rows "ivif-rt: plain gst-launch-1.0 videotestsrc ! timfusion ! fakesink" "rt launch" "$RT" "$LAUNCH_FRAMES" launch_row
+  # The same pipeline with each frame split over the 2 threads (what live pipelines do, and what
+  # non-live ones did before frames in flight), measured in the same run for the ratio.
+  read -r ms rss faults < <(launch_row "$RT" 2 "$LAUNCH_FRAMES" parallel-frames=false)
+  row "ivif-rt: the same, parallel-frames=false (each frame split over the threads)" 2 "$ms" "$rss" "" "$faults" \
+    "${gflop["$RT 2"]:-}" "${conv["$RT 2"]:-}"
 fi
 echo
 echo "Frames: $FRAMES (ivif-light), $RT_FRAMES (ivif-rt core and element), $LAUNCH_FRAMES (gst-launch-1.0) after an"
 echo "untimed warm-up. Core rows: timfusion-bench (mean of the Fuser's CPU frame path, BN folded, NHWC; bf16 rows"
 echo "only on CPUs with AVX512-BF16, their efficiency against a bf16 convolution); element rows:"
 echo "timfusion-gst-bench --element-only (whole frame path, first output untimed); gst-launch-1.0 rows: the"
-echo "difference of a $LAUNCH_STARTUP-frame and a $((LAUNCH_STARTUP + LAUNCH_FRAMES))-frame run (start-up removed; page faults: the long run's rate over its last 40 %), no"
+echo "difference of a $LAUNCH_STARTUP-frame and a $((LAUNCH_STARTUP + LAUNCH_FRAMES))-frame run (start-up removed; page faults: the long run's rate over its last 40 %); the"
+echo "sources are not live, so threads=2 fuses two whole frames at once (frames in flight) unless parallel-frames=false; no"
 echo "environment tuning (malloc or otherwise). Each row in its own process(es), so the peak RSS is that"
 echo "row's own. GFLOP/s counts the model's convolution FLOPs (timfusion-bench); efficiency is that over the"
 echo "GFLOP/s of one large 3x3 convolution timed by timfusion-bench at the same thread count."
