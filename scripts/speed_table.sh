@@ -17,7 +17,8 @@ FRAMES=${1:-3}
 LIGHT=core/models/ivif-light.safetensors
 RT=core/models/ivif-rt.safetensors
 RT_FRAMES=$((FRAMES * 30))
-LAUNCH_FRAMES=$((FRAMES * 100))
+LAUNCH_FRAMES=$((FRAMES * 300))
+LAUNCH_ROUNDS=${LAUNCH_ROUNDS:-3}  # gst-launch-1.0 rows: rounds of the three variants, interleaved; the median is shown
 LAUNCH_STARTUP=20  # frames of the short run whose time and faults are subtracted
 echo "timfusion $("$BUILD_DIR/core/timfusion-bench" --version | cut -d' ' -f2); machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load average $(cut -d' ' -f1-3 /proc/loadavg) at the start"
 echo
@@ -126,15 +127,33 @@ if [ -f "$RT" ]; then
     rows "ivif-rt: timfusion core, precision=bf16" "rt core bf16" "$RT bf16" "$RT_FRAMES" -
   fi
   rows "ivif-rt: timfusion element in a pipeline" "rt element" "$RT" "$RT_FRAMES" element_row
-  rows "ivif-rt: plain gst-launch-1.0 videotestsrc ! timfusion ! fakesink" "rt launch" "$RT" "$LAUNCH_FRAMES" launch_row
-  # The same pipeline with each frame split over the 2 threads (what live pipelines do, and what
-  # non-live ones did before frames in flight), measured in the same run for the ratio.
-  read -r ms rss faults < <(launch_row "$RT" 2 "$LAUNCH_FRAMES" parallel-frames=false)
+  # Plain gst-launch-1.0: 1 thread, 2 threads, and 2 threads with each frame split over them (what
+  # live pipelines do, and what non-live ones did before frames in flight). A single run of a
+  # few seconds moved by +-20 % on a shared VM, so the variants alternate for LAUNCH_ROUNDS rounds
+  # and each row is the run with the median time (its RSS and faults with it).
+  declare -A runs
+  for ((r = 0; r < LAUNCH_ROUNDS; r++)); do
+    for v in "1" "2" "2 parallel-frames=false"; do
+      read -r t p <<<"$v"
+      runs["$v"]+="$(launch_row "$RT" "$t" "$LAUNCH_FRAMES" "${p:-}")"$'\n'
+    done
+  done
+  median_run() { sort -n <<<"${runs["$1"]}" | sed '/^$/d' | awk '{ l[NR] = $0 } END { print l[int((NR + 1) / 2)] }'; }
+  out["rt launch 1"]=$(median_run "1")
+  out["rt launch 2"]=$(median_run "2")
+  rows "ivif-rt: plain gst-launch-1.0 videotestsrc ! timfusion ! fakesink" "rt launch" "$RT" "$LAUNCH_FRAMES" -
+  read -r ms rss faults <<<"$(median_run "2 parallel-frames=false")"
   row "ivif-rt: the same, parallel-frames=false (each frame split over the threads)" 2 "$ms" "$rss" "" "$faults" \
     "${gflop["$RT 2"]:-}" "${conv["$RT 2"]:-}"
+  echo
+  echo "gst-launch-1.0 runs, ms/frame per round (1 thread | 2 threads | 2 threads, parallel-frames=false):"
+  for ((r = 1; r <= LAUNCH_ROUNDS; r++)); do
+    printf '  round %d: %s | %s | %s\n' "$r" "$(sed -n "${r}p" <<<"${runs["1"]}" | cut -d' ' -f1)" \
+      "$(sed -n "${r}p" <<<"${runs["2"]}" | cut -d' ' -f1)" "$(sed -n "${r}p" <<<"${runs["2 parallel-frames=false"]}" | cut -d' ' -f1)"
+  done
 fi
 echo
-echo "Frames: $FRAMES (ivif-light), $RT_FRAMES (ivif-rt core and element), $LAUNCH_FRAMES (gst-launch-1.0) after an"
+echo "Frames: $FRAMES (ivif-light), $RT_FRAMES (ivif-rt core and element), $LAUNCH_FRAMES (gst-launch-1.0, median of $LAUNCH_ROUNDS interleaved rounds) after an"
 echo "untimed warm-up. Core rows: timfusion-bench (mean of the Fuser's CPU frame path, BN folded, NHWC; bf16 rows"
 echo "only on CPUs with AVX512-BF16, their efficiency against a bf16 convolution); element rows:"
 echo "timfusion-gst-bench --element-only (whole frame path, first output untimed); gst-launch-1.0 rows: the"
