@@ -59,6 +59,11 @@ class TwoPads {
   }
   void push_ir(const Frame& f, int i) { ASSERT_EQ(GST_FLOW_OK, gst_harness_push(ir_, to_buffer(f, i * DUR, DUR))); }
   void push_vis(const Frame& f, int i) { ASSERT_EQ(GST_FLOW_OK, gst_harness_push(vis_, to_buffer(f, i * DUR, DUR))); }
+  // Frame i of both streams (IR first, as a thermal camera often is).
+  void push_pair(const Frame& ir, const Frame& vis, int i) {
+    push_ir(ir, i);
+    push_vis(vis, i);
+  }
   // The next output frame, with the caps it was negotiated with.
   Frame pull(GstVideoInfo* info_out = nullptr) {
     GstBuffer* b = gst_harness_pull(vis_);
@@ -133,8 +138,7 @@ TEST_P(VisFormat, OutputEqualsCoreFuse) {
   for (int i = 0; i < 2; ++i) {
     Frame vis = make_vis(msrs_vis(W, H, i), vf);
     Frame ir = make_ir(msrs_ir(W, H, i), GST_VIDEO_FORMAT_GRAY8);
-    t.push_ir(ir, i);
-    t.push_vis(vis, i);
+    t.push_pair(ir, vis, i);
     GstVideoInfo info;
     Frame out = t.pull(&info);
     EXPECT_EQ(vf, GST_VIDEO_INFO_FORMAT(&info)) << "output format must follow the visible pad";
@@ -161,8 +165,7 @@ TEST(SearchedModel, ShippedRealTimeModelByNameEqualsCoreFuse) {
   t.start(caps_string(GST_VIDEO_FORMAT_I420, W, H), caps_string(GST_VIDEO_FORMAT_GRAY8, W, H));
   Frame vis = make_vis(msrs_vis(W, H), GST_VIDEO_FORMAT_I420);
   Frame ir = make_ir(msrs_ir(W, H), GST_VIDEO_FORMAT_GRAY8);
-  t.push_ir(ir, 0);
-  t.push_vis(vis, 0);
+  t.push_pair(ir, vis, 0);
   Frame out = t.pull();
   EXPECT_EQ(0, max_abs_diff(out, reference_fuse("ivif-rt", "", ir, vis)));
   EXPECT_FALSE(equal(out, vis)) << "the output should differ from the visible input";
@@ -181,8 +184,7 @@ TEST(Element, OnePairAtATimeWithTwoThreadsGetsEachOutput) {
   for (int i = 0; i < 4; ++i) {
     Frame vis = make_vis(msrs_vis(W, H, i), GST_VIDEO_FORMAT_NV12);
     Frame ir = make_ir(msrs_ir(W, H, i), GST_VIDEO_FORMAT_GRAY8);
-    t.push_ir(ir, i);
-    t.push_vis(vis, i);
+    t.push_pair(ir, vis, i);
     Frame out = t.pull();
     EXPECT_EQ(0, max_abs_diff(out, reference_fuse("ivif-rt", "", ir, vis))) << "frame " << i;
   }
@@ -203,8 +205,7 @@ TEST_P(IrFormat, OutputEqualsCoreFuse) {
   t.start(caps_string(GST_VIDEO_FORMAT_BGR, W, H), caps_string(irf, W, H));
   Frame vis = make_vis(msrs_vis(W, H), GST_VIDEO_FORMAT_BGR);
   Frame ir = make_ir(msrs_ir(W, H), irf);
-  t.push_ir(ir, 0);
-  t.push_vis(vis, 0);
+  t.push_pair(ir, vis, 0);
   Frame out = t.pull();
   EXPECT_EQ(0, max_abs_diff(out, reference_fuse(model_light(), "", ir, vis))) << fmt_name(irf);
 }
@@ -241,8 +242,7 @@ TEST(Element, SmallerIrIsScaledWithIdentity) {
   t.start(caps_string(GST_VIDEO_FORMAT_RGB, W, H), caps_string(GST_VIDEO_FORMAT_GRAY8, iw, ih, 9, 1));
   Frame vis = make_vis(msrs_vis(W, H), GST_VIDEO_FORMAT_RGB);
   Frame ir = make_ir(msrs_ir(iw, ih), GST_VIDEO_FORMAT_GRAY8);
-  t.push_ir(ir, 0);
-  t.push_vis(vis, 0);
+  t.push_pair(ir, vis, 0);
   GstVideoInfo info;
   Frame out = t.pull(&info);
   EXPECT_EQ(W, GST_VIDEO_INFO_WIDTH(&info));
@@ -276,8 +276,7 @@ TEST(Element, HomographyStringAndValueArrayWarpIr) {
       g_object_set(t.element(), "ir-homography", h.c_str(), nullptr);
     }
     t.start(caps_string(GST_VIDEO_FORMAT_GRAY8, W, H), caps_string(GST_VIDEO_FORMAT_GRAY8, 80, 60));
-    t.push_ir(ir, 0);
-    t.push_vis(vis, 0);
+    t.push_pair(ir, vis, 0);
     EXPECT_EQ(0, max_abs_diff(t.pull(), want)) << (as_array ? "GstValueArray" : "string");
   }
 }
@@ -363,8 +362,7 @@ TEST(Element, NoMetadataFileWithArch) {
   t.start(caps_string(GST_VIDEO_FORMAT_RGB, W, H), caps_string(GST_VIDEO_FORMAT_GRAY8, W, H));
   Frame vis = make_vis(msrs_vis(W, H), GST_VIDEO_FORMAT_RGB);
   Frame ir = make_ir(msrs_ir(W, H), GST_VIDEO_FORMAT_GRAY8);
-  t.push_ir(ir, 0);
-  t.push_vis(vis, 0);
+  t.push_pair(ir, vis, 0);
   EXPECT_EQ(0, max_abs_diff(t.pull(), reference_fuse(model_light(), "", ir, vis)));
 }
 
@@ -383,8 +381,7 @@ TEST(Element, ModelSwapWhilePlaying) {
   auto step = [&](int image) {
     Frame vis = make_vis(msrs_vis(W, H, image), GST_VIDEO_FORMAT_RGB);
     Frame ir = make_ir(msrs_ir(W, H, image), GST_VIDEO_FORMAT_GRAY8);
-    t.push_ir(ir, i);
-    t.push_vis(vis, i);
+    t.push_pair(ir, vis, i);
     ++i;
     return std::make_tuple(t.pull(), ir, vis);
   };
@@ -427,8 +424,7 @@ TEST(Element, BadModelSwapKeepsCurrentModelAndWarns) {
   EXPECT_EQ(model_light(), t.get_string("actual-model"));
   Frame vis = make_vis(msrs_vis(W, H), GST_VIDEO_FORMAT_GRAY8);
   Frame ir = make_ir(msrs_ir(W, H), GST_VIDEO_FORMAT_GRAY8);
-  t.push_ir(ir, 0);
-  t.push_vis(vis, 0);
+  t.push_pair(ir, vis, 0);
   EXPECT_EQ(0, max_abs_diff(t.pull(), reference_fuse(model_light(), "", ir, vis)));
 }
 
@@ -453,8 +449,7 @@ TEST(Element, HostileCalibrationFilesWhilePlayingWarnAndKeepFusing) {
     auto warnings = t.messages().warnings;
     ASSERT_EQ(1u, warnings.size()) << file;
     EXPECT_NE(std::string::npos, warnings[0].find(file)) << warnings[0];
-    t.push_ir(ir, i);
-    t.push_vis(vis, i);
+    t.push_pair(ir, vis, i);
     ++i;
     EXPECT_EQ(0, max_abs_diff(t.pull(), reference_fuse(model_light(), "", ir, vis))) << file;
   }
