@@ -32,16 +32,6 @@ constexpr auto kInputPoll = std::chrono::microseconds(250);
 
 double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
 
-// The next output can be made at once: each sink pad has its next buffer
-// queued or has ended (the base class calls aggregate exactly then when not live).
-bool next_inputs_queued(GstTimFusion* self) {
-  for (GstVideoAggregatorPad* pad : {self->vis_pad, self->ir_pad}) {
-    GstAggregatorPad* apad = GST_AGGREGATOR_PAD(pad);
-    if (!gst_aggregator_pad_has_buffer(apad) && !gst_aggregator_pad_is_eos(apad)) return false;
-  }
-  return true;
-}
-
 GstFlowReturn fusion_failed(GstTimFusion* self, const std::string& what) {
   GST_ELEMENT_ERROR(self, STREAM, FAILED, ("Fusion failed: %s", what.c_str()), (nullptr));
   return GST_FLOW_ERROR;
@@ -97,6 +87,14 @@ GstFlowReturn push_oldest(GstTimFusion* self) {
 }
 
 }  // namespace
+
+bool gst_timfusion_next_inputs_queued(GstTimFusion* self) {
+  for (GstVideoAggregatorPad* pad : {self->vis_pad, self->ir_pad}) {
+    GstAggregatorPad* apad = GST_AGGREGATOR_PAD(pad);
+    if (!gst_aggregator_pad_has_buffer(apad) && !gst_aggregator_pad_is_eos(apad)) return false;
+  }
+  return true;
+}
 
 bool gst_timfusion_use_frame_workers(GstTimFusion* self, tfgst::Engine& engine, cv::Size size, bool scaled) {
   if (!engine.frame_workers() || scaled || !self->st->parallel_frames) return false;
@@ -204,7 +202,7 @@ GstFlowReturn gst_timfusion_finish_buffer(GstAggregator* agg, GstBuffer* buffer)
       // keep looking at the inputs while waiting.
       const bool worker_free = workers->in_flight() < workers->capacity();
       while (!workers->oldest_done()) {
-        if (worker_free && next_inputs_queued(self)) return GST_FLOW_OK;
+        if (worker_free && gst_timfusion_next_inputs_queued(self)) return GST_FLOW_OK;
         workers->wait_oldest(kInputPoll);
       }
       const GstFlowReturn flow = complete(self, oldest);

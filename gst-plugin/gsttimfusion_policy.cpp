@@ -61,7 +61,12 @@ GstFlowReturn gst_timfusion_aggregate(GstAggregator* agg, gboolean timeout) {
     return flow != GST_FLOW_OK ? flow : GST_FLOW_EOS;
   }
   const GstFlowReturn flow = gst_timfusion_parent_agg_class()->aggregate(agg, timeout);
-  if (flow == GST_FLOW_EOS) {
+  // Frames left on the workers are pushed by the next output's finish_buffer. When this call made
+  // no output (a dropped late frame, a slot without a visible frame) and no next pair is queued,
+  // none may come soon: push them now rather than hold them back.
+  if (!self->st->inflight.frames.empty() &&
+      (flow == GST_FLOW_EOS || ((flow == GST_FLOW_OK || flow == GST_AGGREGATOR_FLOW_NEED_DATA) &&
+                                !gst_timfusion_next_inputs_queued(self)))) {
     const GstFlowReturn drained = gst_timfusion_drain_in_flight(self);
     if (drained != GST_FLOW_OK) return drained;
   }

@@ -135,6 +135,9 @@ GstFlowReturn gst_timfusion_start_in_flight(GstTimFusion* self, std::shared_ptr<
                                             GstBuffer* outbuf, GstVideoFrame* out, const cv::Mat& out_plane,
                                             const cv::Mat& ir, const cv::Mat& vis, timfusion::ChannelOrder order,
                                             const tfgst::FrameKey& key, std::chrono::steady_clock::time_point started);
+// The next output can be made at once: each sink pad has its next buffer
+// queued or has ended (when not live, the base class aggregates exactly then).
+bool gst_timfusion_next_inputs_queued(GstTimFusion* self);
 // Whether the newest frame in flight has these inputs (a repeat of it).
 bool gst_timfusion_in_flight_key(GstTimFusion* self, const tfgst::FrameKey& key);
 // Waits for every frame in flight to be done (not pushed): before a frame
