@@ -7,6 +7,7 @@
 #include <gst/video/video.h>
 
 #include <atomic>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -85,54 +86,105 @@ TEST(FramesInFlight, NotLiveOutputIsOneFrameAtATimeInOrder) {
   EXPECT_FALSE(equal(from_buffer(two.result.out.buffers[0], info), from_buffer(two.result.out.buffers[6], info)));
 }
 
-// compositor-style check: a flushing seek back to the start while frames are
-// on the workers. After it, the output restarts at 0 and runs on without a
-// frame of the old timeline among the new ones.
-TEST(FramesInFlight, FlushingSeekDropsTheFramesInFlight) {
-  const std::string desc = moving_sources(400) + "timfusion name=f model=ivif-rt threads=2 ! appsink name=out sync=false";
-  GstElement* p = gst_parse_launch(desc.c_str(), nullptr);
-  ASSERT_NE(nullptr, p);
-  struct Seen {
-    std::mutex mu;
-    std::vector<GstClockTime> pts;
-  } seen;
-  GstElement* sink = gst_bin_get_by_name(GST_BIN(p), "out");
+namespace {
+
+// Collects the PTS of every buffer the appsink "out" receives.
+struct SeenPts {
+  std::mutex mu;
+  std::vector<GstClockTime> pts;
+  size_t count() {
+    std::lock_guard<std::mutex> lock(mu);
+    return pts.size();
+  }
+};
+
+void collect_pts(GstElement* pipeline, SeenPts* seen) {
+  GstElement* sink = gst_bin_get_by_name(GST_BIN(pipeline), "out");
   GstAppSinkCallbacks cb{};
   cb.new_sample = [](GstAppSink* s, gpointer user) -> GstFlowReturn {
     GstSample* sample = gst_app_sink_pull_sample(s);
     if (!sample) return GST_FLOW_OK;
-    auto* seen = static_cast<Seen*>(user);
+    auto* seen = static_cast<SeenPts*>(user);
     std::lock_guard<std::mutex> lock(seen->mu);
     seen->pts.push_back(GST_BUFFER_PTS(gst_sample_get_buffer(sample)));
     gst_sample_unref(sample);
     return GST_FLOW_OK;
   };
-  gst_app_sink_set_callbacks(GST_APP_SINK(sink), &cb, &seen, nullptr);
+  gst_app_sink_set_callbacks(GST_APP_SINK(sink), &cb, seen, nullptr);
   gst_object_unref(sink);
-  ASSERT_NE(GST_STATE_CHANGE_FAILURE, gst_element_set_state(p, GST_STATE_PLAYING));
-  auto count = [&] {
-    std::lock_guard<std::mutex> lock(seen.mu);
-    return seen.pts.size();
-  };
-  const double t0 = now_s();
-  while (count() < 10 && now_s() - t0 < 60) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  ASSERT_GE(count(), 10u);
-  ASSERT_TRUE(gst_element_seek_simple(p, GST_FORMAT_TIME, GST_SEEK_FLAG_FLUSH, 0));
+}
+
+// Plays the moving sources through timfusion threads=2 (frames in flight), runs
+// `seek` (flushing) once 10 frames are out, then runs to EOS. Returns the bus log;
+// *before_seek: the outputs that came before the seek (a flushing seek returns
+// once the old data is flushed).
+BusLog play_and_seek(SeenPts* seen, size_t* before_seek, const std::function<bool(GstElement*)>& seek) {
   BusLog log;
+  const std::string desc = moving_sources(400) + "timfusion name=f model=ivif-rt threads=2 ! appsink name=out sync=false";
+  GstElement* p = gst_parse_launch(desc.c_str(), nullptr);
+  if (!p) {
+    ADD_FAILURE() << "pipeline did not parse";
+    return log;
+  }
+  collect_pts(p, seen);
+  EXPECT_NE(GST_STATE_CHANGE_FAILURE, gst_element_set_state(p, GST_STATE_PLAYING));
+  const double t0 = now_s();
+  while (seen->count() < 10 && now_s() - t0 < 60) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_GE(seen->count(), 10u);
+  EXPECT_TRUE(seek(p));
+  *before_seek = seen->count();
   drain_bus(p, log, 120);
   gst_element_set_state(p, GST_STATE_NULL);
   gst_object_unref(p);
+  return log;
+}
+
+}  // namespace
+
+// compositor-style check: a flushing seek back to the start while frames are
+// on the workers. After it, the output restarts at 0 and runs on without a
+// frame of the old timeline among the new ones.
+TEST(FramesInFlight, FlushingSeekDropsTheFramesInFlight) {
+  SeenPts seen;
+  size_t before_seek = 0;
+  BusLog log = play_and_seek(&seen, &before_seek, [](GstElement* p) {
+    return gst_element_seek_simple(p, GST_FORMAT_TIME, GST_SEEK_FLAG_FLUSH, 0) == TRUE;
+  });
   EXPECT_TRUE(log.eos);
   EXPECT_TRUE(log.errors.empty()) << joined(log.errors);
 
   std::lock_guard<std::mutex> lock(seen.mu);
   const auto& pts = seen.pts;
-  size_t restart = 0;  // the last output at time 0: the seek's first frame
-  for (size_t i = 0; i < pts.size(); ++i)
-    if (pts[i] == 0) restart = i;
-  ASSERT_GT(restart, 0u) << "no output after the seek";
+  const size_t restart = before_seek;  // the seek's first frame
+  ASSERT_GT(restart, 0u);
+  ASSERT_LT(restart, pts.size()) << "no output after the seek";
   for (size_t i = 1; i < restart; ++i) EXPECT_GT(pts[i], pts[i - 1]) << "before the seek, output " << i;
   for (size_t i = restart; i < pts.size(); ++i)
     ASSERT_EQ(frame_time(i - restart), pts[i]) << "after the seek, output " << i - restart;
   EXPECT_GE(pts.size() - restart, 10u);
+}
+
+// compositor-style check: reverse playback (rate -1 over the first 3 s) while
+// frames are on the workers: every frame of the range comes out, last to first.
+TEST(FramesInFlight, ReversePlaybackComesOutInReverseOrder) {
+  SeenPts seen;
+  size_t turn = 0;  // the first output of the reverse range
+  BusLog log = play_and_seek(&seen, &turn, [](GstElement* p) {
+    return gst_element_seek(p, -1.0, GST_FORMAT_TIME, GST_SEEK_FLAG_FLUSH, GST_SEEK_TYPE_SET, 0, GST_SEEK_TYPE_SET,
+                            3 * GST_SECOND) == TRUE;
+  });
+  EXPECT_TRUE(log.eos);
+  EXPECT_TRUE(log.errors.empty()) << joined(log.errors);
+
+  std::lock_guard<std::mutex> lock(seen.mu);
+  const auto& pts = seen.pts;
+  ASSERT_LT(turn, pts.size()) << "no reverse output";
+  const size_t n = pts.size() - turn;
+  // About 3 s of frames (the aggregator rounds the range's ends to frames), last to first.
+  EXPECT_GE(n, static_cast<size_t>(3 * FPS - 2));
+  EXPECT_LE(n, static_cast<size_t>(3 * FPS));
+  EXPECT_GT(pts[turn], frame_time(3 * FPS - 3));
+  EXPECT_EQ(0u, pts.back()) << "the reverse range ends at its start";
+  for (size_t k = turn + 1; k < pts.size(); ++k)  // one frame earlier each (to the nanosecond's rounding)
+    ASSERT_NEAR(double(pts[k - 1] - frame_time(1)), double(pts[k]), 1.0) << "reverse output " << k - turn;
 }
