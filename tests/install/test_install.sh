@@ -24,7 +24,7 @@ DESTDIR=$dest meson install -C "$build" --no-rebuild --quiet >"$dest/install.log
 root=$dest$prefix
 [ -f "$dest$plugindir/libgsttimfusion.so" ] || fail "plugin not installed in $plugindir"
 [ -f "$root/share/timfusion/models/ivif-rt.safetensors" ] || fail "default model not in share/timfusion/models"
-for h in fuser.h version.h error.h; do [ -f "$root/include/timfusion/$h" ] || fail "header timfusion/$h not installed"; done
+for h in fuser.h fuser_pool.h calibration.h version.h error.h; do [ -f "$root/include/timfusion/$h" ] || fail "header timfusion/$h not installed"; done
 soname=$(objdump -p "$dest$libdir/libtimfusion.so" | awk '/SONAME/ {print $2}')
 [ "$soname" = "libtimfusion.so.${version%%.*}" ] || fail "soname is '$soname'"
 
