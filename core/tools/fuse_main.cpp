@@ -1,8 +1,14 @@
 // timfusion-fuse: fuse IR + visible images (single pair or two folders).
+#include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <functional>
 #include <filesystem>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <opencv2/imgcodecs.hpp>
 
@@ -20,13 +26,18 @@ using namespace timfusion;
 namespace {
 
 const char* kSummary = "Fuses an infrared and a visible image with a TIM network.";
+constexpr int kMaxPairsAtOnce = 4;  // as the element's frames in flight
 const char* kDetails =
     "IR, VIS and OUT are image files, or folders (pairs matched by base name, any\n"
     "format OpenCV reads; OUT/<name>.png is written for each pair).\n"
     "\n"
     "Colour: the visible luma (BT.601) is fused and the visible chroma kept, so a\n"
     "colour visible image gives a colour result. 16-bit IR is scaled from 0..65535.\n"
-    "Output pixels are round(clamp(y, 0, 1) * 255).";
+    "Output pixels are round(clamp(y, 0, 1) * 255).\n"
+    "\n"
+    "Folders on the CPU: min(threads, 4) pairs are read, fused and written at once,\n"
+    "each by its own single-threaded worker when threads <= 4 (the threads are\n"
+    "shared among them), so the output does not depend on the thread count.";
 
 struct Args {
   FuserOptions fuser;
@@ -64,7 +75,9 @@ Args parse(int argc, char** argv) {
                  "or a JSON genotype")
       ->type_name("NAME|FILE");
   app.add_flag("--resize-ir", a.resize_ir, "scale IR to the visible size when they differ (default: error)");
-  app.add_option("--threads", a.fuser.threads, "CPU threads for inference (default: LibTorch's choice)")
+  app.add_option("--threads", a.fuser.threads,
+                 "CPU threads for inference (default: one per core); with folders, pairs are fused side by side "
+                 "(see below)")
       ->check(CLI::Range(1, 256))
       ->type_name("N");
   app.add_option("--device", device, "auto | cpu | cuda")
@@ -128,18 +141,48 @@ int main(int argc, char** argv) {
       fuse_pair(fuser, a.ir, a.vis, a.output, a.resize_ir);
       return 0;
     }
+    // Whole pairs side by side (as the element does with frames in a non-live
+    // pipeline): small networks do not scale when one image is split over the
+    // cores, and reading and writing the images runs in parallel too.
+    const int workers = fuser.device() == Device::Cpu
+                            ? std::max(1, std::min({fuser.threads(), kMaxPairsAtOnce, static_cast<int>(pairs.size())}))
+                            : 1;
+    std::vector<std::unique_ptr<Fuser>> own;  // one per worker (when there are several)
+    if (workers > 1) {
+      FuserOptions per_worker = a.fuser;
+      per_worker.threads = fuser.threads() / workers;
+      per_worker.device = Device::Cpu;
+      for (int w = 0; w < workers; ++w) own.push_back(std::make_unique<Fuser>(per_worker));
+    }
     Progress bar("fusing", static_cast<long>(pairs.size()), !a.quiet);
+    std::mutex mu;  // the progress bar, stderr and the counters
     long done = 0;
     int failed = 0;
-    for (const auto& p : pairs) {
-      try {
-        fuse_pair(fuser, p.ir, p.vis, (fs::path(a.output) / (p.name + ".png")).string(), a.resize_ir);
-      } catch (const Error& e) {
-        // One bad pair does not lose the others; the exit status reports it.
-        std::fprintf(stderr, "%stimfusion-fuse: %s\n", a.quiet ? "" : "\n", e.what());
-        ++failed;
+    std::atomic<size_t> next{0};
+    auto work = [&](Fuser& f) {
+      for (size_t i; (i = next++) < pairs.size();) {
+        const ImagePair& p = pairs[i];
+        std::string error;
+        try {
+          fuse_pair(f, p.ir, p.vis, (fs::path(a.output) / (p.name + ".png")).string(), a.resize_ir);
+        } catch (const std::exception& e) {  // Error, or bad_alloc: never out of a worker thread
+          error = e.what();
+        }
+        std::lock_guard<std::mutex> lock(mu);
+        if (!error.empty()) {
+          // One bad pair does not lose the others; the exit status reports it.
+          std::fprintf(stderr, "%stimfusion-fuse: %s\n", a.quiet ? "" : "\n", error.c_str());
+          ++failed;
+        }
+        bar.update(++done, p.name);
       }
-      bar.update(++done, p.name);
+    };
+    if (own.empty()) {
+      work(fuser);
+    } else {
+      std::vector<std::thread> threads;
+      for (auto& f : own) threads.emplace_back(work, std::ref(*f));
+      for (auto& t : threads) t.join();
     }
     bar.finish();
     if (failed) {

@@ -64,6 +64,35 @@ TEST(Cli, DirectoryModeFusesEveryPairWithColourKept) {
   }
 }
 
+// Folders: pairs are fused side by side, one single-threaded worker each, so
+// the files do not depend on the thread count; a bad pair among them is
+// reported and the others are still written.
+TEST(Cli, FolderPairsSideBySideEqualOneAtATime) {
+  std::string root = tftest::temp_dir("cli-parallel");
+  fs::create_directories(root + "/ir");
+  fs::create_directories(root + "/vis");
+  const std::vector<std::string> names = {"06", "12", "20", "37", "41"};  // different sizes
+  for (const auto& n : names) {
+    fs::create_symlink(tftest::data("tno42/ir/" + n + ".png"), root + "/ir/" + n + ".png");
+    fs::create_symlink(tftest::data("tno42/vis/" + n + ".png"), root + "/vis/" + n + ".png");
+  }
+  cv::imwrite(root + "/ir/zz_bad.png", cv::Mat(20, 30, CV_8UC1, cv::Scalar(9)));  // not the visible size
+  cv::imwrite(root + "/vis/zz_bad.png", cv::Mat(40, 50, CV_8UC1, cv::Scalar(9)));
+  std::string log1, log3;
+  const std::string common = fuse_cmd() + "--model ivif-rt --ir " + q(root + "/ir") + " --vis " + q(root + "/vis");
+  EXPECT_EQ(1, tftest::run(common + " --threads 1 --output " + q(root + "/one"), &log1)) << log1;
+  EXPECT_EQ(1, tftest::run(common + " --threads 3 --output " + q(root + "/three"), &log3)) << log3;
+  EXPECT_NE(std::string::npos, log3.find("zz_bad.png")) << log3;
+  EXPECT_NE(std::string::npos, log3.find("1 of 6 pairs failed")) << log3;
+  for (const auto& n : names) {
+    cv::Mat a = cv::imread(root + "/one/" + n + ".png", cv::IMREAD_UNCHANGED);
+    cv::Mat b = cv::imread(root + "/three/" + n + ".png", cv::IMREAD_UNCHANGED);
+    ASSERT_FALSE(a.empty()) << n;
+    ASSERT_EQ(a.size(), b.size()) << n;
+    EXPECT_EQ(0, cv::norm(a, b, cv::NORM_INF)) << n;
+  }
+}
+
 TEST(Cli, MissingFilesAndBadOptionsAreClearErrors) {
   std::string log;
   std::string out = tftest::temp_dir("cli-err") + "/o.png";
