@@ -83,7 +83,10 @@ timfusion::FuserPool* Engine::frame_workers_for(cv::Size size) {
     if (frame_workers_->in_flight() > 0) return nullptr;  // frames of the old size finish first
     std::lock_guard<std::mutex> lock(run_mu_);
     // The engine's Fuser was warmed up at this size (negotiation): its memory is one frame's.
-    if (warmed_ != size) fuser_->warmup(size);
+    if (warmed_ != size) {
+      fuser_->warmup(size);
+      warmed_ = size;
+    }
     workers_allowed_ = fuser_->tensor_memory_bytes() <= kMaxFrameMemoryInFlight;
     if (workers_allowed_) frame_workers_->warmup(size);  // every worker's first frame, side by side
     workers_size_ = size;
