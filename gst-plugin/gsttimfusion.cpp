@@ -567,10 +567,11 @@ static void gst_timfusion_class_init(GstTimFusionClass* klass) {
   g_object_class_install_property(
       gobject_class, PROP_FRAMES_IN_FLIGHT,
       g_param_spec_int("frames-in-flight", "Frames in flight",
-                       "Frames fused at the same time when the last frame was: 1 in a live pipeline, with one "
-                       "thread, on a GPU or when the output is scaled; in a non-live CPU pipeline with threads "
-                       "> 1, min(threads, 4) whole frames on separate workers (more throughput, up to that "
-                       "many frames of extra latency); 0 before the first frame",
+                       "Frames fused at the same time when the last frame was: in a non-live CPU pipeline with "
+                       "threads > 1 and parallel-frames, min(threads, 4) whole frames on separate workers (more "
+                       "throughput, up to that many frames of extra latency); else 1 (live, one thread, "
+                       "parallel-frames=false, a GPU, a scaled output, or a model whose frame needs more than "
+                       "256 MiB of tensor memory); 0 before the first frame",
                        0, G_MAXINT, 0, ro));
 
   gst_element_class_set_static_metadata(
