@@ -122,11 +122,13 @@ enum {
   PROP_AUTO_CALIBRATE,
   PROP_AUTO_CALIBRATE_SECONDS,
   PROP_AUTO_CALIBRATE_FRAMES,
+  PROP_AUTO_CALIBRATE_CHECKERBOARD,
 };
 
 #define DEFAULT_AUTO_CALIBRATE FALSE
 #define DEFAULT_AUTO_CALIBRATE_SECONDS 2.0
 #define DEFAULT_AUTO_CALIBRATE_FRAMES 4
+#define DEFAULT_AUTO_CALIBRATE_CHECKERBOARD ""
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
     "src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS(GST_VIDEO_CAPS_MAKE(TFGST_VIS_FORMATS)));
@@ -229,6 +231,12 @@ static void gst_timfusion_set_property(GObject* object, guint prop_id, const GVa
       st->auto_calibrate_frames = g_value_get_int(value);
       break;
     }
+    case PROP_AUTO_CALIBRATE_CHECKERBOARD: {
+      std::lock_guard<std::mutex> lock(st->props_mu);
+      const gchar* v = g_value_get_string(value);
+      st->auto_calibrate_checkerboard = v ? v : "";
+      break;
+    }
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
 }
@@ -286,6 +294,11 @@ static void gst_timfusion_get_property(GObject* object, guint prop_id, GValue* v
     case PROP_AUTO_CALIBRATE_FRAMES: {
       std::lock_guard<std::mutex> lock(st->props_mu);
       g_value_set_int(value, st->auto_calibrate_frames);
+      break;
+    }
+    case PROP_AUTO_CALIBRATE_CHECKERBOARD: {
+      std::lock_guard<std::mutex> lock(st->props_mu);
+      g_value_set_string(value, st->auto_calibrate_checkerboard.c_str());
       break;
     }
     case PROP_INFERENCE_MS: g_value_set_double(value, st->inference.average_ms()); break;
@@ -420,6 +433,7 @@ static void gst_timfusion_init(GstTimFusion* self) {
   self->st->auto_calibrate = DEFAULT_AUTO_CALIBRATE;
   self->st->auto_calibrate_seconds = DEFAULT_AUTO_CALIBRATE_SECONDS;
   self->st->auto_calibrate_frames = DEFAULT_AUTO_CALIBRATE_FRAMES;
+  self->st->auto_calibrate_checkerboard = DEFAULT_AUTO_CALIBRATE_CHECKERBOARD;
   self->vis_pad = add_sink_pad(self, "vis");
   self->ir_pad = add_sink_pad(self, "ir");
 }
@@ -539,6 +553,15 @@ static void gst_timfusion_class_init(GstTimFusionClass* klass) {
                        "consensus that tolerates a bad frame, but a longer background estimate)",
                        1, 30, DEFAULT_AUTO_CALIBRATE_FRAMES,
                        static_cast<GParamFlags>(rw_playing | G_PARAM_STATIC_STRINGS)));
+  g_object_class_install_property(
+      gobject_class, PROP_AUTO_CALIBRATE_CHECKERBOARD,
+      g_param_spec_string("auto-calibrate-checkerboard", "Auto-calibrate checkerboard",
+                          "Calibrate on a (heated) checkerboard held in view instead of the scene's structure: its "
+                          "inner corners as COLSxROWS, e.g. 9x6 for a board of 10x7 squares (timfusion-calibrate "
+                          "--checkerboard); empty: the scene's structure. A malformed value is a warning when "
+                          "auto-calibrate starts, and no calibration runs",
+                          DEFAULT_AUTO_CALIBRATE_CHECKERBOARD,
+                          static_cast<GParamFlags>(rw_playing | G_PARAM_STATIC_STRINGS)));
   g_object_class_install_property(
       gobject_class, PROP_INFERENCE_MS,
       g_param_spec_double("inference-ms", "Inference time (ms)",

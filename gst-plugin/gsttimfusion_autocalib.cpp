@@ -24,8 +24,8 @@ void post_result(GstTimFusion* self, const timfusion::Calibration* c, const std:
     std::ostringstream h;
     h.precision(10);
     for (int i = 0; i < 9; ++i) h << (i ? "," : "") << c->h.m[i];
-    s = gst_structure_new("timfusion-calibration", "success", G_TYPE_BOOLEAN, TRUE, "ir-homography", G_TYPE_STRING,
-                          h.str().c_str(), "correlation", G_TYPE_DOUBLE, c->correlation, "distinctness",
+    s = gst_structure_new("timfusion-calibration", "success", G_TYPE_BOOLEAN, TRUE, "method", G_TYPE_STRING,
+                          c->method.c_str(), "ir-homography", G_TYPE_STRING, h.str().c_str(), "correlation", G_TYPE_DOUBLE, c->correlation, "distinctness",
                           G_TYPE_DOUBLE, c->distinctness, "residual-px", G_TYPE_DOUBLE, c->residual_px, "spread-px", G_TYPE_DOUBLE, c->spread_px, "confidence",
                           G_TYPE_DOUBLE, c->confidence, "frames", G_TYPE_INT, frames, nullptr);
     GST_INFO_OBJECT(self, "auto-calibration: ir-homography=%s (correlation %.3f, residual %.2f px)", h.str().c_str(),
@@ -46,19 +46,33 @@ void gst_timfusion_autocal_arm(GstTimFusion* self) {
   bool on;
   double seconds;
   int frames;
+  std::string board_text;
   {
     std::lock_guard<std::mutex> lock(st->props_mu);
     on = st->auto_calibrate;
     seconds = st->auto_calibrate_seconds;
     frames = st->auto_calibrate_frames;
+    board_text = st->auto_calibrate_checkerboard;
   }
   if (!on) {
     st->autocal.stop();
     return;
   }
-  GST_INFO_OBJECT(self, "auto-calibration: collecting %d frame pairs over %.1f s", frames, seconds);
+  cv::Size board;
+  if (!board_text.empty()) {
+    try {
+      board = timfusion::parse_checkerboard(board_text);
+    } catch (const std::exception& e) {
+      st->autocal.stop();
+      GST_ELEMENT_WARNING(self, LIBRARY, SETTINGS, ("auto-calibrate-checkerboard: %s", e.what()),
+                          ("no auto-calibration runs; the current IR homography stays"));
+      return;
+    }
+  }
+  GST_INFO_OBJECT(self, "auto-calibration: collecting %d frame pairs over %.1f s%s", frames, seconds,
+                  board.empty() ? "" : " (checkerboard)");
   // The element outlives the worker: stop() joins it at PAUSED->READY and in finalize.
-  st->autocal.start(seconds, frames, [self](const timfusion::Calibration* c, const std::string& e, int n) {
+  st->autocal.start(seconds, frames, board, [self](const timfusion::Calibration* c, const std::string& e, int n) {
     try {
       post_result(self, c, e, n);
     } catch (const std::exception& ex) {

@@ -49,6 +49,7 @@ struct State {
   bool auto_calibrate = false;         // set from DEFAULT_AUTO_CALIBRATE at init
   double auto_calibrate_seconds = 0;   // DEFAULT_AUTO_CALIBRATE_SECONDS
   int auto_calibrate_frames = 0;       // DEFAULT_AUTO_CALIBRATE_FRAMES
+  std::string auto_calibrate_checkerboard;  // DEFAULT_AUTO_CALIBRATE_CHECKERBOARD ("" = scene structure)
 
   // --- active registration (reg_mu) ---
   std::mutex reg_mu;

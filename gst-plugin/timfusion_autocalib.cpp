@@ -5,11 +5,12 @@
 
 namespace tfgst {
 
-void AutoCalibrator::start(double seconds, int max_frames, Done done) {
+void AutoCalibrator::start(double seconds, int max_frames, cv::Size board, Done done) {
   stop();
   std::lock_guard<std::mutex> lock(mu_);
   seconds_ = seconds;
   max_frames_ = std::max(1, max_frames);
+  board_ = board;
   done_ = std::move(done);
   pairs_.clear();
   have_first_ = false;
@@ -57,7 +58,10 @@ void AutoCalibrator::run(std::vector<timfusion::CalibrationPair> pairs) {
   timfusion::CalibrationOptions o;
   o.cancel = &cancel_;
   try {
-    const timfusion::Calibration c = timfusion::calibrate(pairs, o);
+    timfusion::CheckerboardOptions board;
+    board.inner_corners = board_;
+    const timfusion::Calibration c =
+        board_.empty() ? timfusion::calibrate(pairs, o) : timfusion::calibrate_checkerboard(pairs, board);
     if (!cancel_) done_(&c, "", n);
   } catch (const timfusion::CalibrationCancelled&) {
   } catch (const std::exception& e) {

@@ -4,7 +4,7 @@
 // The streaming thread offers every frame pair; while collecting, one pair is
 // copied every seconds/frames of stream time (a copy of two luma planes, well
 // under a millisecond). When the window is full, a worker thread runs
-// timfusion::calibrate() and hands the outcome to a callback; the streaming
+// timfusion::calibrate() (or calibrate_checkerboard()) and hands the outcome to a callback; the streaming
 // thread never waits for it. stop() cancels and joins the worker.
 #pragma once
 
@@ -29,8 +29,10 @@ class AutoCalibrator {
 
   ~AutoCalibrator() { stop(); }
 
-  // Starts collecting (cancels and joins a previous run first).
-  void start(double seconds, int max_frames, Done done);
+  // Starts collecting (cancels and joins a previous run first). board: the
+  // inner corners of a checkerboard to calibrate on (calibrate_checkerboard);
+  // empty: the scene's structure (calibrate).
+  void start(double seconds, int max_frames, cv::Size board, Done done);
   // Cancels a running estimate and joins the worker; nothing is reported.
   void stop();
   // Cheap check for the streaming thread.
@@ -50,6 +52,7 @@ class AutoCalibrator {
   Done done_;
   double seconds_ = 0;
   int max_frames_ = 1;
+  cv::Size board_;
   uint64_t first_ = 0, next_ = 0;
   bool have_first_ = false;
   std::vector<timfusion::CalibrationPair> pairs_;

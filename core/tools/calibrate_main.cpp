@@ -161,12 +161,11 @@ int main(int argc, char** argv) {
   if (capture && (ir_src.empty() || vis_src.empty())) usage_error("--ir-src and --vis-src go together");
   if (o.min_scale > o.max_scale) usage_error("--min-scale is larger than --max-scale");
   if (!board.empty()) {
-    int cols = 0, rows = 0;
-    char x = 0, rest = 0;
-    if (std::sscanf(board.c_str(), "%d%c%d%c", &cols, &x, &rows, &rest) != 3 || (x != 'x' && x != 'X') || cols < 3 ||
-        rows < 3 || cols > 100 || rows > 100)
-      usage_error("--checkerboard \"" + board + "\": expected inner corners as COLSxROWS, each 3 to 100 (e.g. 9x6)");
-    board_options.inner_corners = cv::Size(cols, rows);
+    try {
+      board_options.inner_corners = parse_checkerboard(board);
+    } catch (const Error& e) {
+      usage_error(std::string("--") + e.what());
+    }
   }
 
   try {

@@ -10,6 +10,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "gst_test_util.h"
+#include "heated_board.h"
 #include "test_support.h"
 #include "timfusion/calibration.h"
 #include "timfusion/pairs.h"
@@ -159,6 +160,51 @@ TEST(AutoCalibrate, LiveFramesGiveTheKnownHomography) {
   EXPECT_GE(correlation, 0.4);
   EXPECT_EQ(2, frames);
   EXPECT_GE(r.outputs_after_message, 3) << "fusion stopped after the calibration";
+}
+
+// A heated checkerboard in view of a live rig (auto-calibrate-checkerboard):
+// the board's corners give the known homography to a fraction of a pixel.
+TEST(AutoCalibrate, LiveFramesOfAHeatedCheckerboardGiveTheKnownHomography) {
+  const std::string dir = tftest::temp_dir("autocal-board");
+  const tftest::BoardView v = tftest::heated_board_view({190, 150}, 3);
+  timfusion::write_image(dir + "/ir.png", v.ir);
+  timfusion::write_image(dir + "/vis.png", v.vis);
+  LiveResult r;
+  run_live(still(dir + "/ir.png", "ir", "GRAY8", true, 100000) + still(dir + "/vis.png", "vis", "GRAY8", true, 100000) +
+               fusion("auto-calibrate=true auto-calibrate-checkerboard=9x6 auto-calibrate-seconds=0.3 "
+                      "auto-calibrate-frames=2") +
+               "! fakesink sync=false",
+           r, 3, 120);
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0];
+  ASSERT_NE(nullptr, r.calibration) << "no timfusion-calibration message";
+  gboolean ok = FALSE;
+  gst_structure_get_boolean(r.calibration, "success", &ok);
+  ASSERT_TRUE(ok) << gst_structure_to_string(r.calibration);
+  const gchar* method = gst_structure_get_string(r.calibration, "method");
+  EXPECT_STREQ("checkerboard", method ? method : "");
+  timfusion::Homography truth;
+  for (int i = 0; i < 9; ++i) truth.m[i] = v.truth.val[i];
+  EXPECT_LT(timfusion::reprojection_error(parse_message_homography(r.calibration), truth, v.ir.size(), v.vis.size()),
+            0.5)
+      << gst_structure_to_string(r.calibration);
+  EXPECT_GE(r.outputs_after_message, 3) << "fusion stopped after the calibration";
+}
+
+TEST(AutoCalibrate, MalformedCheckerboardIsAWarningAndNoCalibrationRuns) {
+  const std::string dir = tftest::temp_dir("autocal-badboard");
+  const tftest::BoardView v = tftest::heated_board_view({190, 150}, 3);
+  timfusion::write_image(dir + "/ir.png", v.ir);
+  timfusion::write_image(dir + "/vis.png", v.vis);
+  LiveResult r;
+  run_live(still(dir + "/ir.png", "ir", "GRAY8", true, 30) + still(dir + "/vis.png", "vis", "GRAY8", true, 30) +
+               fusion("auto-calibrate=true auto-calibrate-checkerboard=9by6 auto-calibrate-seconds=0.3") +
+               "! fakesink sync=false",
+           r, 0, 8);
+  EXPECT_TRUE(r.errors.empty());
+  EXPECT_EQ(nullptr, r.calibration) << "a malformed board must not fall back to another method";
+  bool warned = false;
+  for (const auto& w : r.warnings) warned |= w.find("9by6") != std::string::npos && w.find("COLSxROWS") != std::string::npos;
+  EXPECT_TRUE(warned);
 }
 
 TEST(AutoCalibrate, BlankFramesAreRefusedWithAWarningAndFusionGoesOn) {

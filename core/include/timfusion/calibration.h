@@ -126,6 +126,10 @@ struct CheckerboardOptions {
   double max_rms_px = 2.0;
 };
 
+// "COLSxROWS" (inner corners, each 3 to 100, e.g. "9x6") as a size; throws
+// Error naming the text and the expected form.
+cv::Size parse_checkerboard(const std::string& text);
+
 // Estimates the IR->visible homography from the board's inner corners, found
 // in each pair's two frames (OpenCV's findChessboardCornersSB; either
 // polarity, small thermal frames enlarged for the search). Pairs where the

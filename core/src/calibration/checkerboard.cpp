@@ -6,6 +6,7 @@
 // and corner detection does not care about polarity.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -98,6 +99,15 @@ double rms(const Mat3& h, const std::vector<cv::Point2f>& from, const std::vecto
 std::string size_text(cv::Size s) { return std::to_string(s.width) + "x" + std::to_string(s.height); }
 
 }  // namespace
+
+cv::Size parse_checkerboard(const std::string& text) {
+  int cols = 0, rows = 0;
+  char x = 0, rest = 0;
+  if (std::sscanf(text.c_str(), "%d%c%d%c", &cols, &x, &rows, &rest) != 3 || (x != 'x' && x != 'X') || cols < 3 ||
+      rows < 3 || cols > 100 || rows > 100)
+    throw Error("checkerboard \"" + text + "\": expected inner corners as COLSxROWS, each 3 to 100 (e.g. 9x6)");
+  return cv::Size(cols, rows);
+}
 
 Calibration calibrate_checkerboard(const std::vector<CalibrationPair>& pairs, const CheckerboardOptions& o) {
   if (pairs.empty()) throw Error("no frame pairs given");
