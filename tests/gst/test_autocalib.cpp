@@ -121,6 +121,26 @@ void run_live(const std::string& desc, LiveResult& r, int after, double timeout_
   gst_object_unref(p);
 }
 
+// Live sources of the rendered heated board (tests/support/heated_board.h),
+// n buffers each; *view gets the frames and the truth.
+std::string board_sources(const std::string& tag, int n, tftest::BoardView* view) {
+  const std::string dir = tftest::temp_dir(tag);
+  *view = tftest::heated_board_view({190, 150}, 3);
+  timfusion::write_image(dir + "/ir.png", view->ir);
+  timfusion::write_image(dir + "/vis.png", view->vis);
+  return still(dir + "/ir.png", "ir", "GRAY8", true, n) + still(dir + "/vis.png", "vis", "GRAY8", true, n);
+}
+
+// The run posted a successful timfusion-calibration message and no error.
+::testing::AssertionResult calibrated(const LiveResult& r) {
+  if (!r.errors.empty()) return ::testing::AssertionFailure() << "error: " << r.errors[0];
+  if (!r.calibration) return ::testing::AssertionFailure() << "no timfusion-calibration message";
+  gboolean ok = FALSE;
+  gst_structure_get_boolean(r.calibration, "success", &ok);
+  if (!ok) return ::testing::AssertionFailure() << gst_structure_to_string(r.calibration);
+  return ::testing::AssertionSuccess();
+}
+
 timfusion::Homography parse_message_homography(const GstStructure* s) {
   const gchar* h = gst_structure_get_string(s, "ir-homography");
   return timfusion::Homography::parse(h ? h : "");
@@ -145,11 +165,7 @@ TEST(AutoCalibrate, LiveFramesGiveTheKnownHomography) {
   run_live(still(m.ir_png, "ir", "GRAY8", true, 100000) + still(m.vis_png, "vis", "BGR", true, 100000) +
                fusion("auto-calibrate=true auto-calibrate-seconds=0.5 auto-calibrate-frames=2") + "! fakesink sync=false",
            r, 3, 240);
-  ASSERT_TRUE(r.errors.empty()) << r.errors[0];
-  ASSERT_NE(nullptr, r.calibration) << "no timfusion-calibration message";
-  gboolean ok = FALSE;
-  gst_structure_get_boolean(r.calibration, "success", &ok);
-  ASSERT_TRUE(ok) << gst_structure_to_string(r.calibration);
+  ASSERT_TRUE(calibrated(r));
   const timfusion::Homography h = parse_message_homography(r.calibration);
   EXPECT_LT(timfusion::reprojection_error(h, m.truth, m.ir_size, m.vis_size), 2.0) << gst_structure_to_string(r.calibration);
   double residual = -2, correlation = 0;
@@ -165,21 +181,14 @@ TEST(AutoCalibrate, LiveFramesGiveTheKnownHomography) {
 // A heated checkerboard in view of a live rig (auto-calibrate-checkerboard):
 // the board's corners give the known homography to a fraction of a pixel.
 TEST(AutoCalibrate, LiveFramesOfAHeatedCheckerboardGiveTheKnownHomography) {
-  const std::string dir = tftest::temp_dir("autocal-board");
-  const tftest::BoardView v = tftest::heated_board_view({190, 150}, 3);
-  timfusion::write_image(dir + "/ir.png", v.ir);
-  timfusion::write_image(dir + "/vis.png", v.vis);
+  tftest::BoardView v;
   LiveResult r;
-  run_live(still(dir + "/ir.png", "ir", "GRAY8", true, 100000) + still(dir + "/vis.png", "vis", "GRAY8", true, 100000) +
+  run_live(board_sources("autocal-board", 100000, &v) +
                fusion("auto-calibrate=true auto-calibrate-checkerboard=9x6 auto-calibrate-seconds=0.3 "
                       "auto-calibrate-frames=2") +
                "! fakesink sync=false",
            r, 3, 120);
-  ASSERT_TRUE(r.errors.empty()) << r.errors[0];
-  ASSERT_NE(nullptr, r.calibration) << "no timfusion-calibration message";
-  gboolean ok = FALSE;
-  gst_structure_get_boolean(r.calibration, "success", &ok);
-  ASSERT_TRUE(ok) << gst_structure_to_string(r.calibration);
+  ASSERT_TRUE(calibrated(r));
   const gchar* method = gst_structure_get_string(r.calibration, "method");
   EXPECT_STREQ("checkerboard", method ? method : "");
   timfusion::Homography truth;
@@ -191,12 +200,9 @@ TEST(AutoCalibrate, LiveFramesOfAHeatedCheckerboardGiveTheKnownHomography) {
 }
 
 TEST(AutoCalibrate, MalformedCheckerboardIsAWarningAndNoCalibrationRuns) {
-  const std::string dir = tftest::temp_dir("autocal-badboard");
-  const tftest::BoardView v = tftest::heated_board_view({190, 150}, 3);
-  timfusion::write_image(dir + "/ir.png", v.ir);
-  timfusion::write_image(dir + "/vis.png", v.vis);
+  tftest::BoardView v;
   LiveResult r;
-  run_live(still(dir + "/ir.png", "ir", "GRAY8", true, 30) + still(dir + "/vis.png", "vis", "GRAY8", true, 30) +
+  run_live(board_sources("autocal-badboard", 30, &v) +
                fusion("auto-calibrate=true auto-calibrate-checkerboard=9by6 auto-calibrate-seconds=0.3") +
                "! fakesink sync=false",
            r, 0, 8);
