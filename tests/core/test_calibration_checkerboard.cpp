@@ -7,6 +7,8 @@
 #include <cmath>
 #include <fstream>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -68,6 +70,23 @@ TEST(CheckerboardCalibration, BoardPositionsSpreadOverTheViewAreFittedTogether) 
   EXPECT_FALSE(c.pairs[2].used) << "no board in that pair";
   EXPECT_NE(std::string::npos, c.pairs[2].problem.find("no 9x6 checkerboard")) << c.pairs[2].problem;
   EXPECT_LT(c.spread_px, 1.0);
+}
+
+// A typical uncooled thermal camera: 160x120, a quarter of the visible
+// resolution (the board's squares are about 8 IR pixels).
+TEST(CheckerboardCalibration, QuarterResolutionThermalCamera) {
+  CheckerboardOptions o;
+  o.inner_corners = kBoardInner;
+  const cv::Size small(160, 120);
+  std::vector<CalibrationPair> pairs;
+  tftest::BoardView v;
+  for (auto [x, y, deg] : {std::tuple{150.f, 130.f, -4.0}, {300.f, 190.f, 5.0}, {190.f, 150.f, 3.0}}) {
+    v = tftest::heated_board_view({x, y}, deg, small);
+    pairs.push_back({"board", v.ir, v.vis});
+  }
+  const Calibration c = calibrate_checkerboard(pairs, o);
+  EXPECT_LT(reprojection_error(c.h, as_homography(v.truth), small, kVis), 0.3);
+  for (const auto& p : c.pairs) EXPECT_TRUE(p.used) << p.problem;
 }
 
 TEST(CheckerboardCalibration, NoBoardOrAColdBoardIsRefusedWithWhatToDo) {

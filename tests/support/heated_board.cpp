@@ -26,10 +26,10 @@ cv::Mat visible_scene(cv::Point2f at, double deg) {
   return wall;
 }
 
-cv::Matx33d ir_truth() {
+cv::Matx33d ir_truth(cv::Size ir_size) {
   const double s = 1.1, th = 2.0 * CV_PI / 180, cx = (kBoardVisSize.width - 1) / 2.0,
                cy = (kBoardVisSize.height - 1) / 2.0;
-  const double f = double(kBoardVisSize.width) / kBoardIrSize.width;
+  const double f = double(kBoardVisSize.width) / ir_size.width;
   const cv::Matx33d res(f, 0, 0.5 * f - 0.5, 0, f, 0.5 * f - 0.5, 0, 0, 1);
   const cv::Matx33d a(s * std::cos(th), -s * std::sin(th), cx + 0.04 * kBoardVisSize.width, s * std::sin(th),
                       s * std::cos(th), cy - 0.03 * kBoardVisSize.height, 0, 0, 1);
@@ -37,11 +37,12 @@ cv::Matx33d ir_truth() {
 }
 
 // The heated board's dark squares are the warm ones (opposite polarity);
-// softer (IR optics, 2x coarser pixels) and noisier.
-cv::Mat thermal_view(const cv::Mat& vis_scene, const cv::Matx33d& truth) {
+// softer (IR optics, coarser pixels) and noisier.
+cv::Mat thermal_view(const cv::Mat& vis_scene, const cv::Matx33d& truth, cv::Size ir_size) {
   cv::Mat inverted = 255 - vis_scene, blurred, ir;
-  cv::GaussianBlur(inverted, blurred, cv::Size(0, 0), 1.2);
-  cv::warpPerspective(blurred, ir, cv::Mat(truth), kBoardIrSize, cv::INTER_LINEAR | cv::WARP_INVERSE_MAP,
+  const double coarser = double(kBoardVisSize.width) / ir_size.width;
+  cv::GaussianBlur(inverted, blurred, cv::Size(0, 0), 0.6 * coarser);
+  cv::warpPerspective(blurred, ir, cv::Mat(truth), ir_size, cv::INTER_LINEAR | cv::WARP_INVERSE_MAP,
                       cv::BORDER_REFLECT_101);
   cv::Mat noise(ir.size(), CV_16SC1);
   cv::randn(noise, 0, 3);
@@ -52,11 +53,11 @@ cv::Mat thermal_view(const cv::Mat& vis_scene, const cv::Matx33d& truth) {
 
 }  // namespace
 
-BoardView heated_board_view(cv::Point2f at, double deg) {
+BoardView heated_board_view(cv::Point2f at, double deg, cv::Size ir_size) {
   BoardView v;
   v.vis = visible_scene(at, deg);
-  v.truth = ir_truth();
-  v.ir = thermal_view(v.vis, v.truth);
+  v.truth = ir_truth(ir_size);
+  v.ir = thermal_view(v.vis, v.truth, ir_size);
   return v;
 }
 

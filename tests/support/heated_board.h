@@ -18,7 +18,8 @@ struct BoardView {
 
 // The board (squares of 30 px, turned by deg and mildly tilted, its top-left
 // outer corner at `at` in the visible frame) on a textured wall; the IR
-// camera sees the scene scaled by 1.1, turned 2 degrees and shifted.
-BoardView heated_board_view(cv::Point2f at, double deg);
+// camera (ir_size pixels over the visible frame's view) sees the scene
+// scaled by 1.1, turned 2 degrees and shifted.
+BoardView heated_board_view(cv::Point2f at, double deg, cv::Size ir_size = kBoardIrSize);
 
 }  // namespace tftest
