@@ -29,9 +29,26 @@ void gst_timfusion_report_latency(GstTimFusion* self) {
   gst_aggregator_set_latency(GST_AGGREGATOR(self), total, total);
 }
 
-static GstFlowReturn fusion_failed(GstTimFusion* self, const char* what) {
+GstFlowReturn gst_timfusion_fusion_failed(GstTimFusion* self, const char* what) {
   GST_ELEMENT_ERROR(self, STREAM, FAILED, ("Fusion failed: %s", what), (nullptr));
   return GST_FLOW_ERROR;
+}
+
+void gst_timfusion_frame_done(GstTimFusion* self, const GstVideoFrame* out, const tfgst::FrameKey& key,
+                              double infer_ms, double processing_ms) {
+  tfgst::State* st = self->st;
+  // Keep a copy for repeats of the same pair.
+  if (!st->cache) st->cache = gst_buffer_new_allocate(nullptr, GST_VIDEO_INFO_SIZE(&out->info), nullptr);
+  GstVideoFrame cached;
+  if (st->cache && gst_video_frame_map(&cached, &out->info, st->cache, GST_MAP_WRITE)) {
+    gst_video_frame_copy(&cached, out);
+    gst_video_frame_unmap(&cached);
+    st->cache_key = key;
+  }
+  ++st->processed;
+  st->inference.add(infer_ms);
+  st->processing.add(processing_ms);
+  gst_timfusion_report_latency(self);
 }
 
 GstFlowReturn gst_timfusion_aggregate_frames(GstVideoAggregator* vagg, GstBuffer* outbuf) {
@@ -41,9 +58,9 @@ GstFlowReturn gst_timfusion_aggregate_frames(GstVideoAggregator* vagg, GstBuffer
 
   GstVideoFrame* vis = gst_video_aggregator_pad_get_prepared_frame(self->vis_pad);
   GstVideoFrame* ir = gst_video_aggregator_pad_get_prepared_frame(self->ir_pad);
-  if (!vis) return fusion_failed(self, "the visible frame could not be mapped");
+  if (!vis) return gst_timfusion_fusion_failed(self, "the visible frame could not be mapped");
   auto engine = st->current_engine();
-  if (!engine) return fusion_failed(self, "no model is loaded");
+  if (!engine) return gst_timfusion_fusion_failed(self, "no model is loaded");
   timfusion::Homography h;
   uint64_t reg_generation;
   {
@@ -54,7 +71,7 @@ GstFlowReturn gst_timfusion_aggregate_frames(GstVideoAggregator* vagg, GstBuffer
 
   GstVideoFrame out;
   if (!gst_video_frame_map(&out, &vagg->info, outbuf, GST_MAP_WRITE))
-    return fusion_failed(self, "the output buffer could not be mapped");
+    return gst_timfusion_fusion_failed(self, "the output buffer could not be mapped");
 
   // Same inputs as the last output (a repeated frame): reuse it.
   tfgst::State::Key key{vis->buffer,      GST_BUFFER_PTS(vis->buffer), ir ? ir->buffer : nullptr,
@@ -92,7 +109,7 @@ GstFlowReturn gst_timfusion_aggregate_frames(GstVideoAggregator* vagg, GstBuffer
     on_worker = gst_timfusion_use_frame_workers(self, *engine, vis_m.size(), scaled);
   } catch (const std::exception& e) {
     gst_video_frame_unmap(&out);
-    return fusion_failed(self, e.what());
+    return gst_timfusion_fusion_failed(self, e.what());
   }
   engine->note_frame_path(on_worker);
   if (!on_worker && !st->inflight.frames.empty()) {
@@ -136,23 +153,10 @@ GstFlowReturn gst_timfusion_aggregate_frames(GstVideoAggregator* vagg, GstBuffer
     }
   } catch (const std::exception& e) {
     gst_video_frame_unmap(&out);
-    return fusion_failed(self, e.what());
+    return gst_timfusion_fusion_failed(self, e.what());
   }
   if (view.yuv) scaled ? tfgst::scale_chroma(vis, &out) : tfgst::copy_chroma(vis, &out);
-
-  // Keep a copy for repeats of the same pair.
-  if (!st->cache) st->cache = gst_buffer_new_allocate(nullptr, GST_VIDEO_INFO_SIZE(&vagg->info), nullptr);
-  GstVideoFrame cached;
-  if (st->cache && gst_video_frame_map(&cached, &vagg->info, st->cache, GST_MAP_WRITE)) {
-    gst_video_frame_copy(&cached, &out);
-    gst_video_frame_unmap(&cached);
-    st->cache_key = key;
-  }
+  gst_timfusion_frame_done(self, &out, key, infer_ms, ms_since(t0));
   gst_video_frame_unmap(&out);
-
-  ++st->processed;
-  st->inference.add(infer_ms);
-  st->processing.add(ms_since(t0));
-  gst_timfusion_report_latency(self);
   return GST_FLOW_OK;
 }

@@ -32,11 +32,6 @@ constexpr auto kInputPoll = std::chrono::microseconds(250);
 
 double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
 
-GstFlowReturn fusion_failed(GstTimFusion* self, const std::string& what) {
-  GST_ELEMENT_ERROR(self, STREAM, FAILED, ("Fusion failed: %s", what.c_str()), (nullptr));
-  return GST_FLOW_ERROR;
-}
-
 // Unmaps and drops a frame that will not be pushed.
 void drop(tfgst::State* st, tfgst::InFlightFrame* f) {
   if (!f->completed) gst_video_frame_unmap(&f->out);
@@ -57,22 +52,11 @@ GstFlowReturn complete(GstTimFusion* self, tfgst::InFlightFrame* f) {
     auto& frames = st->inflight.frames;
     frames.erase(std::find(frames.begin(), frames.end(), f));
     drop(st, f);
-    return fusion_failed(self, e.what());
+    return gst_timfusion_fusion_failed(self, e.what());
   }
-  GstVideoAggregator* vagg = GST_VIDEO_AGGREGATOR(self);
-  if (!st->cache) st->cache = gst_buffer_new_allocate(nullptr, GST_VIDEO_INFO_SIZE(&vagg->info), nullptr);
-  GstVideoFrame cached;
-  if (st->cache && gst_video_frame_map(&cached, &f->out.info, st->cache, GST_MAP_WRITE)) {
-    gst_video_frame_copy(&cached, &f->out);
-    gst_video_frame_unmap(&cached);
-    st->cache_key = f->key;
-  }
+  gst_timfusion_frame_done(self, &f->out, f->key, infer_ms, ms_since(f->started));
   gst_video_frame_unmap(&f->out);
   f->completed = true;
-  ++st->processed;
-  st->inference.add(infer_ms);
-  st->processing.add(ms_since(f->started));
-  gst_timfusion_report_latency(self);
   return GST_FLOW_OK;
 }
 
@@ -128,7 +112,7 @@ GstFlowReturn gst_timfusion_start_in_flight(GstTimFusion* self, std::shared_ptr<
   } catch (const std::exception& e) {
     gst_video_frame_unmap(&f->out);
     st->inflight.retire(f);
-    return fusion_failed(self, e.what());
+    return gst_timfusion_fusion_failed(self, e.what());
   }
   st->inflight.frames.push_back(f);
   return GST_FLOW_OK;

@@ -124,6 +124,12 @@ GstFlowReturn gst_timfusion_create_output_buffer(GstVideoAggregator* vagg, GstBu
 GstFlowReturn gst_timfusion_aggregate_frames(GstVideoAggregator* vagg, GstBuffer* outbuf);
 // Sets the aggregator latency (one frame + processing) when a (re-)report is due.
 void gst_timfusion_report_latency(GstTimFusion* self);
+// Posts "Fusion failed: what" as an element error; returns GST_FLOW_ERROR.
+GstFlowReturn gst_timfusion_fusion_failed(GstTimFusion* self, const char* what);
+// A fused output frame (fused here or on a worker): kept for repeats of its
+// input pair, counted, and its times added to inference-ms and the latency.
+void gst_timfusion_frame_done(GstTimFusion* self, const GstVideoFrame* out, const tfgst::FrameKey& key,
+                              double infer_ms, double processing_ms);
 
 // gsttimfusion_inflight.cpp (frames in parallel, non-live CPU pipelines)
 // Whether this frame goes to the engine's frame workers.
