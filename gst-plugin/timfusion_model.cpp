@@ -1,6 +1,5 @@
 #include "timfusion_model.h"
 
-#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <thread>
@@ -40,7 +39,7 @@ Engine::Engine(const timfusion::FuserOptions& options, uint64_t generation)
   o.model = path_;
   try {
     fuser_ = std::make_unique<timfusion::Fuser>(o);
-    const int frames = frames_in_flight(fuser_->threads());
+    const int frames = timfusion::FuserPool::workers_for(fuser_->threads());
     if (fuser_->device() == timfusion::Device::Cpu && frames > 1) {
       // Loaded with the engine, so a non-live pipeline's first frame does not wait for it;
       // they take frame memory only when they run (live pipelines never use them).
@@ -63,8 +62,6 @@ Engine::Engine(const timfusion::FuserOptions& options, uint64_t generation)
   path_ = ec ? fuser_->model_path() : loaded.lexically_normal().string();
   load_ms_ = ms_since(t0);
 }
-
-int Engine::frames_in_flight(int threads) { return std::max(1, std::min(threads, kMaxFramesInFlight)); }
 
 const char* Engine::device_name() const { return timfusion::device_name(fuser_->device()); }
 

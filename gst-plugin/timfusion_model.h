@@ -39,16 +39,13 @@ class Engine {
   // LibTorch's intra-op thread count inside the last frame's forward (0
   // before the first): per frame worker when the last frame ran on one.
   int threads_in_last_forward() const {
-    return last_on_workers_ ? frame_workers_->fuser().threads_in_last_forward() : fuser_->threads_in_last_forward();
+    return last_frames_ > 1 ? frame_workers_->fuser().threads_in_last_forward() : fuser_->threads_in_last_forward();
   }
-  // Frames fused at once when the last frame was: the workers' count, or 1
-  // (0 before the first frame).
+  // Frames fused at once when the last frame was: the workers' count (> 1),
+  // or 1 (0 before the first frame).
   int frames_in_flight_last() const { return last_frames_; }
   // The streaming thread says which path the frame took.
-  void note_frame_path(bool on_workers) {
-    last_on_workers_ = on_workers;
-    last_frames_ = on_workers ? frame_workers_->capacity() : 1;
-  }
+  void note_frame_path(bool on_workers) { last_frames_ = on_workers ? frame_workers_->capacity() : 1; }
 
   // Runs one frame of this size unless the last warm-up was at this size.
   // Returns the time it took (ms), or a negative value when skipped.
@@ -70,10 +67,6 @@ class Engine {
   // frames. The engine's own Fuser then gives back its frame memory.
   timfusion::FuserPool* frame_workers_for(cv::Size size);
   static constexpr size_t kMaxFrameMemoryInFlight = size_t{256} << 20;
-  // How many frames may be in flight for a thread count: one per thread,
-  // at most kMaxFramesInFlight; the threads are shared out among them.
-  static int frames_in_flight(int threads);
-  static constexpr int kMaxFramesInFlight = 4;
 
  private:
   timfusion::FuserOptions options_;
@@ -83,7 +76,6 @@ class Engine {
   std::mutex run_mu_;
   std::unique_ptr<timfusion::Fuser> fuser_;
   std::unique_ptr<timfusion::FuserPool> frame_workers_;
-  std::atomic<bool> last_on_workers_{false};
   std::atomic<int> last_frames_{0};
   cv::Size workers_size_;       // the size frame_workers_for decided for
   bool workers_allowed_ = false;  // its decision

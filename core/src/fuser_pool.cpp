@@ -129,6 +129,8 @@ FuserPool::~FuserPool() {
     if (w->thread.joinable()) w->thread.join();
 }
 
+int FuserPool::workers_for(int threads) { return std::clamp(threads, 1, kMaxWorkers); }
+
 int FuserPool::capacity() const { return impl_->capacity(); }
 
 int FuserPool::in_flight() const {

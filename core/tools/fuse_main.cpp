@@ -14,6 +14,7 @@
 
 #include "timfusion/error.h"
 #include "timfusion/fuser.h"
+#include "timfusion/fuser_pool.h"
 #include "timfusion/model_file.h"
 #include "timfusion/pairs.h"
 #include "timfusion/progress.h"
@@ -26,7 +27,6 @@ using namespace timfusion;
 namespace {
 
 const char* kSummary = "Fuses an infrared and a visible image with a TIM network.";
-constexpr int kMaxPairsAtOnce = 4;  // as the element's frames in flight
 const char* kDetails =
     "IR, VIS and OUT are image files, or folders (pairs matched by base name, any\n"
     "format OpenCV reads; OUT/<name>.png is written for each pair).\n"
@@ -145,7 +145,7 @@ int main(int argc, char** argv) {
     // pipeline): small networks do not scale when one image is split over the
     // cores, and reading and writing the images runs in parallel too.
     const int workers = fuser.device() == Device::Cpu
-                            ? std::max(1, std::min({fuser.threads(), kMaxPairsAtOnce, static_cast<int>(pairs.size())}))
+                            ? std::min(FuserPool::workers_for(fuser.threads()), std::max(1, static_cast<int>(pairs.size())))
                             : 1;
     std::vector<std::unique_ptr<Fuser>> own;  // one per worker (when there are several)
     if (workers > 1) {

@@ -37,6 +37,13 @@ class FuserPool {
   FuserPool(const FuserPool&) = delete;
   FuserPool& operator=(const FuserPool&) = delete;
 
+  // How many workers a budget of threads gets: one per thread, at most
+  // kMaxWorkers (each more frame in flight adds latency and memory for less
+  // and less throughput); each worker then runs threads / workers intra-op
+  // threads. The element and timfusion-fuse both size their pools this way.
+  static constexpr int kMaxWorkers = 4;
+  static int workers_for(int threads);
+
   int capacity() const;   // the number of workers: frames that can be in flight
   int in_flight() const;  // started and not yet finished
 
