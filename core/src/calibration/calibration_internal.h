@@ -20,6 +20,9 @@ cv::Point2d apply(const Mat3& h, cv::Point2d p);
 
 // Any image -> one-channel CV_32F intensity (BGR/BGRA by their luma).
 cv::Mat gray_float(const cv::Mat& image);
+// The p-th quantile (0..1) of a CV_32F image (of a regular subsample when it
+// is large).
+float quantile(const cv::Mat& m, double p);
 // Intensity spread between the 0.5th and 99.5th percentiles, relative to
 // the image's value range (0 = flat).
 double relative_contrast(const cv::Mat& gray32, int depth);

@@ -30,14 +30,8 @@ constexpr int kDetectSide = 1280;
 // thermal frames, dim boards).
 cv::Mat detection_gray(const cv::Mat& image) {
   cv::Mat g = calib::gray_float(image), out;
-  std::vector<float> v(g.begin<float>(), g.end<float>());
-  if (v.empty()) return out;
-  auto at = [&](double q) {
-    auto it = v.begin() + static_cast<long>(q * (v.size() - 1));
-    std::nth_element(v.begin(), it, v.end());
-    return *it;
-  };
-  const float lo = at(0.005), hi = at(0.995);
+  if (g.empty()) return out;
+  const float lo = calib::quantile(g, 0.005), hi = calib::quantile(g, 0.995);
   g.convertTo(out, CV_8U, hi > lo ? 255.0 / (hi - lo) : 1.0, hi > lo ? -lo * 255.0 / (hi - lo) : 0.0);
   return out;
 }

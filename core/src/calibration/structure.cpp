@@ -54,9 +54,6 @@ cv::Mat gray_float(const cv::Mat& image) {
   return out;
 }
 
-namespace {
-
-// The p-th quantile (0..1) of a CV_32F image.
 float quantile(const cv::Mat& m, double p) {
   std::vector<float> v;
   v.reserve(m.total());
@@ -71,8 +68,6 @@ float quantile(const cv::Mat& m, double p) {
   std::nth_element(v.begin(), v.begin() + k, v.end());
   return v[k];
 }
-
-}  // namespace
 
 double relative_contrast(const cv::Mat& gray32, int depth) {
   double range = depth == CV_8U ? 255.0 : depth == CV_16U ? 65535.0 : 1.0;
