@@ -38,7 +38,6 @@ const char* kDetails =
     "residual error estimate, the agreement across pairs and the frames used:\n"
     "  gst-launch-1.0 timfusion calibration-file=rig.json ...\n"
     "\n"
-    "\n"
     "With --checkerboard COLSxROWS the frames show a checkerboard instead (heated for\n"
     "the thermal camera, so that its squares differ in temperature): its inner\n"
     "corners are found in both frames of each pair and the homography is fitted\n"
