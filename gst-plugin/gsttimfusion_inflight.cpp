@@ -16,8 +16,8 @@
 //
 // Everything runs on the streaming thread, except discard (flush, state
 // changes), which runs while the streaming task is stopped.
-#include <algorithm>
 #include <chrono>
+#include <memory>
 
 #include "gsttimfusion_private.h"
 
@@ -33,10 +33,10 @@ constexpr auto kInputPoll = std::chrono::microseconds(250);
 double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
 
 // Unmaps and drops a frame that will not be pushed.
-void drop(tfgst::State* st, tfgst::InFlightFrame* f) {
+void drop(tfgst::State* st, std::unique_ptr<tfgst::InFlightFrame> f) {
   if (!f->completed) gst_video_frame_unmap(&f->out);
   if (f->adopted) gst_buffer_unref(f->outbuf);
-  st->inflight.retire(f);
+  st->inflight.retire(std::move(f));
 }
 
 // Waits for f's worker, then unmaps f and keeps a copy for repeats. f is the
@@ -49,9 +49,7 @@ GstFlowReturn complete(GstTimFusion* self, tfgst::InFlightFrame* f) {
   try {
     infer_ms = f->engine->frame_workers()->finish_oldest();
   } catch (const std::exception& e) {
-    auto& frames = st->inflight.frames;
-    frames.erase(std::find(frames.begin(), frames.end(), f));
-    drop(st, f);
+    drop(st, st->inflight.take(f));
     return gst_timfusion_fusion_failed(self, e.what());
   }
   gst_timfusion_frame_done(self, &f->out, f->key, infer_ms, ms_since(f->started));
@@ -63,10 +61,9 @@ GstFlowReturn complete(GstTimFusion* self, tfgst::InFlightFrame* f) {
 // Pushes the oldest frame (completed, adopted) through the base class.
 GstFlowReturn push_oldest(GstTimFusion* self) {
   tfgst::State* st = self->st;
-  tfgst::InFlightFrame* f = st->inflight.frames.front();
-  st->inflight.frames.pop_front();
+  std::unique_ptr<tfgst::InFlightFrame> f = st->inflight.pop_oldest();
   GstBuffer* buf = f->outbuf;
-  st->inflight.retire(f);
+  st->inflight.retire(std::move(f));
   return gst_timfusion_parent_agg_class()->finish_buffer(GST_AGGREGATOR(self), buf);
 }
 
@@ -97,7 +94,7 @@ GstFlowReturn gst_timfusion_start_in_flight(GstTimFusion* self, std::shared_ptr<
     const GstFlowReturn flow = gst_timfusion_complete_in_flight(self);
     if (flow != GST_FLOW_OK) return flow;
   }
-  tfgst::InFlightFrame* f = st->inflight.take_spare();
+  std::unique_ptr<tfgst::InFlightFrame> f = st->inflight.take_spare();
   // Copies into memory kept from earlier frames: the inputs are unmapped when
   // aggregate_frames returns.
   ir.copyTo(f->ir);
@@ -111,10 +108,10 @@ GstFlowReturn gst_timfusion_start_in_flight(GstTimFusion* self, std::shared_ptr<
     engine->frame_workers()->start(f->ir, f->vis, out_plane, order);
   } catch (const std::exception& e) {
     gst_video_frame_unmap(&f->out);
-    st->inflight.retire(f);
+    st->inflight.retire(std::move(f));
     return gst_timfusion_fusion_failed(self, e.what());
   }
-  st->inflight.frames.push_back(f);
+  st->inflight.frames.push_back(std::move(f));
   return GST_FLOW_OK;
 }
 
@@ -126,8 +123,7 @@ bool gst_timfusion_in_flight_key(GstTimFusion* self, const tfgst::FrameKey& key)
 GstFlowReturn gst_timfusion_complete_in_flight(GstTimFusion* self) {
   auto& frames = self->st->inflight.frames;
   for (size_t i = 0; i < frames.size();) {
-    tfgst::InFlightFrame* f = frames[i];
-    const GstFlowReturn flow = complete(self, f);
+    const GstFlowReturn flow = complete(self, frames[i].get());
     if (flow != GST_FLOW_OK) return flow;  // f is gone from frames
     ++i;
   }
@@ -137,7 +133,7 @@ GstFlowReturn gst_timfusion_complete_in_flight(GstTimFusion* self) {
 GstFlowReturn gst_timfusion_drain_in_flight(GstTimFusion* self) {
   auto& frames = self->st->inflight.frames;
   while (!frames.empty()) {
-    GstFlowReturn flow = complete(self, frames.front());
+    GstFlowReturn flow = complete(self, frames.front().get());
     if (flow != GST_FLOW_OK) return flow;
     flow = push_oldest(self);
     if (flow != GST_FLOW_OK) return flow;
@@ -149,8 +145,7 @@ void gst_timfusion_discard_in_flight(GstTimFusion* self) {
   tfgst::State* st = self->st;
   auto& frames = st->inflight.frames;
   while (!frames.empty()) {
-    tfgst::InFlightFrame* f = frames.front();
-    frames.pop_front();
+    std::unique_ptr<tfgst::InFlightFrame> f = st->inflight.pop_oldest();
     if (!f->completed) {
       try {  // the worker may still be writing into the buffer
         f->engine->frame_workers()->finish_oldest();
@@ -158,7 +153,7 @@ void gst_timfusion_discard_in_flight(GstTimFusion* self) {
         // dropped anyway
       }
     }
-    drop(st, f);
+    drop(st, std::move(f));
   }
 }
 
@@ -178,7 +173,7 @@ GstFlowReturn gst_timfusion_finish_buffer(GstAggregator* agg, GstBuffer* buffer)
   frames.back()->adopted = true;
 
   while (!frames.empty()) {
-    tfgst::InFlightFrame* oldest = frames.front();
+    tfgst::InFlightFrame* oldest = frames.front().get();
     timfusion::FuserPool* workers = oldest->engine->frame_workers();
     if (!oldest->completed) {
       // Leave it running if the next frame can start now: a worker is free

@@ -51,24 +51,36 @@ struct InFlightFrame {
 // Streaming thread only (and flush / state changes, while the streaming
 // task is stopped).
 struct InFlight {
-  std::deque<InFlightFrame*> frames;  // oldest first
+  std::deque<std::unique_ptr<InFlightFrame>> frames;  // oldest first
   std::vector<std::unique_ptr<InFlightFrame>> spare;  // retired frames, kept for their input copies
 
-  InFlightFrame* take_spare() {
-    if (spare.empty()) return new InFlightFrame();
-    InFlightFrame* f = spare.back().release();
+  std::unique_ptr<InFlightFrame> take_spare() {
+    if (spare.empty()) return std::make_unique<InFlightFrame>();
+    std::unique_ptr<InFlightFrame> f = std::move(spare.back());
     spare.pop_back();
     return f;
   }
-  void retire(InFlightFrame* f) {
+  void retire(std::unique_ptr<InFlightFrame> f) {
     f->outbuf = nullptr;
     f->adopted = f->completed = false;
     f->engine.reset();
     f->key = FrameKey{};
-    spare.emplace_back(f);
+    spare.push_back(std::move(f));
   }
-  ~InFlight() {
-    for (InFlightFrame* f : frames) delete f;
+  std::unique_ptr<InFlightFrame> pop_oldest() {
+    std::unique_ptr<InFlightFrame> f = std::move(frames.front());
+    frames.pop_front();
+    return f;
+  }
+  // Takes f (one of frames) out of the list.
+  std::unique_ptr<InFlightFrame> take(const InFlightFrame* f) {
+    for (auto it = frames.begin(); it != frames.end(); ++it)
+      if (it->get() == f) {
+        std::unique_ptr<InFlightFrame> owned = std::move(*it);
+        frames.erase(it);
+        return owned;
+      }
+    return nullptr;
   }
 };
 
