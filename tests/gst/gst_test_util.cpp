@@ -369,4 +369,10 @@ void run_pipeline(const std::string& description, RunResult& r, double timeout_s
   gst_object_unref(p);
 }
 
+std::string joined(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += x + "\n";
+  return s;
+}
+
 }  // namespace tfgst_test

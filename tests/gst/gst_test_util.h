@@ -97,4 +97,7 @@ void run_pipeline(const std::string& description, RunResult& r, double timeout_s
 
 double now_s();
 
+// Bus messages (errors, warnings) one per line, for assertion messages.
+std::string joined(const std::vector<std::string>& v);
+
 }  // namespace tfgst_test

@@ -27,12 +27,6 @@ std::string src(const std::string& pad, GstVideoFormat f, int w, int h, int n) {
 
 std::string fusion() { return "timfusion name=f model=\"" + model_light() + "\" "; }
 
-std::string joined(const std::vector<std::string>& v) {
-  std::string s;
-  for (const auto& x : v) s += x + "\n";
-  return s;
-}
-
 Frame output_frame(const Output& out, size_t i) {
   GstVideoInfo info;
   gst_video_info_from_caps(&info, out.caps);

@@ -31,12 +31,6 @@ std::string moving_sources(int buffers) {
          " pattern=ball ! " + caps_string(GST_VIDEO_FORMAT_GRAY8, W, H, FPS, 1) + " ! f.ir ";
 }
 
-std::string joined(const std::vector<std::string>& v) {
-  std::string s;
-  for (const auto& x : v) s += x + "\n";
-  return s;
-}
-
 struct PipelineRun {
   RunResult result;
   int frames_in_flight = -1, inference_threads = -1;

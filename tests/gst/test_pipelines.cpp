@@ -38,12 +38,6 @@ std::string fusion(const std::string& model, const std::string& props = "") {
 
 bool contains(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
 
-std::string joined(const std::vector<std::string>& v) {
-  std::string s;
-  for (const auto& x : v) s += x + "\n";
-  return s;
-}
-
 GstVideoInfo output_info(const Output& out) {
   GstVideoInfo info;
   gst_video_info_init(&info);
