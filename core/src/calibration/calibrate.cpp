@@ -160,7 +160,8 @@ void estimate_pair(const CalibrationPair& p, const CalibrationOptions& o, PairWo
   try {
     for (int k = first_h; k >= 0; --k) {
       check_cancel(o);
-      ch = calib::refine(fine[k], hh, cv::MOTION_HOMOGRAPHY, k == 0 ? 80 : 60, k == 0 ? 1e-5 : 1e-4);
+      ch = k == 0 ? calib::refine(fine[k], hh, cv::MOTION_HOMOGRAPHY, calib::kFinestIterations, calib::kFinestEps)
+                  : calib::refine(fine[k], hh, cv::MOTION_HOMOGRAPHY, 60, 1e-4);
     }
     const double moved = reprojection_error(calib::to_homography(hh), calib::to_homography(best), p.ir.size(),
                                             p.vis.size());
@@ -357,7 +358,7 @@ Calibration calibrate(const std::vector<CalibrationPair>& pairs, const Calibrati
     finest = joint;
     try {
       check_cancel(o);
-      const double cj = calib::refine(joint, hj, cv::MOTION_HOMOGRAPHY, 80, 1e-5);
+      const double cj = calib::refine(joint, hj, cv::MOTION_HOMOGRAPHY, calib::kFinestIterations, calib::kFinestEps);
       if (dist(hj, start) <= agree_px) {
         h = hj;
         corr = cj;

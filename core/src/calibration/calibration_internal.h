@@ -30,7 +30,9 @@ double relative_contrast(const cv::Mat& gray32, int depth);
 // share. Edge polarity and contrast differ between thermal and visible
 // images; the magnitude, divided by its local mean and scaled by its 99th
 // percentile, does not care.
-cv::Mat structure_map(const cv::Mat& gray32);
+// pre_blur: the Gaussian noise blur before the gradient, in pixels of
+// gray32 (below 0.3: none).
+cv::Mat structure_map(const cv::Mat& gray32, double pre_blur = 1.0);
 
 // One pyramid level: the structure maps of both frames and the maps from
 // full-size pixels to this level's pixels.
@@ -71,8 +73,17 @@ std::vector<Candidate> coarse_search(const Level& coarse, cv::Size ir_full, cv::
 // does not converge.
 double refine(const Level& l, Mat3& h_full, int motion, int iterations, double eps);
 
+// ECC on the finest level runs until the correlation changes by less than
+// kFinestEps per iteration (at most kFinestIterations): OpenCV's ECC stops on
+// the change of the correlation, and on weak cross-modal structure the optimum
+// is so flat that 1e-5 stops it short (untouched TNO pairs 15, 19, 29:
+// restarts 3 px away ended 0.04-0.61 px apart with 1e-5, 0.00-0.09 px with
+// 1e-7).
+constexpr int kFinestIterations = 300;
+constexpr double kFinestEps = 1e-7;
+
 // Homography ECC on the level above the finest (60 iterations, eps 1e-4),
-// then on the finest (80, 1e-5): the refinement the multi-pair consensus and
+// then on the finest (kFinestIterations, kFinestEps): the refinement the multi-pair consensus and
 // the stability check both run. Returns the finest level's correlation.
 double refine_last_two(const Level& coarser, const Level& finest, Mat3& h_full);
 

@@ -50,7 +50,7 @@ double refine(const Level& l, Mat3& h_full, int motion, int iterations, double e
 
 double refine_last_two(const Level& coarser, const Level& finest, Mat3& h_full) {
   refine(coarser, h_full, cv::MOTION_HOMOGRAPHY, 60, 1e-4);
-  return refine(finest, h_full, cv::MOTION_HOMOGRAPHY, 80, 1e-5);
+  return refine(finest, h_full, cv::MOTION_HOMOGRAPHY, kFinestIterations, kFinestEps);
 }
 
 double local_residual(const Level& l, const Mat3& h_full) {
