@@ -74,10 +74,12 @@ int usage(int code) {
                "refused_median_px (error of the estimates refused for low correlation, distinctness or stability)\n"
                "own_median_px own_p90_px (error against the truth corrected by the untouched pair's own\n"
                "structure optimum; with --pairs-per-case K > 1: against the per-point median over the K pairs\n"
-               "of their corrected truths) pairs_per_case\n"
+               "of their corrected truths) pairs_per_case skipped_pairs (--reregister)\n"
                "--reregister: each pair's IR is first moved onto its own structure optimum (homography ECC\n"
                "of the untouched pair), so the drawn homography is every frame's exact map: a rig whose\n"
-               "frames agree, without the data set's misregistration (error and own error then coincide)\n");
+               "frames agree, without the data set's misregistration (error and own error then coincide).\n"
+               "A pair whose optimum is not reliable (ECC does not converge, or restarts 3 px of the\n"
+               "second-finest level away end over 0.5 px from it) is skipped for the next one.\n");
   return code;
 }
 
@@ -113,6 +115,14 @@ calib::Mat3 structure_optimum(const cv::Mat& ir_reg, const cv::Mat& vis, double&
   }
   if (levels_out) *levels_out = std::move(lv);
   return h0;
+}
+
+// --reregister trusts a pair's structure optimum only when ECC converged and
+// comes back to it from starts 3 pixels of the second-finest level away (as
+// the calibration's own stability check, within 0.5 px).
+bool reliable_optimum(const std::vector<calib::Level>& lv, const calib::Mat3& h0, double floor_px, cv::Size size) {
+  if (!std::isfinite(floor_px) || lv.size() < 2) return false;
+  return calib::restart_spread(lv[1], lv[0], h0, size, size, 3.0 / lv[1].vis_factor) <= 0.5;
 }
 
 // The corrected truth of K pairs that each have their own misregistration
@@ -198,7 +208,7 @@ int main(int argc, char** argv) {
     std::mt19937 rng(seed);
     std::uniform_real_distribution<double> u(-1, 1);
     std::vector<double> errors, own_errors, times, floors, refused_errors;
-    int refused = 0, wrong = 0;
+    int refused = 0, wrong = 0, skipped_pairs = 0;
     const double resolutions[] = {0.5, 0.75, 1.0};
     for (int k = 0; k < cases; ++k) {
       const size_t base = size_t(k) * pairs.size() / cases;
@@ -221,8 +231,9 @@ int main(int argc, char** argv) {
       std::vector<CalibrationPair> rig;
       std::vector<calib::Mat3> h0s;
       std::string names, case_floors;
-      for (int j = 0; j < per_case; ++j) {
-        const ImagePair& ip = pairs[(base + size_t(j)) % pairs.size()];
+      std::string skipped;
+      for (size_t j = 0, taken = 0; taken < size_t(per_case) && j < pairs.size(); ++j) {
+        const ImagePair& ip = pairs[(base + j) % pairs.size()];
         cv::Mat vis = read_image(ip.vis, -1);
         cv::Mat ir_reg = same ? read_image(ip.vis, 0) : read_image(ip.ir, 0);
         if (ir_reg.size() != vis.size()) throw Error(ip.name + ": IR and visible sizes differ: not registered");
@@ -232,19 +243,27 @@ int main(int argc, char** argv) {
         }
         double floor_px = NAN;
         std::vector<calib::Level> lv;
-        const calib::Mat3 h0 = structure_optimum(ir_reg, vis, floor_px, oracle && j == 0 ? &lv : nullptr);
+        const calib::Mat3 h0 =
+            structure_optimum(ir_reg, vis, floor_px, (oracle && taken == 0) || reregister ? &lv : nullptr);
+        if (reregister && !reliable_optimum(lv, h0, floor_px, vis.size())) {
+          // Its structure does not pin down where the IR belongs: it cannot
+          // be re-registered, so the next pair takes its place.
+          skipped += (skipped.empty() ? "" : ",") + ip.name;
+          ++skipped_pairs;
+          continue;
+        }
         // --reregister: the IR scene moved onto its structure optimum first,
         // so that h is every frame's exact map (a rig whose frames agree).
         const cv::Mat ir = render_ir(ir_reg, c, reregister ? h0.inv() * h : h, ir_size);
         h0s.push_back(reregister ? calib::Mat3::eye() : h0);
         floors.push_back(floor_px);
         char fb[32];
-        std::snprintf(fb, sizeof fb, "%s%.2f", j ? "/" : "", floor_px);
+        std::snprintf(fb, sizeof fb, "%s%.2f", taken ? "/" : "", floor_px);
         case_floors += fb;
-        names += (j ? "+" : "") + ip.name;
+        names += (taken ? "+" : "") + ip.name;
         rig.push_back({ip.name, ir, vis});
 
-        if (oracle && j == 0) {
+        if (oracle && taken == 0) {
           // Structure correlation at the truth on every level (ECC from the truth).
           auto levels = calib::build_pyramid(calib::gray_float(ir), calib::gray_float(vis), 1024, 128);
           std::printf("oracle:");
@@ -285,7 +304,9 @@ int main(int argc, char** argv) {
             }
           std::printf("\n");
         }
+        ++taken;
       }
+      if (rig.empty()) throw Error("no pair of " + dir + " has a reliable structure optimum to re-register");
       const Homography own_truth = calib::to_homography(corrected_truth(h0s, h, ir_size));
 
       const auto t0 = std::chrono::steady_clock::now();
@@ -327,10 +348,11 @@ int main(int argc, char** argv) {
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       times.push_back(secs);
       std::printf("case %2d %-12s r=%.2f s=%.3f rot=%+.2f t=(%+.3f,%+.3f) p=(%+.3f,%+.3f) err=%.3f own=%.3f corr=%.3f "
-                  "dist=%.3f stab=%.2f resid=%.2f floor=%s used=%d/%d %.2fs %s\n",
+                  "dist=%.3f stab=%.2f resid=%.2f floor=%s used=%d/%d %.2fs %s%s%s\n",
                   k, names.c_str(), c.r, c.s, c.theta_deg, c.tx, c.ty, c.px, c.py, err, own, corr, distinct, stab, resid,
                   case_floors.c_str(), used, per_case, secs,
-                  verbose || status.rfind("refused", 0) != 0 ? status.c_str() : status.substr(0, 160).c_str());
+                  verbose || status.rfind("refused", 0) != 0 ? status.c_str() : status.substr(0, 160).c_str(),
+                  skipped.empty() ? "" : " (not re-registrable, skipped: ", skipped.empty() ? "" : (skipped + ")").c_str());
       std::fflush(stdout);
     }
     double mean_t = 0;
@@ -341,9 +363,10 @@ int main(int argc, char** argv) {
     std::vector<double> fl;
     for (double f : floors)
       if (std::isfinite(f)) fl.push_back(f);
-    std::printf("SUMMARY %s %d %d %d %.3f %.3f %.2f %.2f %.2f %.3f %.3f %d\n", name.c_str(), cases, refused, wrong,
+    std::printf("SUMMARY %s %d %d %d %.3f %.3f %.2f %.2f %.2f %.3f %.3f %d %d\n", name.c_str(), cases, refused, wrong,
                 percentile(errors, 0.5), percentile(errors, 0.9), mean_t, percentile(fl, 0.5),
-                percentile(refused_errors, 0.5), percentile(own_errors, 0.5), percentile(own_errors, 0.9), per_case);
+                percentile(refused_errors, 0.5), percentile(own_errors, 0.5), percentile(own_errors, 0.9), per_case,
+                skipped_pairs);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "timfusion-calibrate-bench: %s\n", e.what());
     return 1;
