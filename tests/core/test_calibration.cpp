@@ -60,7 +60,7 @@ cv::Mat flat(int w, int h, int v, int type = CV_8UC1) { return cv::Mat(h, w, typ
 
 // The shared pairs are registered only to within about a pixel (RoadScene,
 // TNO: the structure optimum of the untouched pair lies 0.2-1.5 px from it),
-// so the bound is 1.5 px (measured: 0.57, 0.55, 1.28).
+// so the bound is 1.5 px (measured: 0.59, 0.53, 1.26).
 TEST(Calibration, RecoversKnownMisalignmentsOfRealPairs) {
   const Misaligned cases[] = {
       misaligned("roadscene", "FLIR_04269", 0.75, 1.15, 2.0, 0.05, -0.04),
@@ -92,7 +92,7 @@ TEST(Calibration, SeveralPairsOfOneRigAgree) {
   ASSERT_EQ(2u, cal.pairs.size());
   EXPECT_TRUE(cal.pairs[0].used && cal.pairs[1].used);
   EXPECT_LT(cal.spread_px, 1.5);
-  EXPECT_LT(reprojection_error(cal.h, m.truth, m.pair.ir.size(), m.pair.vis.size()), 1.0);  // measured 0.57
+  EXPECT_LT(reprojection_error(cal.h, m.truth, m.pair.ir.size(), m.pair.vis.size()), 1.0);  // measured 0.60
 }
 
 // A rig's frames of different scenes: FLIR_06282's weak structure holds its

@@ -143,11 +143,11 @@ Level make_level(const cv::Mat& ir_gray, const cv::Mat& vis_gray, double vis_fac
   // The noise blur before the gradient is one visible level pixel for both
   // maps: on a coarser IR frame that is 1 / ratio of its pixels. A whole IR
   // pixel would widen its edges `ratio` times more than the visible ones,
-  // and the cross-modal optimum then moves with the IR resolution: on 29
-  // RoadScene training and MSRS (msrs_seg) pairs, the optimum of the IR frame
-  // at 1/2 (1/3) of the resolution moved from the full-resolution one by a
-  // median of 1.28 (2.30) visible px with one IR pixel of blur, 0.98 (1.90)
-  // with one level pixel, p90 4.77 (5.84) -> 2.03 (5.13).
+  // and the cross-modal optimum then moves with the IR resolution
+  // (scripts/calibration_resolution_shift.py, 29 pairs outside the
+  // benchmarks: at 1/2 (1/3) of the resolution the optimum moved a median of
+  // 1.26 (2.31) visible px with one IR pixel of blur, 0.91 (1.68) with one
+  // visible pixel; 90th percentile 3.58 (5.02) -> 1.73 (4.71)).
   l.ir = structure_map(iv, ratio > 1.0 ? 1.0 / ratio : 1.0);
   l.vis = structure_map(vv);
   l.ir_from_full = resize_map(ir_gray.size(), iv.size());
