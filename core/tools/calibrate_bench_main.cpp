@@ -97,32 +97,57 @@ cv::Mat render_ir(const cv::Mat& ir_reg, const Case& c, const cv::Matx33d& h, cv
   return ir;
 }
 
-// The structure optimum of an untouched registered pair (homography ECC from
-// the data set's registration, the estimator's own measure): if the data set
-// is misregistered by H0, the IR frame's true map is H0 * h. Identity when
-// ECC does not converge (floor_px then NaN).
-calib::Mat3 structure_optimum(const cv::Mat& ir_reg, const cv::Mat& vis, double& floor_px,
-                              std::vector<calib::Level>* levels_out = nullptr) {
-  floor_px = NAN;
-  auto lv = calib::build_pyramid(calib::gray_float(ir_reg), calib::gray_float(vis), 1024, 128);
-  calib::Mat3 h0 = calib::Mat3::eye();
+// The part of the visible frame the IR camera sees under h (the bounding box
+// of its frame's image, clipped to the visible frame); the whole frame when
+// that is under 64 px on a side.
+cv::Rect ir_view(const cv::Matx33d& h, cv::Size ir, cv::Size vis) {
+  std::vector<cv::Point2f> q;
+  for (cv::Point2d p : {cv::Point2d(-0.5, -0.5), cv::Point2d(ir.width - 0.5, -0.5),
+                        cv::Point2d(ir.width - 0.5, ir.height - 0.5), cv::Point2d(-0.5, ir.height - 0.5)})
+    q.push_back(cv::Point2f(calib::apply(h, p)));
+  const cv::Rect view = cv::boundingRect(q) & cv::Rect(0, 0, vis.width, vis.height);
+  return view.width >= 64 && view.height >= 64 ? view : cv::Rect(0, 0, vis.width, vis.height);
+}
+
+// The structure optimum of an untouched registered pair over the part of the
+// scene the case's IR camera sees (homography ECC from the data set's
+// registration, the estimator's own measure): if the data set is
+// misregistered by H0 there, the IR frame's true map is H0 * h. Only that
+// part: the data sets' misregistration is not one homography (parallax,
+// e.g. MSRS), and an IR camera with a narrower field of view can only find
+// the one of the part it sees. `full` is in whole-frame pixels, `crop` in
+// pixels of `view` (where `levels` are); identity and floor_px NaN when ECC
+// does not converge.
+struct StructureOptimum {
+  calib::Mat3 full = calib::Mat3::eye(), crop = calib::Mat3::eye();
+  cv::Rect view;
+  double floor_px = NAN;  // mean displacement of H0 over the view
+  std::vector<calib::Level> levels;
+};
+
+StructureOptimum structure_optimum(const cv::Mat& ir_reg, const cv::Mat& vis, cv::Rect view) {
+  StructureOptimum o;
+  o.view = view;
+  o.levels = calib::build_pyramid(calib::gray_float(ir_reg(view)), calib::gray_float(vis(view)), 1024, 128);
   try {
     calib::Mat3 id = calib::Mat3::eye();
-    calib::refine(lv[0], id, cv::MOTION_HOMOGRAPHY, calib::kFinestIterations, calib::kFinestEps);
-    h0 = id;
-    floor_px = reprojection_error(calib::to_homography(h0), Homography{}, vis.size(), vis.size());
+    calib::refine(o.levels[0], id, cv::MOTION_HOMOGRAPHY, calib::kFinestIterations, calib::kFinestEps);
+    o.crop = id;
+    const calib::Mat3 to_view(1, 0, -view.x, 0, 1, -view.y, 0, 0, 1);
+    o.full = to_view.inv() * id * to_view;
+    o.floor_px = reprojection_error(calib::to_homography(id), Homography{}, view.size(), view.size());
   } catch (const cv::Exception&) {
   }
-  if (levels_out) *levels_out = std::move(lv);
-  return h0;
+  return o;
 }
 
 // --reregister trusts a pair's structure optimum only when ECC converged and
 // comes back to it from starts 3 pixels of the second-finest level away (as
 // the calibration's own stability check, within 0.5 px).
-bool reliable_optimum(const std::vector<calib::Level>& lv, const calib::Mat3& h0, double floor_px, cv::Size size) {
-  if (!std::isfinite(floor_px) || lv.size() < 2) return false;
-  return calib::restart_spread(lv[1], lv[0], h0, size, size, 3.0 / lv[1].vis_factor) <= 0.5;
+bool reliable_optimum(const StructureOptimum& o) {
+  if (!std::isfinite(o.floor_px) || o.levels.size() < 2) return false;
+  return calib::restart_spread(o.levels[1], o.levels[0], o.crop, o.view.size(), o.view.size(),
+                               3.0 / o.levels[1].vis_factor) <= 0.5;
 }
 
 // The corrected truth of K pairs that each have their own misregistration
@@ -241,11 +266,11 @@ int main(int argc, char** argv) {
           cv::resize(vis, vis, vis_size, 0, 0, cv::INTER_AREA);
           cv::resize(ir_reg, ir_reg, vis_size, 0, 0, cv::INTER_AREA);
         }
-        double floor_px = NAN;
-        std::vector<calib::Level> lv;
-        const calib::Mat3 h0 =
-            structure_optimum(ir_reg, vis, floor_px, (oracle && taken == 0) || reregister ? &lv : nullptr);
-        if (reregister && !reliable_optimum(lv, h0, floor_px, vis.size())) {
+        const StructureOptimum opt = structure_optimum(ir_reg, vis, ir_view(h, ir_size, vis_size));
+        const double floor_px = opt.floor_px;
+        const calib::Mat3& h0 = opt.full;
+        const std::vector<calib::Level>& lv = opt.levels;
+        if (reregister && !reliable_optimum(opt)) {
           // Its structure does not pin down where the IR belongs: it cannot
           // be re-registered, so the next pair takes its place.
           skipped += (skipped.empty() ? "" : ",") + ip.name;
