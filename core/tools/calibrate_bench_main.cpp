@@ -17,6 +17,12 @@
 // K-1 in the sorted list; pairs of another size are resized to the first
 // one's visible size, both frames alike, which keeps their registration), and
 // calibrate() gets all K, as timfusion-calibrate does with a folder.
+//
+// The data sets' own registration is off by a few pixels, differently across
+// the frame, so "own" errors are against the truth corrected by each
+// untouched pair's structure optimum H0 over the part of the scene the case's
+// IR camera sees; --reregister instead moves each pair's IR onto that optimum
+// before rendering, so that the drawn homography is every frame's exact map.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
