@@ -17,6 +17,7 @@ visible pixel, i.e. 1/ratio IR pixels; none below 0.3). Printed: median and
 
     scripts/calibration_resolution_shift.py      (about 4 min on 2 cores)
 """
+import argparse
 import os
 import pathlib
 import sys
@@ -80,6 +81,7 @@ def shifts(paths):
 
 
 def main():
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     data = data_dir(default_build())
     test = set((data / "roadscene/subsets/cddfuse_test50.txt").read_text().split())
     road = [n for n in sorted(os.listdir(data / "roadscene/ir")) if n[:-4] not in test][::12]
