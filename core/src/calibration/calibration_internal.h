@@ -83,8 +83,9 @@ constexpr int kFinestIterations = 300;
 constexpr double kFinestEps = 1e-7;
 
 // Homography ECC on the level above the finest (60 iterations, eps 1e-4),
-// then on the finest (kFinestIterations, kFinestEps): the refinement the multi-pair consensus and
-// the stability check both run. Returns the finest level's correlation.
+// then on the finest (kFinestIterations, kFinestEps): the refinement the
+// multi-pair consensus and the stability check both run. Returns the finest
+// level's correlation.
 double refine_last_two(const Level& coarser, const Level& finest, Mat3& h_full);
 
 // Median length of the local shifts that re-align patches of the IR structure
