@@ -151,13 +151,10 @@ TEST(Calibration, ThirdResolutionThermalCameraLandsWhereTheFullOneDoes) {
     cv::resize(blurred, third, cv::Size((ir.cols + 2) / 3, (ir.rows + 2) / 3), 0, 0, cv::INTER_AREA);
     const Calibration full = calibrate({{"full", ir, vis}});
     const Calibration coarse = calibrate({{"third", third, vis}});
-    // Third-resolution pixel -> full-resolution IR pixel (pixel centres),
-    // then the full frame's estimate.
-    const double fx = double(ir.cols) / third.cols, fy = double(ir.rows) / third.rows;
-    const cv::Matx33d up(fx, 0, 0.5 * fx - 0.5, 0, fy, 0.5 * fy - 0.5, 0, 0, 1);
-    const cv::Matx33d h_full(full.h.m[0], full.h.m[1], full.h.m[2], full.h.m[3], full.h.m[4], full.h.m[5],
-                             full.h.m[6], full.h.m[7], full.h.m[8]);
-    const cv::Matx33d expected_m = h_full * up;
+    // Third-resolution pixel -> full-resolution IR pixel (the resize map,
+    // pixel centres), then the full frame's estimate.
+    const cv::Matx33d up(resolution_guess(third.size(), ir.size()).m.data());
+    const cv::Matx33d expected_m = cv::Matx33d(full.h.m.data()) * up;
     Homography expected;
     for (int i = 0; i < 9; ++i) expected.m[i] = expected_m.val[i] / expected_m(2, 2);
     const double moved = reprojection_error(coarse.h, expected, third.size(), vis.size());

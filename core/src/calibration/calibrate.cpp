@@ -158,15 +158,13 @@ void estimate_pair(const CalibrationPair& p, const CalibrationOptions& o, PairWo
     w.problem = "the affine refinement did not converge";
     return;
   }
-  const int first_h = std::min(int(fine.size()) - 1, 1);
   Mat3 hh = best;
   double ch = corr;
   try {
-    for (int k = first_h; k >= 0; --k) {
-      check_cancel(o);
-      ch = k == 0 ? calib::refine(fine[k], hh, cv::MOTION_HOMOGRAPHY, calib::kFinestIterations, calib::kFinestEps)
-                  : calib::refine(fine[k], hh, cv::MOTION_HOMOGRAPHY, 60, 1e-4);
-    }
+    check_cancel(o);
+    ch = fine.size() > 1
+             ? calib::refine_last_two(fine[1], fine[0], hh)
+             : calib::refine(fine[0], hh, cv::MOTION_HOMOGRAPHY, calib::kFinestIterations, calib::kFinestEps);
     const double moved = reprojection_error(calib::to_homography(hh), calib::to_homography(best), p.ir.size(),
                                             p.vis.size());
     if (moved <= 0.03 * std::max(p.vis.cols, p.vis.rows)) {
