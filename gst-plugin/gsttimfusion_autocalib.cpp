@@ -24,10 +24,17 @@ void post_result(GstTimFusion* self, const timfusion::Calibration* c, const std:
     std::ostringstream h;
     h.precision(10);
     for (int i = 0; i < 9; ++i) h << (i ? "," : "") << c->h.m[i];
-    s = gst_structure_new("timfusion-calibration", "success", G_TYPE_BOOLEAN, TRUE, "method", G_TYPE_STRING,
-                          c->method.c_str(), "ir-homography", G_TYPE_STRING, h.str().c_str(), "correlation", G_TYPE_DOUBLE, c->correlation, "distinctness",
-                          G_TYPE_DOUBLE, c->distinctness, "residual-px", G_TYPE_DOUBLE, c->residual_px, "spread-px", G_TYPE_DOUBLE, c->spread_px, "confidence",
-                          G_TYPE_DOUBLE, c->confidence, "frames", G_TYPE_INT, frames, nullptr);
+    // One field per line: name, type, value.
+    s = gst_structure_new("timfusion-calibration",
+                          "success", G_TYPE_BOOLEAN, TRUE,
+                          "method", G_TYPE_STRING, c->method.c_str(),
+                          "ir-homography", G_TYPE_STRING, h.str().c_str(),
+                          "correlation", G_TYPE_DOUBLE, c->correlation,
+                          "distinctness", G_TYPE_DOUBLE, c->distinctness,
+                          "residual-px", G_TYPE_DOUBLE, c->residual_px,
+                          "spread-px", G_TYPE_DOUBLE, c->spread_px,
+                          "confidence", G_TYPE_DOUBLE, c->confidence,
+                          "frames", G_TYPE_INT, frames, nullptr);
     GST_INFO_OBJECT(self, "auto-calibration: ir-homography=%s (correlation %.3f, residual %.2f px)", h.str().c_str(),
                     c->correlation, c->residual_px);
   } else {
