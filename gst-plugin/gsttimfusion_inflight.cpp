@@ -121,11 +121,9 @@ bool gst_timfusion_in_flight_key(GstTimFusion* self, const tfgst::FrameKey& key)
 }
 
 GstFlowReturn gst_timfusion_complete_in_flight(GstTimFusion* self) {
-  auto& frames = self->st->inflight.frames;
-  for (size_t i = 0; i < frames.size();) {
-    const GstFlowReturn flow = complete(self, frames[i].get());
-    if (flow != GST_FLOW_OK) return flow;  // f is gone from frames
-    ++i;
+  for (const auto& f : self->st->inflight.frames) {
+    const GstFlowReturn flow = complete(self, f.get());
+    if (flow != GST_FLOW_OK) return flow;  // f is gone from frames: stop iterating at once
   }
   return GST_FLOW_OK;
 }
