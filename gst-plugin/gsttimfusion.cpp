@@ -100,6 +100,8 @@ GST_DEBUG_CATEGORY(gst_timfusion_debug);
 #define DEFAULT_DEVICE timfusion::Device::Auto
 #define DEFAULT_THREADS 0
 #define DEFAULT_PARALLEL_FRAMES TRUE
+#define DEFAULT_TEMPORAL TRUE
+#define DEFAULT_TEMPORAL_STRENGTH 0.75
 #define DEFAULT_PRECISION timfusion::Precision::Fp32
 #define DEFAULT_IR_HOMOGRAPHY ""
 #define DEFAULT_CALIBRATION_FILE ""
@@ -111,6 +113,8 @@ enum {
   PROP_DEVICE,
   PROP_THREADS,
   PROP_PARALLEL_FRAMES,
+  PROP_TEMPORAL,
+  PROP_TEMPORAL_STRENGTH,
   PROP_PRECISION,
   PROP_IR_HOMOGRAPHY,
   PROP_CALIBRATION_FILE,
@@ -209,6 +213,8 @@ static void gst_timfusion_set_property(GObject* object, guint prop_id, const GVa
       break;
     }
     case PROP_PARALLEL_FRAMES: st->parallel_frames = g_value_get_boolean(value); break;
+    case PROP_TEMPORAL: st->temporal_on = g_value_get_boolean(value); break;
+    case PROP_TEMPORAL_STRENGTH: st->temporal_strength = g_value_get_double(value); break;
     case PROP_AUTO_CALIBRATE: {
       {
         std::lock_guard<std::mutex> lock(st->props_mu);
@@ -281,6 +287,8 @@ static void gst_timfusion_get_property(GObject* object, guint prop_id, GValue* v
       break;
     }
     case PROP_PARALLEL_FRAMES: g_value_set_boolean(value, st->parallel_frames); break;
+    case PROP_TEMPORAL: g_value_set_boolean(value, st->temporal_on); break;
+    case PROP_TEMPORAL_STRENGTH: g_value_set_double(value, st->temporal_strength); break;
     case PROP_AUTO_CALIBRATE: {
       std::lock_guard<std::mutex> lock(st->props_mu);
       g_value_set_boolean(value, st->auto_calibrate);
@@ -343,7 +351,7 @@ static GstStateChangeReturn gst_timfusion_change_state(GstElement* element, GstS
       st->said_black_ir = false;
       st->processed = st->dropped = 0;
       st->processing.forget_report();
-      st->clear_cache();
+      st->forget_past();
       gst_timfusion_autocal_arm(self);
       break;
     case GST_STATE_CHANGE_PAUSED_TO_READY: gst_timfusion_autocal_stop(self); break;
@@ -358,7 +366,7 @@ static GstStateChangeReturn gst_timfusion_change_state(GstElement* element, GstS
     case GST_STATE_CHANGE_PAUSED_TO_READY:
       gst_timfusion_stop_link_check(self);
       gst_timfusion_discard_in_flight(self);  // the streaming task has stopped
-      st->clear_cache();
+      st->forget_past();
       break;
     case GST_STATE_CHANGE_READY_TO_NULL:
       // The loaded model stays cached for the next NULL->READY.
@@ -379,7 +387,7 @@ static void gst_timfusion_finalize(GObject* object) {
   // Loader threads hold a reference: none is running by now.
   gst_timfusion_autocal_stop(self);
   gst_timfusion_discard_in_flight(self);
-  self->st->clear_cache();
+  self->st->forget_past();
   delete self->st;
   self->st = nullptr;
   G_OBJECT_CLASS(gst_timfusion_parent_class)->finalize(object);
@@ -427,6 +435,8 @@ static void gst_timfusion_init(GstTimFusion* self) {
   self->st->options.device = DEFAULT_DEVICE;
   self->st->options.threads = DEFAULT_THREADS;
   self->st->parallel_frames = DEFAULT_PARALLEL_FRAMES;
+  self->st->temporal_on = DEFAULT_TEMPORAL;
+  self->st->temporal_strength = DEFAULT_TEMPORAL_STRENGTH;
   self->st->options.precision = DEFAULT_PRECISION;
   self->st->homography_text = DEFAULT_IR_HOMOGRAPHY;
   self->st->calibration_file = DEFAULT_CALIBRATION_FILE;
@@ -505,6 +515,25 @@ static void gst_timfusion_class_init(GstTimFusionClass* klass) {
                            "holds its own memory; see frames-in-flight). FALSE: split each frame over the threads, "
                            "as live pipelines always do (lowest latency and memory). Takes effect at the next frame",
                            DEFAULT_PARALLEL_FRAMES, static_cast<GParamFlags>(rw_playing | G_PARAM_STATIC_STRINGS)));
+  g_object_class_install_property(
+      gobject_class, PROP_TEMPORAL,
+      g_param_spec_boolean("temporal", "Temporal stability",
+                           "Filter the fused video over time where the scene stands still: camera noise that "
+                           "changes every frame no longer makes static parts shimmer, while whatever either camera "
+                           "sees move is fused from the current frame alone (a motion gate in units of each "
+                           "camera's measured noise). Forgets the past at flushing seeks, caps changes, "
+                           "discontinuities and model swaps. FALSE: every frame is fused on its own (stills, "
+                           "frame-exact processing). Takes effect at the next frame",
+                           DEFAULT_TEMPORAL, static_cast<GParamFlags>(rw_playing | G_PARAM_STATIC_STRINGS)));
+  g_object_class_install_property(
+      gobject_class, PROP_TEMPORAL_STRENGTH,
+      g_param_spec_double("temporal-strength", "Temporal strength",
+                          "With temporal=TRUE: how much of the past a static pixel keeps, 0..0.95 (0 = off). "
+                          "0.75 takes a quarter of each new frame there: the frame-to-frame noise of a static "
+                          "scene drops to about a fifth; higher is smoother but slower to follow slow changes "
+                          "below the cameras' noise. Takes effect at the next frame",
+                          0.0, 0.95, DEFAULT_TEMPORAL_STRENGTH,
+                          static_cast<GParamFlags>(rw_playing | G_PARAM_STATIC_STRINGS)));
   g_object_class_install_property(
       gobject_class, PROP_PRECISION,
       g_param_spec_enum("precision", "Precision",

@@ -162,7 +162,7 @@ gboolean gst_timfusion_negotiated_src_caps(GstAggregator* agg, GstCaps* caps) {
   st->frame_duration = GST_VIDEO_INFO_FPS_N(&info) > 0
                            ? gst_util_uint64_scale_int(GST_SECOND, GST_VIDEO_INFO_FPS_D(&info), GST_VIDEO_INFO_FPS_N(&info))
                            : 0;
-  st->clear_cache();
+  st->forget_past();
   // Warm-up at the fusion size (the visible frames'; the output may be scaled), before the first frame's deadline.
   const GstVideoInfo vis = pad_info(self, self->vis_pad);
   const cv::Size fusion_size = vis.finfo && GST_VIDEO_INFO_WIDTH(&vis) > 0

@@ -1,7 +1,7 @@
 // timfusion GStreamer element: one output frame. Maps the prepared IR and
 // visible frames, warps the IR onto the visible grid (black IR when there is
-// none), runs the model (here, or on a frame worker when not live), copies
-// the visible chroma, keeps the result for repeats of the same input pair,
+// none), runs the model (here, or on a frame worker when not live), filters
+// it over time (gsttimfusion_temporal.cpp), copies the visible chroma, keeps the result for repeats of the same input pair,
 // and measures the time for the latency.
 #include <chrono>
 #include <exception>
@@ -140,13 +140,17 @@ GstFlowReturn gst_timfusion_aggregate_frames(GstVideoAggregator* vagg, GstBuffer
         st->said_black_ir = true;
       }
     }
+    const bool discont = GST_BUFFER_FLAG_IS_SET(vis->buffer, GST_BUFFER_FLAG_DISCONT) ||
+                         (ir && GST_BUFFER_FLAG_IS_SET(ir->buffer, GST_BUFFER_FLAG_DISCONT));
     if (on_worker) {
       if (view.yuv) tfgst::copy_chroma(vis, &out);  // the worker writes plane 0 only
-      return gst_timfusion_start_in_flight(self, engine, outbuf, &out, out_m, ir_m, vis_m, view.order, key, t0);
+      return gst_timfusion_start_in_flight(self, engine, outbuf, &out, out_m, ir_m, vis_m, view.order, key, discont,
+                                           t0);
     }
     const auto t1 = Clock::now();
     engine->fuse(ir_m, vis_m, out_m, view.order);
     infer_ms = ms_since(t1);
+    gst_timfusion_temporal_apply(self, ir_m, vis_m, view.order, out_m, engine->generation(), discont);
     if (scaled) {
       st->scale_tmp = out_m;  // reused next frame
       tfgst::scale_plane(out_m, tfgst::wrap_plane0(&out, view));

@@ -20,6 +20,7 @@
 #include <memory>
 
 #include "gsttimfusion_private.h"
+#include "timfusion_formats.h"
 
 namespace {
 
@@ -48,6 +49,9 @@ GstFlowReturn complete(GstTimFusion* self, tfgst::InFlightFrame* f) {
   double infer_ms = 0;
   try {
     infer_ms = f->engine->frame_workers()->finish_oldest();
+    // In output order, as in place (gsttimfusion_frames.cpp).
+    cv::Mat fused = tfgst::wrap_plane0(&f->out, tfgst::plane_view(GST_VIDEO_FRAME_FORMAT(&f->out)));
+    gst_timfusion_temporal_apply(self, f->ir, f->vis, f->order, fused, f->key.engine, f->discont);
   } catch (const std::exception& e) {
     drop(st, st->inflight.take(f));
     return gst_timfusion_fusion_failed(self, e.what());
@@ -87,7 +91,7 @@ bool gst_timfusion_use_frame_workers(GstTimFusion* self, tfgst::Engine& engine, 
 GstFlowReturn gst_timfusion_start_in_flight(GstTimFusion* self, std::shared_ptr<tfgst::Engine> engine,
                                             GstBuffer* outbuf, GstVideoFrame* out, const cv::Mat& out_plane,
                                             const cv::Mat& ir, const cv::Mat& vis, timfusion::ChannelOrder order,
-                                            const tfgst::FrameKey& key, Clock::time_point started) {
+                                            const tfgst::FrameKey& key, bool discont, Clock::time_point started) {
   tfgst::State* st = self->st;
   // Frames of a replaced model finish first: the new engine has its own workers.
   if (!st->inflight.frames.empty() && st->inflight.frames.back()->engine != engine) {
@@ -102,6 +106,8 @@ GstFlowReturn gst_timfusion_start_in_flight(GstTimFusion* self, std::shared_ptr<
   f->outbuf = outbuf;
   f->out = *out;  // the mapping moves here; unmapped when completed
   f->key = key;
+  f->order = order;
+  f->discont = discont;
   f->engine = engine;
   f->started = started;
   try {

@@ -78,7 +78,7 @@ GstFlowReturn gst_timfusion_flush(GstAggregator* agg) {
   GstTimFusion* self = GST_TIMFUSION(agg);
   self->st->inputs_end = GST_CLOCK_TIME_NONE;
   gst_timfusion_discard_in_flight(self);  // frames of the old timeline are not pushed
-  self->st->clear_cache();
+  self->st->forget_past();
   return gst_timfusion_parent_agg_class()->flush(agg);
 }
 

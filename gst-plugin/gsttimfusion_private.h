@@ -10,6 +10,7 @@
 //   gsttimfusion_links.cpp         an unlinked sink pad: a message instead of a silent hang
 //   gsttimfusion_pad.cpp           the sink pad class (repeat-after-eos default TRUE)
 //   gsttimfusion_autocalib.cpp     auto-calibrate: homography from the first seconds of frames
+//   gsttimfusion_temporal.cpp      temporal stability of the fused video (core's TemporalFilter)
 //
 // Not installed. No LibTorch header: the core is reached through timfusion/fuser.h.
 #pragma once
@@ -28,6 +29,7 @@
 #include "timfusion/color.h"
 #include "timfusion/fuser.h"
 #include "timfusion/registration.h"
+#include "timfusion/temporal_filter.h"
 #include "timfusion_autocalib.h"
 #include "timfusion_inflight.h"
 #include "timfusion_latency.h"
@@ -50,6 +52,8 @@ struct State {
   double auto_calibrate_seconds = 0;   // DEFAULT_AUTO_CALIBRATE_SECONDS
   int auto_calibrate_frames = 0;       // DEFAULT_AUTO_CALIBRATE_FRAMES
   std::string auto_calibrate_checkerboard;  // DEFAULT_AUTO_CALIBRATE_CHECKERBOARD ("" = scene structure)
+  std::atomic<bool> temporal_on{true};        // DEFAULT_TEMPORAL; read by the streaming thread
+  std::atomic<double> temporal_strength{0};   // DEFAULT_TEMPORAL_STRENGTH; read by the streaming thread
 
   // --- active registration (reg_mu) ---
   std::mutex reg_mu;
@@ -81,6 +85,11 @@ struct State {
   Key cache_key;
   GstBuffer* cache = nullptr;
   InFlight inflight;  // frames on the engine's frame workers, oldest first
+  // Temporal stability: the filter, the engine it last filtered for (a swap
+  // resets it), the visible luma of colour frames.
+  timfusion::TemporalFilter temporal;
+  uint64_t temporal_generation = 0;
+  cv::Mat temporal_vis_luma;
 
   // --- unlinked-pad check (link_check_mu): pending clock id, READY->PAUSED until PAUSED->READY ---
   std::mutex link_check_mu;
@@ -93,6 +102,12 @@ struct State {
   void clear_cache() {
     gst_clear_buffer(&cache);
     cache_key = Key{};
+  }
+  // Flushing seeks, caps changes, state changes: the repeat cache and the
+  // temporal filter's past belong to the old timeline.
+  void forget_past() {
+    clear_cache();
+    temporal.reset();
   }
 };
 
@@ -141,7 +156,8 @@ bool gst_timfusion_use_frame_workers(GstTimFusion* self, tfgst::Engine& engine, 
 GstFlowReturn gst_timfusion_start_in_flight(GstTimFusion* self, std::shared_ptr<tfgst::Engine> engine,
                                             GstBuffer* outbuf, GstVideoFrame* out, const cv::Mat& out_plane,
                                             const cv::Mat& ir, const cv::Mat& vis, timfusion::ChannelOrder order,
-                                            const tfgst::FrameKey& key, std::chrono::steady_clock::time_point started);
+                                            const tfgst::FrameKey& key, bool discont,
+                                            std::chrono::steady_clock::time_point started);
 // The next output can be made at once: each sink pad has its next buffer
 // queued or has ended (when not live, the base class aggregates exactly then).
 bool gst_timfusion_next_inputs_queued(GstTimFusion* self);
@@ -156,6 +172,16 @@ GstFlowReturn gst_timfusion_drain_in_flight(GstTimFusion* self);
 void gst_timfusion_discard_in_flight(GstTimFusion* self);
 // GstAggregatorClass::finish_buffer: pushes what is done, in order.
 GstFlowReturn gst_timfusion_finish_buffer(GstAggregator* agg, GstBuffer* buffer);
+
+// gsttimfusion_temporal.cpp
+// A fused frame (before any scaling), in output order: the temporal filter
+// with the properties' settings, in place. ir_luma: the IR luma as fused (on
+// the visible grid); vis_plane: the visible frame's plane 0 (luma, or packed
+// colour in `order`). The filter forgets the past at a new engine generation
+// and when discont. Throws timfusion::Error (caller reports it).
+void gst_timfusion_temporal_apply(GstTimFusion* self, const cv::Mat& ir_luma, const cv::Mat& vis_plane,
+                                  timfusion::ChannelOrder order, cv::Mat& fused_plane, uint64_t engine_generation,
+                                  bool discont);
 
 // gsttimfusion_loading.cpp
 // NULL->READY: (re)load the model unless the loaded one matches the

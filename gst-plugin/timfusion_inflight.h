@@ -20,6 +20,7 @@
 #include <gst/video/video.h>
 #include <opencv2/core.hpp>
 
+#include "timfusion/color.h"
 #include "timfusion_model.h"
 
 namespace tfgst {
@@ -43,6 +44,8 @@ struct InFlightFrame {
   GstVideoFrame out{};  // mapped for writing until completed
   bool completed = false;
   cv::Mat ir, vis;  // the worker's inputs (copies; their memory is reused by later frames)
+  timfusion::ChannelOrder order = timfusion::ChannelOrder::BGR;  // vis's channel order
+  bool discont = false;  // an input buffer was flagged DISCONT (the temporal filter forgets)
   FrameKey key;
   std::shared_ptr<Engine> engine;  // whose workers run it (a model swap may follow)
   std::chrono::steady_clock::time_point started;

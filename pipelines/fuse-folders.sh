@@ -64,6 +64,7 @@ done
 
 echo "fusing $n pairs into $OUT_DIR" >&2
 tf_fusion
+FUSION+=(temporal=false)  # a folder of still pairs is not video: each pair is fused on its own
 tf_launch -q \
   multifilesrc location="$tmp/vis/%06d.png" index=0 stop-index=$((n - 1)) caps=image/png,framerate=1/1 \
     ! pngdec ! videoconvert ! f.vis \

@@ -3,7 +3,7 @@
 a published method where one exists), plus the road-arrow contrast of MSRS
 00032N (luma, rows 330-480, columns 300-450: the 95th minus the 50th
 percentile, i.e. paint vs asphalt), which a fusion that follows the IR there
-loses.
+loses; the last row is a night frame with a noisy colour camera.
 
     scripts/hard_cases.py [--model NAME_OR_FILE ...] [--out docs/hard-cases.png]
 """
@@ -16,9 +16,12 @@ import cv2
 import numpy as np
 
 from fusion_tools import ROOT, data_dir, default_build, fuse, label, shipped_models
-# (set, pair, published method folder or None)
-CASES = [("msrs_sample", "00032N", "SeAFusion_VIFBenchmark_run"), ("tno42", "10", "SeAFusion"),
-         ("llvip_sample", None, None)]
+# (set, pair, published method folder or None, visible noise sigma): the last
+# row is a night frame from a noisy colour camera (sigma 10 grey levels of
+# Gaussian noise added to the visible image, fixed seed), as a live rig at night
+# delivers; published outputs are of the clean pair, so none is shown there.
+CASES = [("msrs_sample", "00032N", "SeAFusion_VIFBenchmark_run", 0), ("tno42", "10", "SeAFusion", 0),
+         ("llvip_sample", None, None, 0), ("msrs_sample", "00881N", None, 10)]
 HEIGHT = 240  # each tile is scaled to this height
 
 
@@ -49,13 +52,19 @@ def main():
     data = data_dir(args.build)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for set_name, pair, published in CASES:
+        for set_name, pair, published, vis_noise in CASES:
             if pair is None:
                 names = sorted(p.stem for p in (data / set_name / "ir").glob("*.png"))
                 pair = names[len(names) // 2]
             ir_path, vis_path = data / set_name / "ir" / f"{pair}.png", data / set_name / "vis" / f"{pair}.png"
+            if vis_noise:
+                clean = cv2.imread(str(vis_path), cv2.IMREAD_UNCHANGED).astype(np.float64)
+                noisy = clean + np.random.default_rng(1).normal(0, vis_noise, clean.shape)
+                vis_path = pathlib.Path(tmp) / f"noisy-{set_name}-{pair}.png"
+                cv2.imwrite(str(vis_path), np.clip(noisy, 0, 255).round().astype(np.uint8))
             tiles = [tile(cv2.imread(str(ir_path), cv2.IMREAD_UNCHANGED), f"IR {set_name}/{pair}"),
-                     tile(cv2.imread(str(vis_path), cv2.IMREAD_UNCHANGED), "visible")]
+                     tile(cv2.imread(str(vis_path), cv2.IMREAD_UNCHANGED),
+                          f"visible + noise {vis_noise}" if vis_noise else "visible")]
             vis = cv2.imread(str(vis_path), cv2.IMREAD_UNCHANGED)
             if pair == "00032N":
                 print(f"00032N arrow contrast (luma p95 - p50, rows 330-480, cols 300-450): visible "

@@ -1,5 +1,7 @@
 #include "timfusion/arch.h"
 
+#include <cstdio>
+
 #include <filesystem>
 #include <map>
 #include <set>
@@ -41,6 +43,10 @@ constexpr FieldBound kFieldBounds[] = {
     {"name length", 0, 200},
     {"detail_coring", 0, 32},  // grey levels of 255
 };
+
+// noise_coring: k of k * (noise estimate); 8 already cores away nearly all
+// detail of a noisy frame.
+constexpr double kMaxNoiseCoring = 8.0;
 
 const FieldBound& bound(const std::string& field) {
   for (const auto& b : kFieldBounds)
@@ -263,6 +269,13 @@ void ArchSpec::validate() const {
     throw Error(who + ": head \"" + head_name(head) + "\" applies to single-stage networks only");
   check_bound(detail_coring, "detail_coring", who);
   if (detail_coring != 0 && head != Head::Detail) throw Error(who + ": detail_coring applies to the detail head only");
+  if (!(noise_coring >= 0 && noise_coring <= kMaxNoiseCoring))
+  {
+    char text[96];
+    std::snprintf(text, sizeof text, ": noise_coring %g is outside 0..%g", noise_coring, kMaxNoiseCoring);
+    throw Error(who + text);
+  }
+  if (noise_coring != 0 && head != Head::Detail) throw Error(who + ": noise_coring applies to the detail head only");
   if (image_means && two_stage()) throw Error(who + ": image_means applies to single-stage networks only");
   if (two_stage()) {
     check_bound(stage2_cells, "stage2.cells", who);
@@ -288,6 +301,7 @@ std::string ArchSpec::to_json() const {
   if (downscale != 1) j["downscale"] = downscale;
   if (head != Head::Image) j["head"] = head_name(head);
   if (detail_coring != 0) j["detail_coring"] = detail_coring;
+  if (noise_coring != 0) j["noise_coring"] = noise_coring;
   if (image_means) j["image_means"] = true;
   if (two_stage())
     j["stage2"] = {{"cells", stage2_cells}, {"g1", stage2_g1}, {"g2", stage2_g2}, {"batch_stats", stage2_batch_stats}};
@@ -321,6 +335,10 @@ ArchSpec ArchSpec::from_json(const std::string& text) {
     a.downscale = int_field(j, "downscale", 1, "downscale");
     a.head = parse_head(j.value("head", std::string("image")));
     a.detail_coring = int_field(j, "detail_coring", 0, "detail_coring");
+    if (j.contains("noise_coring")) {
+      if (!j["noise_coring"].is_number()) throw Error("\"noise_coring\" must be a number");
+      a.noise_coring = j["noise_coring"].get<double>();  // range checked by validate()
+    }
     if (j.contains("image_means")) {
       if (!j["image_means"].is_boolean()) throw Error("\"image_means\" must be true or false");
       a.image_means = j["image_means"].get<bool>();

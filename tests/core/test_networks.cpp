@@ -182,6 +182,49 @@ TEST(Networks, DetailCoringSoftThresholdsEachDetailLayer) {
   EXPECT_NEAR((ref - out)[0][0][3][3].item<double>(), t, 1e-5);
 }
 
+// noise_coring k: each input's coring threshold is max(detail_coring, k * its
+// own noise estimate), per image. A noisy visible frame loses its noise-sized
+// detail, a clean one keeps it; the IR's threshold follows the IR's noise.
+TEST(Networks, NoiseCoringFollowsEachInputsNoise) {
+  c10::InferenceMode guard;
+  const char* json =
+      R"({"name":"rt","channels":8,"downscale":2,"head":"detail","detail_coring":1,"noise_coring":3,"cells":["Chain2"],"normal":["Identity"]})";
+  auto spec = ArchSpec::from_json(json);
+  EXPECT_DOUBLE_EQ(spec.noise_coring, 3.0);
+  EXPECT_DOUBLE_EQ(ArchSpec::from_json(spec.to_json()).noise_coring, 3.0);
+  for (const char* bad :
+       {R"({"channels":8,"downscale":2,"head":"detail","noise_coring":8.5,"cells":["Chain2"],"normal":["Identity"]})",
+        R"({"channels":8,"downscale":2,"head":"detail","noise_coring":-1,"cells":["Chain2"],"normal":["Identity"]})",
+        R"({"channels":8,"downscale":2,"head":"detail","noise_coring":"3","cells":["Chain2"],"normal":["Identity"]})",
+        R"({"channels":8,"downscale":2,"head":"blend","noise_coring":2,"cells":["Chain2"],"normal":["Identity"]})"})
+    EXPECT_THROW(ArchSpec::from_json(bad), Error) << bad;
+  // The threshold per image: a smooth ramp has no noise (the fixed floor
+  // remains), sigma 6 grey levels of noise gives ~3 * 6.
+  torch::manual_seed(3);
+  const int H = 96, W = 128;
+  auto ramp = torch::linspace(0.2, 0.8, W).reshape({1, 1, 1, W}).expand({1, 1, H, W}).contiguous();
+  auto noisy = ramp + torch::randn({1, 1, H, W}) * (6 / 255.0);
+  auto t = nn::coring_threshold(torch::cat({ramp, noisy}), 1 / 255.0, 3.0) * 255;
+  EXPECT_NEAR(t[0].item<double>(), 1.0, 1e-4);
+  EXPECT_NEAR(t[1].item<double>(), 18.0, 2.0);
+  // In the network: zero last conv = base weight 1/2, gains 1, no residual.
+  // The visible frame's noise is cored away, the clean IR's detail is not.
+  nn::TimNet net(spec);
+  net->eval();
+  for (auto& p : net->named_parameters())
+    if (p.key().rfind("stem_out.3.", 0) == 0) p.value().zero_();
+  auto ir = ramp.clone();
+  ir[0][0][40][60] = ir[0][0][40][60].item<float>() + 10 / 255.0;  // an IR speck of 10 grey levels
+  auto out = net->forward(ir, noisy);
+  auto base_only = (nn::base_layer(ir) + nn::base_layer(noisy)) / 2;
+  // Away from the speck the output is nearly the blend of the bases: the
+  // visible detail (std ~6 levels) is cored to a small remainder.
+  auto rest = (out - base_only).abs() * 255;
+  EXPECT_LT(rest.narrow(2, 2, 30).mean().item<double>(), 0.3);
+  // The speck (detail 9.6 levels) keeps 9.6 - 1 over the IR's own floor.
+  EXPECT_NEAR(((out - base_only) * 255)[0][0][40][60].item<double>(), 9.6 - 1.0, 0.5);
+}
+
 // The one-pass CPU kernel (forward_u8) gives the 8-bit image of forward():
 // round(clamp(F, 0, 1) * 255). Its box sums add in another order, so a value
 // within float rounding of .5 may round the other way: at most 1 grey level,
@@ -191,7 +234,8 @@ TEST(Networks, DetailHeadKernelMatchesTheAutogradHead) {
   for (const char* json :
        {R"({"channels":8,"downscale":4,"head":"detail","cells":["Chain2"],"normal":["ECAattention_3"]})",
         R"({"channels":8,"downscale":2,"head":"detail","detail_coring":3,"inputs":["ir","vis"],"cells":["Chain2"],"normal":["Identity"]})",
-        R"({"channels":8,"downscale":4,"head":"detail","image_means":true,"cells":["Chain2"],"normal":["ECAattention_3"]})"}) {
+        R"({"channels":8,"downscale":4,"head":"detail","image_means":true,"cells":["Chain2"],"normal":["ECAattention_3"]})",
+        R"({"channels":8,"downscale":4,"head":"detail","detail_coring":2,"noise_coring":3,"image_means":true,"cells":["Chain2"],"normal":["ECAattention_3"]})"}) {
     auto spec = ArchSpec::from_json(json);
     torch::manual_seed(5);
     nn::TimNet net(spec);

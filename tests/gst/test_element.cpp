@@ -33,7 +33,9 @@ class TwoPads {
       ADD_FAILURE() << "timfusion element not found (GST_PLUGIN_PATH?)";
       return;
     }
-    g_object_set(el_, "model", model.c_str(), "arch", arch.c_str(), nullptr);
+    // Every output here is compared with the core's fusion of its pair alone;
+    // the temporal mode has its own tests (test_temporal.cpp).
+    g_object_set(el_, "model", model.c_str(), "arch", arch.c_str(), "temporal", FALSE, nullptr);
     bus_ = gst_bus_new();
     gst_element_set_bus(el_, bus_);
     vis_ = gst_harness_new_with_element(el_, "vis", "src");

@@ -38,7 +38,13 @@ std::vector<KeySpec> make_schema() {
       {"grad_clip", T::Number, 0.0, 0, 1e9, {}, "clip the gradient's global L2 norm (0 = off)"},
       {"noise", T::Number, 0.0, 0, 50, {},
        "sensor-noise augmentation: Gaussian noise of sigma uniform in [0, noise] grey levels on each input crop; "
-       "the losses compare with the clean crops (0 = off)"},
+       "the losses compare with the clean crops (0 = off); with noise_model = lowlight: the visible crop's "
+       "largest noise sigma at mid-grey"},
+      {"noise_model", T::String, "gaussian", 0, 0, {"gaussian", "lowlight"},
+       "gaussian: the same Gaussian model on both inputs; lowlight: a low-light colour camera (signal-dependent "
+       "shot noise + read noise, quantised to 8 bit) on the visible crop, Gaussian noise plus column/row "
+       "fixed-pattern noise up to noise_ir grey levels on the IR crop (data/sensor_noise.h)"},
+      {"noise_ir", T::Number, 3.0, 0, 50, {}, "noise_model = lowlight: the IR crop's largest noise sigma (grey levels)"},
       {"threads", T::Int, 0, 0, 256, {}, "CPU threads (0 = LibTorch's choice); results are bit-exact for a fixed count"},
       {"device", T::String, "auto", 0, 0, {},
        "where to train: auto (CUDA when available, else CPU), cpu, cuda or cuda:N (may change on --resume)"},

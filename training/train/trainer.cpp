@@ -197,7 +197,12 @@ std::vector<torch::Tensor> Trainer::Impl::host_batch(int64_t k) const {
       // Noisy inputs, clean targets (sensor_noise.h). The noise is drawn for
       // the whole global batch, so each rank gets the rows one process would.
       for (int s : {0, 1}) {
-        auto x = add_sensor_noise(host_planes(s ? whole.vis : whole.ir, whole.n, whole.h, whole.w), noise, seed, k, s);
+        auto clean = host_planes(s ? whole.vis : whole.ir, whole.n, whole.h, whole.w);
+        torch::Tensor x;
+        if (cfg.base.s("noise_model") == "lowlight")
+          x = s ? add_lowlight_visible_noise(clean, noise, seed, k, s) : add_lowlight_ir_noise(clean, cfg.base.d("noise_ir"), seed, k, s);
+        else
+          x = add_sensor_noise(clean, noise, seed, k, s);
         if (par) x = x.chunk(par->world_size(), 0)[par->rank()].contiguous();
         out.push_back(plan.pinned ? x.pin_memory() : x);
       }

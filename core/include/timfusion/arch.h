@@ -37,6 +37,13 @@
 //          before its gain. Sensor noise is mostly detail of a few grey
 //          levels; edges are tens: the gains then sharpen edges without
 //          amplifying noise into frame-to-frame flicker.
+// noise_coring: (detail head only) k, 0..8 (default 0 = off): each input's
+//          coring threshold becomes max(detail_coring, k * s), where s is
+//          that input's sensor-noise standard deviation estimated on every
+//          image (noise_sigma.h: Immerkaer's finest-band mask, median of its
+//          magnitude). Detail under the camera's own noise floor is then
+//          neither transferred nor amplified, whatever the camera's gain;
+//          a clean frame keeps its fine texture.
 // image_means: (single-stage only) true: the network's stem also sees each
 //          input's whole-image mean, as two constant channels. The grid
 //          network sees ~40 pixels around each position; which source is
@@ -82,6 +89,7 @@ struct ArchSpec {
   int downscale = 1;                      // space-to-depth factor (single-stage only)
   Head head = Head::Image;                // output head (single-stage only)
   int detail_coring = 0;                  // grey levels (detail head only)
+  double noise_coring = 0;                // x each input's noise estimate (detail head only)
   bool image_means = false;               // stem also sees the inputs' whole-image means
 
   // Two-stage models only.

@@ -85,10 +85,12 @@ void base_row(const float* __restrict r0, const float* __restrict r1, const floa
 // the operations in the order apply_head does them (vectorised by the compiler).
 void fused_row(const float* __restrict a, const float* __restrict b, const float* __restrict base_a,
                const float* __restrict base_b, const float* __restrict w, const float* __restrict r,
-               const float* __restrict ga, const float* __restrict gb, float t, float* __restrict f, int64_t n) {
+               const float* __restrict ga, const float* __restrict gb, float ta, float tb, float* __restrict f,
+               int64_t n) {
   for (int64_t x = 0; x < n; ++x) {
     float da = a[x] - base_a[x], db = b[x] - base_b[x];
-    if (t > 0) da = soft_threshold(da, t), db = soft_threshold(db, t);
+    if (ta > 0) da = soft_threshold(da, ta);
+    if (tb > 0) db = soft_threshold(db, tb);
     f[x] = base_b[x] + r[x] + w[x] * (base_a[x] - base_b[x]) + ga[x] * da + gb[x] * db;
   }
 }
@@ -96,7 +98,8 @@ void fused_row(const float* __restrict a, const float* __restrict b, const float
 }  // namespace
 
 void detail_head_to_u8(const torch::Tensor& raw_grid, int64_t downscale, const float* first, const float* second,
-                       int64_t height, int64_t width, double coring, uint8_t* out, std::vector<float>& scratch) {
+                       int64_t height, int64_t width, std::array<double, 2> coring, uint8_t* out,
+                       std::vector<float>& scratch) {
   const int64_t s = downscale, s2 = s * s, H = height, W = width;
   if (H < 3 || W < 3 || H % s || W % s || raw_grid.dim() != 4 || raw_grid.size(0) != 1 ||
       raw_grid.size(1) != 4 * s2 || raw_grid.size(2) != H / s || raw_grid.size(3) != W / s ||
@@ -122,7 +125,7 @@ void detail_head_to_u8(const torch::Tensor& raw_grid, int64_t downscale, const f
   if (scratch.size() < 2 * plane) scratch.resize(2 * plane);
   float* sum_a = scratch.data();
   float* sum_b = scratch.data() + plane;
-  const float t = static_cast<float>(coring);
+  const float ta = static_cast<float>(coring[0]), tb = static_cast<float>(coring[1]);
 
   at::parallel_for(0, H, 16, [&](int64_t y0, int64_t y1) {
     for (int64_t y = y0; y < y1; ++y) {
@@ -159,7 +162,7 @@ void detail_head_to_u8(const torch::Tensor& raw_grid, int64_t downscale, const f
       auto row = [&](const float* sums, int d) { return sums + reflect(y + d - 2, H) * W; };
       base_row(row(sum_a, 0), row(sum_a, 1), row(sum_a, 2), row(sum_a, 3), row(sum_a, 4), base_a, W);
       base_row(row(sum_b, 0), row(sum_b, 1), row(sum_b, 2), row(sum_b, 3), row(sum_b, 4), base_b, W);
-      fused_row(first + y * W, second + y * W, base_a, base_b, w_row, r_row, ga_row, gb_row, t, fused, W);
+      fused_row(first + y * W, second + y * W, base_a, base_b, w_row, r_row, ga_row, gb_row, ta, tb, fused, W);
       unit_row_to_u8(fused, out + y * W, W);
     }
   });

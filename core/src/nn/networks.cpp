@@ -1,6 +1,7 @@
 #include "timfusion/torch/networks.h"
 
 #include "nn/detail_head_cpu.h"
+#include "nn/noise_sigma.h"
 #include "nn/stem_input_cpu.h"
 
 #include "timfusion/error.h"
@@ -155,10 +156,20 @@ torch::Tensor cored(torch::Tensor detail, double t) {
   return detail.sub_(detail.clamp(-t, t));
 }
 
+// The same with a threshold per image ([B,1,1,1]).
+torch::Tensor cored(torch::Tensor detail, const torch::Tensor& t) {
+  return detail - torch::clamp(detail, -t, t);
+}
+
 }  // namespace
 
+torch::Tensor coring_threshold(const torch::Tensor& x, double coring, double noise_coring) {
+  auto t = noise_sigma(x).mul_(noise_coring);
+  return t.clamp_min_(coring);
+}
+
 torch::Tensor apply_head(Head head, const torch::Tensor& raw, const torch::Tensor& a, const torch::Tensor& b,
-                         double coring) {
+                         double coring, double noise_coring) {
   if (head == Head::Image) return raw;
   if (head == Head::Blend) {
     auto w = torch::sigmoid(raw.narrow(1, 0, 1));
@@ -169,6 +180,10 @@ torch::Tensor apply_head(Head head, const torch::Tensor& raw, const torch::Tenso
   auto w = torch::sigmoid(raw.narrow(1, 0, 1));
   auto gain_a = 2 * torch::sigmoid(raw.narrow(1, 2, 1)), gain_b = 2 * torch::sigmoid(raw.narrow(1, 3, 1));
   auto out = torch::addcmul(base_b + raw.narrow(1, 1, 1), w, base_a - base_b);
+  if (noise_coring > 0) {
+    out = torch::addcmul(out, gain_a, cored(a - base_a, coring_threshold(a, coring, noise_coring)));
+    return torch::addcmul(out, gain_b, cored(b - base_b, coring_threshold(b, coring, noise_coring)));
+  }
   out = torch::addcmul(out, gain_a, cored(a - base_a, coring));
   return torch::addcmul(out, gain_b, cored(b - base_b, coring));
 }
@@ -177,6 +192,7 @@ FusionNetImpl::FusionNetImpl(const ArchSpec& spec)
     : downscale(spec.downscale),
       head(spec.head),
       detail_coring(spec.detail_coring / 255.0),
+      noise_coring(spec.noise_coring),
       image_means(spec.image_means) {
   const int64_t C = spec.channels, s2 = downscale * downscale;
   stem = register_module("stem", make_stem(C, false, 2 * s2 + (image_means ? 2 : 0)));
@@ -219,7 +235,7 @@ torch::Tensor FusionNetImpl::forward(const torch::Tensor& a, const torch::Tensor
                                      const torch::Tensor& mean_b) {
   auto raw = grid_output(a, b, mean_a, mean_b);
   if (downscale > 1) raw = torch::pixel_shuffle(raw, downscale);
-  return apply_head(head, raw, a, b, detail_coring);
+  return apply_head(head, raw, a, b, detail_coring, noise_coring);
 }
 
 void FusionNetImpl::fold_bn() { fold_cells(cells); }
@@ -295,10 +311,15 @@ bool TimNetImpl::forward_u8(const torch::Tensor& ir, const torch::Tensor& vis, u
     return false;
   const torch::Tensor& first = spec_.inputs[0] == Input::Ir ? ir : vis;
   const torch::Tensor& second = spec_.inputs[1] == Input::Ir ? ir : vis;
+  // Each input's coring threshold (its noise floor where noise_coring is set).
+  auto threshold = [&](const torch::Tensor& x) {
+    const double c = stage1_->detail_coring, k = stage1_->noise_coring;
+    return k > 0 ? coring_threshold(x, c, k).item<double>() : c;
+  };
   detail_head_to_u8(stage1_->grid_output(first, second, mean_or_own({}, first, spec_.image_means),
                                           mean_or_own({}, second, spec_.image_means)),
-                    stage1_->downscale, first.data_ptr<float>(),
-                    second.data_ptr<float>(), H, W, stage1_->detail_coring, out, scratch);
+                    stage1_->downscale, first.data_ptr<float>(), second.data_ptr<float>(), H, W,
+                    {threshold(first), threshold(second)}, out, scratch);
   return true;
 }
 

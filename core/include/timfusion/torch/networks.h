@@ -34,6 +34,7 @@ class FusionNetImpl : public torch::nn::Module {
   int64_t downscale = 1;
   Head head = Head::Image;
   double detail_coring = 0;  // in [0,1] units
+  double noise_coring = 0;   // x each input's noise estimate (arch.h)
   bool image_means = false;  // the stem's last two input channels are the means
 };
 TORCH_MODULE(FusionNet);
@@ -45,9 +46,14 @@ int64_t head_channels(Head head, int64_t downscale);
 // Blend; base/detail blend with per-pixel detail gains for Detail (arch.h).
 // The Detail head's base layer of a [B,1,H,W] image: 5x5 box mean, same size.
 torch::Tensor base_layer(const torch::Tensor& x);
-// `coring` (Detail only, [0,1] units): soft threshold of each detail layer.
+// `coring` (Detail only, [0,1] units): soft threshold of each detail layer;
+// with `noise_coring` k > 0 each input's threshold is max(coring, k * its
+// noise_sigma()) (arch.h, noise_coring).
 torch::Tensor apply_head(Head head, const torch::Tensor& raw, const torch::Tensor& a, const torch::Tensor& b,
-                         double coring = 0);
+                         double coring = 0, double noise_coring = 0);
+// The detail head's coring threshold of each image of x ([B,1,H,W]):
+// [B,1,1,1], max(coring, noise_coring * noise_sigma(x)).
+torch::Tensor coring_threshold(const torch::Tensor& x, double coring, double noise_coring);
 
 // A complete model as users see it: f(ir, vis) with both [B,1,H,W] in
 // [0,1], output [B,1,H,W] (not clamped). Applies the reference's argument
