@@ -16,18 +16,24 @@ namespace {
 constexpr double kMaxStrength = 0.95;  // a >= 0.05: a static pixel still follows a lasting change within ~60 frames
 constexpr int kBox = 5;                // the gate's window
 
-// Robust spread of a float plane's values (median |v| / 0.6745) on every
-// fourth row and column: the static majority of the frame sets it.
-double robust_spread(const cv::Mat& plane, std::vector<float>& samples) {
+// For noise alone, the box's mean squared change over its noise power is a
+// chi-square of 25 degrees of freedom over 25: median 0.973, standard
+// deviation sqrt(2/25) = 0.283.
+constexpr double kMedianOfMeanChiSquare = 0.973;
+constexpr double kNoiseRatioSpread = 0.283;
+
+// The median of a float plane's values on every fourth row and column: the
+// static majority of the frame sets it.
+double median_of(const cv::Mat& plane, std::vector<float>& samples) {
   samples.clear();
   for (int y = 0; y < plane.rows; y += 4) {
     const float* row = plane.ptr<float>(y);
-    for (int x = 0; x < plane.cols; x += 4) samples.push_back(std::fabs(row[x]));
+    for (int x = 0; x < plane.cols; x += 4) samples.push_back(row[x]);
   }
   if (samples.empty()) return 0;
   auto mid = samples.begin() + static_cast<std::ptrdiff_t>(samples.size() / 2);
   std::nth_element(samples.begin(), mid, samples.end());
-  return *mid / 0.6745;
+  return *mid;
 }
 
 }  // namespace
@@ -60,27 +66,41 @@ void TemporalFilter::apply(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& fused
     return;
   }
   const double a_min = 1.0 - options_.strength;
-  // Each input's change against its reference, averaged over the box.
+  // Each input's change against its reference, and its local energy: the
+  // mean of the squared change over the box. A change of mean zero (texture
+  // sliding past) counts as fully as a brightness change, which a box mean
+  // of the change would average away.
   ir.convertTo(diff_ir_, CV_32F);
   vis.convertTo(diff_vis_, CV_32F);
   cv::subtract(diff_ir_, ref_ir_, diff_ir_);
   cv::subtract(diff_vis_, ref_vis_, diff_vis_);
-  cv::blur(diff_ir_, box_ir_, cv::Size(kBox, kBox), cv::Point(-1, -1), cv::BORDER_REFLECT_101);
-  cv::blur(diff_vis_, box_vis_, cv::Size(kBox, kBox), cv::Point(-1, -1), cv::BORDER_REFLECT_101);
-  // The box difference's noise: white camera noise of level s gives
-  // s * sqrt(1 + a/(2-a)) / 5 (the reference carries a/(2-a) of the noise
-  // power); measured over the frame where the noise is not white, up to 3x.
+  cv::multiply(diff_ir_, diff_ir_, box_ir_);
+  cv::multiply(diff_vis_, diff_vis_, box_vis_);
+  cv::blur(box_ir_, box_ir_, cv::Size(kBox, kBox), cv::Point(-1, -1), cv::BORDER_REFLECT_101);
+  cv::blur(box_vis_, box_vis_, cv::Size(kBox, kBox), cv::Point(-1, -1), cv::BORDER_REFLECT_101);
+  // The change's noise power where nothing moves: white camera noise of level
+  // s gives s^2 (1 + a/(2-a)) (the reference carries a/(2-a) of it). Noise
+  // that is not white (demosaicing, compression) has more power per pixel
+  // than its finest band shows: then the frame's median energy (the static
+  // majority) is used, up to 9x, so a panning camera still counts as motion.
   thread_local std::vector<float> samples;
-  auto spread = [&](const cv::Mat& input, const cv::Mat& box) {
-    const double white = std::max(noise_level(input), 0.5) * std::sqrt(1 + a_min / (2 - a_min)) / kBox;
-    return std::clamp(robust_spread(box, samples), white, 3 * white);
+  auto noise_power = [&](const cv::Mat& input, const cv::Mat& energy) {
+    const double s = std::max(noise_level(input), 0.5), white = s * s * (1 + a_min / (2 - a_min));
+    return std::clamp(median_of(energy, samples) / kMedianOfMeanChiSquare, white, 9 * white);
   };
-  const double s_ir = spread(ir, box_ir_), s_vis = spread(vis, box_vis_);
-  // z = max(|box_ir| / s_ir, |box_vis| / s_vis); a = a_min below t, 1 from 2t.
+  const double p_ir = noise_power(ir, box_ir_), p_vis = noise_power(vis, box_vis_);
+  // z = (energy / power - 1) / spread of that ratio for noise alone; the
+  // gate u = z / t - 1 in [0, 1]: a = a_min below t, 1 from 2t.
   const double t = options_.motion_threshold;
-  cv::Mat z_ir = cv::abs(box_ir_) * (1.0 / (s_ir * t)), z_vis = cv::abs(box_vis_) * (1.0 / (s_vis * t));
-  cv::max(z_ir, z_vis, gate_);  // in units of the threshold
-  cv::subtract(gate_, 1.0, gate_);
+  auto gate_of = [&](cv::Mat& energy, double power) {
+    energy.convertTo(energy, CV_32F, 1.0 / (power * kNoiseRatioSpread * t), -1.0 / (kNoiseRatioSpread * t) - 1.0);
+  };
+  gate_of(box_ir_, p_ir);
+  gate_of(box_vis_, p_vis);
+  cv::max(box_ir_, box_vis_, gate_);
+  // Open around what moves as well: the box edge of a moving object sees
+  // only part of its change.
+  cv::dilate(gate_, gate_, cv::Mat(), cv::Point(-1, -1), 1, cv::BORDER_REFLECT_101);
   cv::threshold(gate_, gate_, 1.0, 1.0, cv::THRESH_TRUNC);
   cv::max(gate_, 0.0, gate_);
   gate_.convertTo(gate_, CV_32F, 1 - a_min, a_min);  // a in [a_min, 1]

@@ -35,7 +35,8 @@ cv::Mat noisy(const cv::Mat& clean, double sigma, cv::RNG& rng) {
   cv::Mat noise(clean.size(), CV_MAKETYPE(CV_32F, clean.channels())), f, out;
   rng.fill(noise, cv::RNG::NORMAL, 0, sigma);
   clean.convertTo(f, CV_32F);
-  (f + noise).convertTo(out, CV_8U);
+  cv::Mat sum = f + noise;
+  sum.convertTo(out, CV_8U);
   return out;
 }
 
@@ -117,7 +118,7 @@ TEST(Temporal, StaticNoiseCalmsDownMovingContentDoesNot) {
   const auto in_flight = play(dir.path / "noisy", "threads=2");
   for (const auto* s : {&by_default, &per_frame, &clean, &in_flight}) ASSERT_EQ(static_cast<size_t>(FRAMES), s->size());
   cv::Mat still(H, W, CV_8UC1, cv::Scalar(255));
-  for (int t = 0; t < FRAMES; ++t) still(object_at(t) + cv::Size(8, 8) - cv::Point(4, 4) & cv::Rect(0, 0, W, H)).setTo(0);
+  for (int t = 0; t < FRAMES; ++t) still((object_at(t) + cv::Size(8, 8) - cv::Point(4, 4)) & cv::Rect(0, 0, W, H)).setTo(0);
   const double calm = flicker(by_default, still), shimmer = flicker(per_frame, still);
   EXPECT_LT(calm, 0.5 * shimmer) << "static region: " << calm << " vs per-frame " << shimmer;
   const double e_default = object_error(by_default, clean), e_per_frame = object_error(per_frame, clean);

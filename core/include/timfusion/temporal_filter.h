@@ -7,13 +7,13 @@
 // with a per pixel: `1 - strength` where neither input changed, rising to 1
 // (the frame as fused, no memory) where either camera saw a change beyond
 // its noise. The gate compares each input with a reference that is filtered
-// the same way (so slow drifts accumulate until they count), over a 5x5 box
-// (noise averages out there, motion does not), in units of that difference's
-// noise: each camera's noise level is measured on every frame
-// (noise_level.h), and the difference's own spread, measured over the frame,
-// is used where the camera's noise is not white (up to 3x the white-noise
-// figure, so a panning camera, which changes everything, still counts as
-// motion). Moving things therefore keep the per-frame fusion; only what
+// the same way (so slow drifts accumulate until they count): the mean squared
+// change over a 5x5 box (texture sliding past counts, not only a change of
+// brightness), against the power of that change for noise alone: each
+// camera's noise level is measured on every frame (noise_level.h), and the
+// frame's median change is used where the camera's noise is not white (up
+// to 9x the white-noise power, so a panning camera, which changes
+// everything, still counts as motion). Moving things therefore keep the per-frame fusion; only what
 // stands still is averaged over time.
 //
 // reset() forgets the past: call it on flushing seeks, caps changes,
@@ -29,9 +29,10 @@ struct TemporalFilterOptions {
   // new frame there (the frame-to-frame noise of a static scene drops to
   // ~0.19 of the unfiltered output's).
   double strength = 0.75;
-  // Motion threshold in units of the input difference's noise: a below
-  // `motion_threshold`, a = 1 from twice that.
-  double motion_threshold = 3.0;
+  // Motion threshold, in standard deviations of a static box's mean squared
+  // change over its noise power: a = 1 - strength below it, a = 1 from
+  // twice that.
+  double motion_threshold = 2.0;
 };
 
 class TemporalFilter {
