@@ -1,0 +1,389 @@
+"""The TIM fusion network as timfusion's core runs it, written for ONNX export.
+
+Every module mirrors its C++ counterpart (core/src/nn/networks.cpp, ops.cpp,
+cells.cpp) and registers its tensors under the same names, so a weight file's
+state dict loads with strict name and shape checks. Inference only: BatchNorm
+layers are folded into the convolution before them (fold_batch_norms), in
+float32 as core's ConvBN::fold does, so the exported graph has no
+BatchNormalization node.
+
+Supported: single-stage networks (kind "single") with Chain2 cells and every
+op core implements (Residualblocks, Denseblocks, ECAattention, SPAattention,
+DilConv, SepConv, Identity), downscale 1/2/4, heads image/blend/detail,
+detail_coring, noise_coring and image_means. Fusion cells and the two-stage
+reference models are refused by check_exportable (not written yet).
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+# Fields of an architecture JSON (core/include/timfusion/arch.h) this module
+# understands. An arch with any other field was written by a newer timfusion:
+# exporting it would silently drop what that field does, so it is refused.
+KNOWN_FIELDS = {"name", "kind", "channels", "inputs", "cells", "normal", "chain_fusion", "downscale", "head",
+                "detail_coring", "noise_coring", "image_means", "stage2"}
+OP_TYPES = {"Residualblocks", "Denseblocks", "ECAattention", "SPAattention", "DilConv", "SepConv", "Identity"}
+MIN_SIDE = 8  # core's kMinImageSide (image_limits.h)
+
+
+class ExportError(ValueError):
+    pass
+
+
+def check_exportable(arch):
+    """Raises ExportError naming the first part of `arch` this exporter cannot reproduce."""
+    unknown = sorted(set(arch) - KNOWN_FIELDS)
+    if unknown:
+        raise ExportError("architecture field(s) %s unknown to this exporter (a newer timfusion wrote the file)"
+                          % ", ".join(unknown))
+    if arch.get("kind", "single") != "single":
+        raise ExportError("kind \"%s\": only single-stage networks can be exported so far" % arch["kind"])
+    for c in arch.get("cells", []):
+        if c != "Chain2":
+            raise ExportError("cell \"%s\": only Chain2 cells can be exported so far" % c)
+    for op in arch.get("normal", []):
+        if parse_op(op)[0] not in OP_TYPES:
+            raise ExportError("operation \"%s\" is not implemented" % op)
+    if arch.get("head", "image") not in ("image", "blend", "detail"):
+        raise ExportError("head \"%s\" is unknown" % arch["head"])
+    if arch.get("downscale", 1) not in (1, 2, 4):
+        raise ExportError("downscale %s is not 1, 2 or 4" % arch["downscale"])
+    if sorted(arch.get("inputs", ["vis", "ir"])) != ["ir", "vis"]:
+        raise ExportError("inputs must be \"vis\" and \"ir\" in some order")
+
+
+def parse_op(name):
+    """'DilConv_3_2' -> ('DilConv', 3, 2), as core's OpName::parse (kernel 3, dilation 1 by default)."""
+    parts = name.split("_")
+    kernel = int(parts[1]) if len(parts) > 1 else 3
+    dilation = int(parts[2]) if len(parts) > 2 else 1
+    return parts[0], kernel, dilation
+
+
+# ---------------------------------------------------------------- building blocks
+
+
+def conv(cin, cout, k, dilation=1, groups=1, bias=False):
+    """core's conv_opts: zero padding d*(k-1)/2, no bias unless asked."""
+    return nn.Conv2d(cin, cout, k, padding=dilation * (k - 1) // 2, dilation=dilation, groups=groups, bias=bias)
+
+
+class ConvLayer(nn.Module):
+    """Reflection padding (mirror without repeating the edge) + Conv2d with bias."""
+
+    def __init__(self, cin, cout, k, dilation=1):
+        super().__init__()
+        self.pad = dilation * (k - 1) // 2
+        self.conv2d = nn.Conv2d(cin, cout, k, dilation=dilation)
+
+    def forward(self, x):
+        if self.pad:
+            x = F.pad(x, (self.pad,) * 4, mode="reflect")
+        return self.conv2d(x)
+
+
+class BasicConv(nn.Module):
+    def __init__(self, cin, cout, k, dilation=1, groups=1):
+        super().__init__()
+        self.conv = conv(cin, cout, k, dilation, groups)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+class ReLUConvBN(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.op = nn.Sequential(nn.ReLU(), conv(c, c, 1), nn.BatchNorm2d(c))
+
+    def forward(self, x):
+        return self.op(x)
+
+
+class ResidualModule(nn.Module):  # Residualblocks_k_d: x + PReLU(BN(pw(dw3x3_d2(dw_kxk_d(x)))))
+    def __init__(self, c, k, d):
+        super().__init__()
+        self.op = nn.Sequential(BasicConv(c, c, k, d, c), conv(c, c, 3, 2, c), conv(c, c, 1), nn.BatchNorm2d(c),
+                                nn.PReLU())
+
+    def forward(self, x):
+        return x + self.op(x)
+
+
+class ResidualDenseBlock(nn.Module):  # Denseblocks_k_d
+    def __init__(self, c, k, d):
+        super().__init__()
+        self.conv1 = BasicConv(c, c, k, d, c)
+        self.conv2 = BasicConv(2 * c, c, k, d, c)
+        self.conv3 = BasicConv(3 * c, c, k, d, c)
+        self.lrelu = nn.PReLU()
+
+    def forward(self, x):
+        x1 = self.lrelu(self.conv1(x))
+        x2 = self.lrelu(self.conv2(torch.cat([x, x1], 1)))
+        x3 = self.lrelu(self.conv3(torch.cat([x, x1, x2], 1)))
+        return x3 * 0.333 + x
+
+
+class EcaLayer(nn.Module):
+    def __init__(self, k):
+        super().__init__()
+        self.conv = nn.Conv1d(1, 1, k, padding=(k - 1) // 2, bias=False)
+
+    def forward(self, x):
+        s = x.mean((2, 3)).unsqueeze(1)                   # [B,1,C]
+        a = torch.sigmoid(self.conv(s)).squeeze(1)       # [B,C]
+        return x * a.unsqueeze(-1).unsqueeze(-1)
+
+
+class EcaBasicBlock(nn.Module):  # ECAattention_k: PReLU(conv3x3(eca(x)))
+    def __init__(self, c, k):
+        super().__init__()
+        self.conv1 = conv(c, c, 3)
+        self.se = EcaLayer(k)
+        self.relu = nn.PReLU()
+
+    def forward(self, x):
+        return self.relu(self.conv1(self.se(x)))
+
+
+class SpatialAttnLayer(nn.Module):
+    def __init__(self, k):
+        super().__init__()
+        self.spatial = BasicConv(2, 1, k)
+
+    def forward(self, x):
+        pooled = torch.cat([x.max(1, keepdim=True)[0], x.mean(1, keepdim=True)], 1)
+        return x * torch.sigmoid(self.spatial(pooled))
+
+
+class SpatialBasicBlock(nn.Module):  # SPAattention_k
+    def __init__(self, k):
+        super().__init__()
+        self.se = SpatialAttnLayer(k)
+
+    def forward(self, x):
+        return self.se(x)
+
+
+class DilConv(nn.Module):  # DilConv_k_d: BN(pw(dw_dilated(relu x))) + x
+    def __init__(self, c, k, d):
+        super().__init__()
+        self.op = nn.Sequential(nn.ReLU(), BasicConv(c, c, k, d, c), conv(c, c, 1), nn.BatchNorm2d(c))
+
+    def forward(self, x):
+        return self.op(x) + x
+
+
+class SepConv(nn.Module):  # SepConv_k_1: two ReLU-dw-pw-BN rounds
+    def __init__(self, c, k):
+        super().__init__()
+        self.op = nn.Sequential(nn.ReLU(), conv(c, c, k, 1, c), conv(c, c, 1), nn.BatchNorm2d(c),
+                                nn.ReLU(), conv(c, c, k, 1, c), conv(c, c, 1), nn.BatchNorm2d(c))
+
+    def forward(self, x):
+        return self.op(x)
+
+
+class MixedOp(nn.Module):
+    """Holds one op under "_op", as core and the reference do."""
+
+    def __init__(self, c, name):
+        super().__init__()
+        t, k, d = parse_op(name)
+        self._op = {
+            "Residualblocks": lambda: ResidualModule(c, k, d),
+            "Denseblocks": lambda: ResidualDenseBlock(c, k, d),
+            "ECAattention": lambda: EcaBasicBlock(c, k),
+            "SPAattention": lambda: SpatialBasicBlock(k),
+            "DilConv": lambda: DilConv(c, k, d),
+            "SepConv": lambda: SepConv(c, k),
+            "Identity": nn.Identity,
+        }[t]()
+
+    def forward(self, x):
+        return self._op(x)
+
+
+class Chain2Cell(nn.Module):
+    def __init__(self, c, ops):
+        super().__init__()
+        self.preprocess1 = ReLUConvBN(c)
+        self._ops = nn.ModuleList([MixedOp(c, o) for o in ops])
+
+    def forward(self, x):
+        x = self.preprocess1(x)
+        for op in self._ops:
+            x = op(x)
+        return x
+
+
+def make_stem(c, cin):
+    return nn.Sequential(ConvLayer(cin, 2 * c, 3), nn.PReLU(), ConvLayer(2 * c, c, 3), nn.PReLU())
+
+
+def make_stem_out(c, cout):
+    return nn.Sequential(ConvLayer(c, c, 3), nn.PReLU(), ConvLayer(c, c // 2, 3), ConvLayer(c // 2, cout, 1))
+
+
+# ---------------------------------------------------------------- full-resolution parts
+
+
+def base_layer(x):
+    """5x5 box mean with reflection padding (core's base_layer; its running
+    sums and this average pool add the same 25 values in another order)."""
+    return F.avg_pool2d(F.pad(x, (2, 2, 2, 2), mode="reflect"), 5, stride=1)
+
+
+# Immerkaer's finest-band mask (core/src/nn/noise_sigma.cpp).
+_NOISE_MASK = [[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]]
+
+
+def noise_sigma(x):
+    """[B,1,1,1]: median(|mask * x|) / (0.6745 * 6), the mask applied 'valid'
+    with stride 2. ONNX has no median operator: the lower median (torch's, for
+    an even count) is the k-th smallest value, k = (n - 1) // 2 + 1, taken
+    with TopK(largest=0) over each image's flattened responses: exact, no
+    approximation."""
+    kernel = torch.tensor(_NOISE_MASK, dtype=x.dtype).view(1, 1, 3, 3)
+    r = F.conv2d(x, kernel, stride=2).abs().flatten(1)  # [B, n]
+    k = (r.shape[1] - 1) // 2 + 1
+    lower_median = torch.topk(r, k, dim=1, largest=False, sorted=True)[0][:, -1:]
+    return (lower_median / (0.6745 * 6.0)).view(-1, 1, 1, 1)
+
+
+def cored(detail, t):
+    """Soft threshold: detail - clamp(detail, -t, t); t a number or a [B,1,1,1] tensor."""
+    if isinstance(t, torch.Tensor):
+        return detail - torch.minimum(torch.maximum(detail, -t), t)
+    if t <= 0:
+        return detail
+    return detail - detail.clamp(-t, t)
+
+
+class FusionNet(nn.Module):
+    """The single-stage network with core's padding, heads and input order:
+    forward(ir, vis) -> fused, all [B,1,H,W] float32; inputs in [0,1]."""
+
+    def __init__(self, arch):
+        super().__init__()
+        check_exportable(arch)
+        c = int(arch.get("channels", 48))
+        self.first, self.second = arch.get("inputs", ["vis", "ir"])
+        self.s = int(arch.get("downscale", 1))
+        self.head = arch.get("head", "image")
+        self.coring = arch.get("detail_coring", 0) / 255.0
+        self.noise_coring = float(arch.get("noise_coring", 0))
+        self.image_means = bool(arch.get("image_means", False))
+        s2 = self.s * self.s
+        per_pixel = {"image": 1, "blend": 2, "detail": 4}[self.head]
+        self.stem = make_stem(c, 2 * s2 + (2 if self.image_means else 0))
+        self.cells = nn.ModuleList([Chain2Cell(c, arch.get("normal", [])) for _ in arch.get("cells", [])])
+        self.stem_out = make_stem_out(c, per_pixel * s2)
+        self.pad_multiple = self.s  # Chain2 cells only: no Fusion cell's extra factor 4
+
+    def grid(self, a, b, mean_a, mean_b):
+        x = torch.cat([a, b], 1)
+        if self.s > 1:
+            x = F.pixel_unshuffle(x, self.s)
+        if self.image_means:
+            ones = torch.ones_like(x[:, :1])
+            x = torch.cat([x, mean_a * ones, mean_b * ones], 1)
+        x = self.stem(x)
+        for cell in self.cells:
+            x = cell(x)
+        raw = self.stem_out(x)
+        return F.pixel_shuffle(raw, self.s) if self.s > 1 else raw
+
+    def apply_head(self, raw, a, b):
+        if self.head == "image":
+            return raw
+        if self.head == "blend":
+            w = torch.sigmoid(raw[:, 0:1])
+            return b + raw[:, 1:2] + w * (a - b)
+        base_a, base_b = base_layer(a), base_layer(b)
+        w = torch.sigmoid(raw[:, 0:1])
+        gain_a, gain_b = 2 * torch.sigmoid(raw[:, 2:3]), 2 * torch.sigmoid(raw[:, 3:4])
+        out = base_b + raw[:, 1:2] + w * (base_a - base_b)
+        if self.noise_coring > 0:
+            t_a = torch.clamp(noise_sigma(a) * self.noise_coring, min=self.coring)
+            t_b = torch.clamp(noise_sigma(b) * self.noise_coring, min=self.coring)
+        else:
+            t_a = t_b = self.coring
+        return out + gain_a * cored(a - base_a, t_a) + gain_b * cored(b - base_b, t_b)
+
+    def forward(self, ir, vis):
+        h, w = ir.shape[2], ir.shape[3]
+        # Means of the unpadded images, as core takes them (before padding).
+        mean_ir, mean_vis = ir.mean((2, 3), keepdim=True), vis.mean((2, 3), keepdim=True)
+        m = self.pad_multiple
+        if m > 1:
+            # Bottom/right reflection padding to a multiple of m, cropped off
+            # below (core's TimNet::forward; sides >= MIN_SIDE > m keep reflection valid).
+            ph, pw = (m - h % m) % m, (m - w % m) % m
+            ir = F.pad(ir, [0, pw, 0, ph], mode="reflect")
+            vis = F.pad(vis, [0, pw, 0, ph], mode="reflect")
+        pick = {"ir": (ir, mean_ir), "vis": (vis, mean_vis)}
+        (a, ma), (b, mb) = pick[self.first], pick[self.second]
+        y = self.apply_head(self.grid(a, b, ma, mb), a, b)
+        return y[:, :, :h, :w].clamp(0.0, 1.0)
+
+
+# ---------------------------------------------------------------- BatchNorm folding
+
+
+def _fold_into(conv_layer, bn):
+    """conv' = conv * scale, bias' = bias * scale + shift (float32, as core's ConvBN::fold)."""
+    with torch.no_grad():
+        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        shift = bn.bias - bn.running_mean * scale
+        w = conv_layer.weight * scale.view(-1, 1, 1, 1)
+        b = conv_layer.bias * scale + shift if conv_layer.bias is not None else shift
+        folded = nn.Conv2d(conv_layer.in_channels, conv_layer.out_channels, conv_layer.kernel_size,
+                           stride=conv_layer.stride, padding=conv_layer.padding, dilation=conv_layer.dilation,
+                           groups=conv_layer.groups, bias=True)
+        folded.weight.copy_(w)
+        folded.bias.copy_(b)
+    return folded
+
+
+def fold_batch_norms(module):
+    """Replaces every (Conv2d, BatchNorm2d) pair in a Sequential by one Conv2d
+    (identity in place of the BN, so indices stay). Returns how many were folded;
+    a BatchNorm2d with no Conv2d right before it is an error (none exists in core)."""
+    folded = 0
+    for seq in [m for m in module.modules() if isinstance(m, nn.Sequential)]:
+        for i, layer in enumerate(seq):
+            if isinstance(layer, nn.BatchNorm2d):
+                if i == 0 or not isinstance(seq[i - 1], nn.Conv2d):
+                    raise ExportError("internal: a BatchNorm with no convolution before it")
+                seq[i - 1] = _fold_into(seq[i - 1], layer)
+                seq[i] = nn.Identity()
+                folded += 1
+    if any(isinstance(m, nn.BatchNorm2d) for m in module.modules()):
+        raise ExportError("internal: a BatchNorm was left unfolded")
+    return folded
+
+
+def build(arch, tensors):
+    """The network of `arch` with `tensors` (name -> float tensor) loaded under
+    strict name and shape checks, in eval mode, BatchNorm folded."""
+    net = FusionNet(arch)
+    expected = net.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        raise ExportError("tensor names do not match the architecture: missing %s; unexpected %s"
+                          % (missing[:5] or "none", unexpected[:5] or "none"))
+    for name, t in expected.items():
+        if tuple(tensors[name].shape) != tuple(t.shape):
+            raise ExportError("tensor %s has shape %s, the architecture needs %s"
+                              % (name, list(tensors[name].shape), list(t.shape)))
+    state = {k: (v.to(torch.float32) if v.is_floating_point() else v) for k, v in tensors.items()}
+    for k, v in state.items():
+        if v.is_floating_point() and not torch.isfinite(v).all():
+            raise ExportError("tensor %s holds a NaN or an infinity" % k)
+    net.load_state_dict(state, strict=True)
+    net.eval()
+    fold_batch_norms(net)
+    return net
