@@ -9,7 +9,10 @@ round(fused * 255) must be within 1 grey level of timfusion-fuse's output on
 the same luma pair, at every pixel. The pairs include sizes that are not a
 multiple of 4 (the padding inside the graph).
 
-A second check exports ivif-rt's weights with noise_coring set (the per-image
+The same for random weights of two genotypes that together use every op
+core implements (RANDOM_ARCHS), written as timfusion weight files.
+
+A last check exports ivif-rt's weights with noise_coring set (the per-image
 noise floor, a median computed with TopK in the graph): ONNX Runtime against
 the same network run eagerly with torch.median, within 1 grey level.
 
@@ -97,10 +100,51 @@ def compare_model(build, data, ort_dir, model, tmp):
         fused = cv2.imread(os.path.join(out_dir, j["name"] + ".png"), cv2.IMREAD_UNCHANGED).astype(np.int16)
         diff = np.abs(onnx_u8 - fused)
         worst = max(worst, int(diff.max()))
+        # The network must do something: a fused image equal to the inputs'
+        # mean (or clipped flat) would match without testing the layers.
+        ir, vis = (cv2.imread(os.path.join(d, j["name"] + ".png"), cv2.IMREAD_UNCHANGED) for d in (ir_dir, vis_dir))
+        away = np.abs(fused - (ir.astype(np.int16) + vis) / 2).mean()
+        assert away > 2, "%s on %s: fused is within %.2f grey levels of the inputs' mean" % (model, j["name"], away)
         print("%-12s %-22s %4dx%-4d max |ONNX Runtime - timfusion-fuse| = %d grey level(s), %.4f %% of pixels differ"
               % (os.path.basename(model), j["name"], j["w"], j["h"], diff.max(), 100.0 * (diff > 0).mean()))
     print("%s: opset %d, %d nodes; %s" % (os.path.basename(model), opset, nodes, "; ".join(timing)))
     return worst
+
+
+# Genotypes beyond the shipped models' ops: every op core implements, both
+# input orders, downscale 1 and 2, blend and detail heads, coring, image means.
+RANDOM_ARCHS = [
+    {"name": "all-ops-a", "kind": "single", "channels": 8, "inputs": ["ir", "vis"], "cells": ["Chain2"],
+     "normal": ["Denseblocks_3_2", "SPAattention_5", "DilConv_3_2", "SepConv_5_1"], "downscale": 2,
+     "head": "blend"},
+    {"name": "all-ops-b", "kind": "single", "channels": 8, "inputs": ["vis", "ir"], "cells": ["Chain2", "Chain2"],
+     "normal": ["Residualblocks_5_2", "Identity", "ECAattention_5"], "head": "detail", "detail_coring": 2,
+     "image_means": True},
+]
+
+
+def random_weight_file(build, arch, path):
+    """A weight file of `arch` with random weights and BatchNorm statistics
+    (small, so that the output stays inside 0..1 and is not clipped flat)."""
+    sys.path.insert(0, os.path.join(build, "core"))
+    import torch
+    import safetensors_io
+    import tim_onnx_net
+    gen = torch.Generator().manual_seed(29)
+    tensors = {}
+    for name, t in tim_onnx_net.FusionNet(arch).state_dict().items():
+        if name.endswith("num_batches_tracked"):
+            tensors[name] = torch.tensor(100, dtype=torch.int64)
+        elif name.endswith("running_var"):
+            tensors[name] = 0.5 + torch.rand(t.shape, generator=gen)
+        elif name.endswith(".weight") and t.dim() == 1 and "op." in name and t.numel() > 1:  # BN gamma
+            tensors[name] = 0.5 + torch.rand(t.shape, generator=gen)
+        elif t.dim() == 1 and t.numel() == 1:  # PReLU slope
+            tensors[name] = torch.full(t.shape, 0.25)
+        else:
+            fan_in = max(1, t[0].numel()) if t.dim() > 1 else 1
+            tensors[name] = torch.randn(t.shape, generator=gen) * (0.5 / fan_in ** 0.5)
+    safetensors_io.save(path, tensors, metadata={"timfusion.arch": json.dumps(arch)})
 
 
 def check_noise_coring(build, ort_dir, data, tmp):
@@ -167,6 +211,12 @@ def main():
             sub = os.path.join(tmp, os.path.basename(m))
             os.makedirs(sub)
             worst[m] = compare_model(build, data, ort_dir, m, sub)
+        for arch in RANDOM_ARCHS:
+            sub = os.path.join(tmp, arch["name"])
+            os.makedirs(sub)
+            path = os.path.join(sub, arch["name"] + ".safetensors")
+            random_weight_file(build, arch, path)
+            worst[arch["name"]] = compare_model(build, data, ort_dir, path, sub)
         worst["noise_coring"] = check_noise_coring(build, ort_dir, data, tmp)
     bad = {k: v for k, v in worst.items() if v > 1}
     if bad:
