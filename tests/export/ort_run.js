@@ -18,7 +18,8 @@ async function main() {
   const [ortDir, jobsFile] = process.argv.slice(2);
   const ort = require(path.join(path.resolve(ortDir), 'node_modules', 'onnxruntime-node'));
   const spec = JSON.parse(fs.readFileSync(jobsFile, 'utf8'));
-  const session = await ort.InferenceSession.create(spec.model, {executionProviders: ['cpu']});
+  const session = await ort.InferenceSession.create(spec.model, {executionProviders: ['cpu'],
+    graphOptimizationLevel: process.env.ORT_OPTIMIZATION || 'all'});
   for (const job of spec.jobs) {
     const dims = [1, 1, job.h, job.w];
     const feeds = {

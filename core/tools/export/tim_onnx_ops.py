@@ -175,9 +175,119 @@ class Chain2Cell(nn.Module):
         return x
 
 
-def make_stem(c, cin):
-    return nn.Sequential(ConvLayer(cin, 2 * c, 3), nn.PReLU(), ConvLayer(2 * c, c, 3), nn.PReLU())
+def make_stem(c, cin, with_bn=False):
+    layers = [ConvLayer(cin, 2 * c, 3), nn.PReLU(), ConvLayer(2 * c, c, 3)]
+    layers += [nn.BatchNorm2d(c)] if with_bn else []
+    return nn.Sequential(*layers, nn.PReLU())
 
 
-def make_stem_out(c, cout):
-    return nn.Sequential(ConvLayer(c, c, 3), nn.PReLU(), ConvLayer(c, c // 2, 3), ConvLayer(c // 2, cout, 1))
+def make_stem_out(c_in, c, cout, prelu=True):
+    layers = [ConvLayer(c_in, c, 3)] + ([nn.PReLU()] if prelu else [])
+    return nn.Sequential(*layers, ConvLayer(c, c // 2, 3), ConvLayer(c // 2, cout, 1))
+
+
+# ---------------------------------------------------------------- Fusion cell (three scales)
+
+
+def conv1x1(cin, cout):
+    return conv(cin, cout, 1)
+
+
+class BlurPool(nn.Module):
+    """Antialiased stride-2 blur: reflection pad 1, depthwise 3x3 with the
+    loaded buffer "filt" ([1,2,1]^2/16 in every file core writes)."""
+
+    def __init__(self, c):
+        super().__init__()
+        a = torch.tensor([1.0, 2.0, 1.0])
+        self.register_buffer("filt", (torch.outer(a, a) / 16).view(1, 1, 3, 3).repeat(c, 1, 1, 1))
+
+    def forward(self, x):
+        return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), self.filt, stride=2, groups=x.shape[1])
+
+
+class ResidualDownSample(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.top = nn.Sequential(conv1x1(c, c), nn.PReLU(), conv(c, c, 3), nn.PReLU(), BlurPool(c), conv1x1(c, 2 * c))
+        self.bot = nn.Sequential(BlurPool(c), conv1x1(c, 2 * c))
+
+    def forward(self, x):
+        return self.top(x) + self.bot(x)
+
+
+class ResidualUpSample(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.top = nn.Sequential(conv1x1(c, c), nn.PReLU(),
+                                 nn.ConvTranspose2d(c, c, 3, stride=2, padding=1, output_padding=1, bias=False),
+                                 nn.PReLU(), conv1x1(c, c // 2))
+        self.bot = nn.Sequential(nn.Upsample(scale_factor=2.0, mode="bilinear", align_corners=False),
+                                 conv1x1(c, c // 2))
+
+    def forward(self, x):
+        return self.top(x) + self.bot(x)
+
+
+class Scaler(nn.Module):
+    def __init__(self, c, steps, down):
+        super().__init__()
+        layers = []
+        for _ in range(steps):
+            layers.append(ResidualDownSample(c) if down else ResidualUpSample(c))
+            c = c * 2 if down else c // 2
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.body(x)
+
+
+class Skff(nn.Module):
+    """Selective kernel feature fusion over the 3 scales (softmax across them)."""
+
+    def __init__(self, c, height=3, reduction=8):
+        super().__init__()
+        d = max(c // reduction, 4)
+        self.conv_du = nn.Sequential(conv1x1(c, d), nn.PReLU())
+        self.fcs = nn.ModuleList([conv1x1(d, c) for _ in range(height)])
+
+    def forward(self, feats):
+        stacked = torch.stack(feats, 1)                      # [B,3,C,H,W]
+        z = self.conv_du(stacked.sum(1).mean((2, 3), keepdim=True))
+        a = torch.softmax(torch.stack([fc(z) for fc in self.fcs], 1), 1)
+        return (stacked * a).sum(1)
+
+
+class FusionCell(nn.Module):
+    """The op chain at C@H, 2C@H/2 and 4C@H/4, brought back up, merged by SKFF,
+    plus the preprocessed input. H and W divide by 4 (the network pads)."""
+
+    def __init__(self, c, ops):
+        super().__init__()
+        self.preprocess1 = ReLUConvBN(c)
+        self.down_2 = Scaler(c, 1, True)
+        self.down_4 = Scaler(c, 2, True)
+        self.upsample_2 = Scaler(2 * c, 1, False)
+        self.upsample_4 = Scaler(4 * c, 2, False)
+        self.SKFF = Skff(c)
+        self._ops = nn.ModuleList([MixedOp(c, o) for o in ops])
+        self._ops_1 = nn.ModuleList([MixedOp(2 * c, o) for o in ops])
+        self._ops_2 = nn.ModuleList([MixedOp(4 * c, o) for o in ops])
+
+    @staticmethod
+    def _chain(ops, x):
+        for op in ops:
+            x = op(x)
+        return x
+
+    def forward(self, x):
+        s0 = self.preprocess1(x)
+        s1, s2 = self.down_2(s0), self.down_4(s0)
+        r0 = self._chain(self._ops, s0)
+        r1 = self.upsample_2(self._chain(self._ops_1, s1))
+        r2 = self.upsample_4(self._chain(self._ops_2, s2))
+        return s0 + self.SKFF([r0, r1, r2])
+
+
+def make_cell(kind, c, normal, chain_fusion):
+    return Chain2Cell(c, normal) if kind == "Chain2" else FusionCell(c, chain_fusion)
