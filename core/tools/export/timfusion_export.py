@@ -36,10 +36,14 @@ for _d in (HERE, os.path.join(HERE, "..", "share", "timfusion", "python")):
         sys.path.insert(0, _d)
         break
 
-import torch  # noqa: E402
+try:
+    import torch  # noqa: E402
+    import onnx  # noqa: E402,F401  (metadata and the graph check)
 
-import safetensors_io  # noqa: E402
-import tim_onnx_net  # noqa: E402
+    import safetensors_io  # noqa: E402
+    import tim_onnx_net  # noqa: E402
+except ImportError as e:  # python3-torch, python3-numpy, python3-onnx are Recommends of timfusion-tools
+    sys.exit("timfusion-export: %s (on Debian: apt install python3-torch python3-numpy python3-onnx)" % e)
 
 OPSET = 17
 TOOL = "timfusion-export"
