@@ -37,6 +37,7 @@ PACKAGES=(
   python3 python3-torch python3-numpy python3-opencv
   python3-gi gir1.2-gstreamer-1.0   # the README's Python example (examples/fuse_pipeline.py, tested)
   python3-onnx nodejs   # timfusion-export (ONNX graph checks) and its test under ONNX Runtime (onnxruntime-node)
+  dpkg-dev debhelper fakeroot lintian   # scripts/make_debs.sh and its test (debs)
 )
 
 SUDO=""
