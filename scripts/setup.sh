@@ -67,11 +67,13 @@ ORT_VERSION=1.31.1
 ORT_DIR=.deps/onnxruntime
 if [ ! -f "$ORT_DIR/node_modules/onnxruntime-node/package.json" ] ||
    ! grep -q "\"version\": \"$ORT_VERSION\"" "$ORT_DIR/node_modules/onnxruntime-node/package.json"; then
-  command -v npm >/dev/null || $SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null
+  command -v npm >/dev/null || $SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null || true
   echo "setup: installing onnxruntime-node $ORT_VERSION into $ORT_DIR (npm)"
   mkdir -p "$ORT_DIR"
+  # Not fatal: without it only the onnx-export test fails (saying so), not the build.
   ONNXRUNTIME_NODE_INSTALL=skip npm install --prefix "$ORT_DIR" --no-audit --no-fund --no-save --loglevel=error \
-    "onnxruntime-node@$ORT_VERSION" >/dev/null
+    "onnxruntime-node@$ORT_VERSION" >/dev/null ||
+    echo "setup: warning: npm could not install onnxruntime-node: the onnx-export test will fail" >&2
 fi
 
 # One job per core (at least 2); each LibTorch translation unit needs ~1 GB.
