@@ -36,6 +36,8 @@ PACKAGES=(
   gstreamer1.0-plugins-bad   # h264parse, fpsdisplaysink: the camera and demo pipelines
   python3 python3-torch python3-numpy python3-opencv
   python3-gi gir1.2-gstreamer-1.0   # the README's Python example (examples/fuse_pipeline.py, tested)
+  python3-onnx nodejs   # timfusion-export (ONNX graph checks) and its test under ONNX Runtime (onnxruntime-node)
+  dpkg-dev debhelper fakeroot lintian   # scripts/make_debs.sh and its test (debs)
 )
 
 SUDO=""
@@ -57,6 +59,23 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 BUILD_DIR=${BUILD_DIR:-build}
+# ONNX Runtime for the onnx-export test: the npm registry's onnxruntime-node
+# (its CPU library is in the package; ONNXRUNTIME_NODE_INSTALL=skip keeps its
+# install script from fetching GPU libraries elsewhere), pinned, into the
+# git-ignored .deps/onnxruntime. Debian 12 packages no ONNX Runtime.
+ORT_VERSION=1.31.1
+ORT_DIR=.deps/onnxruntime
+if [ ! -f "$ORT_DIR/node_modules/onnxruntime-node/package.json" ] ||
+   ! grep -q "\"version\": \"$ORT_VERSION\"" "$ORT_DIR/node_modules/onnxruntime-node/package.json"; then
+  command -v npm >/dev/null || $SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null || true
+  echo "setup: installing onnxruntime-node $ORT_VERSION into $ORT_DIR (npm)"
+  mkdir -p "$ORT_DIR"
+  # Not fatal: without it only the onnx-export test fails (saying so), not the build.
+  ONNXRUNTIME_NODE_INSTALL=skip npm install --prefix "$ORT_DIR" --no-audit --no-fund --no-save --loglevel=error \
+    "onnxruntime-node@$ORT_VERSION" >/dev/null ||
+    echo "setup: warning: npm could not install onnxruntime-node: the onnx-export test will fail" >&2
+fi
+
 # One job per core (at least 2); each LibTorch translation unit needs ~1 GB.
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 [ "$JOBS" -gt 2 ] || JOBS=2

@@ -17,7 +17,7 @@ FRAMES=${1:-3}
 LIGHT=core/models/ivif-light.safetensors
 RT=core/models/ivif-rt.safetensors
 RT_FRAMES=$((FRAMES * 30))
-LAUNCH_FRAMES=$((FRAMES * 300))
+LAUNCH_FRAMES=${LAUNCH_FRAMES:-$((FRAMES * 300))}  # README's frames-in-flight A/B: LAUNCH_ROUNDS=5 LAUNCH_FRAMES=1000
 LAUNCH_ROUNDS=${LAUNCH_ROUNDS:-3}  # gst-launch-1.0 rows: rounds of the three variants, interleaved; the median is shown
 LAUNCH_STARTUP=20  # frames of the short run whose time and faults are subtracted
 echo "timfusion $("$BUILD_DIR/core/timfusion-bench" --version | cut -d' ' -f2); machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load average $(cut -d' ' -f1-3 /proc/loadavg) at the start"

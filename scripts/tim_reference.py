@@ -6,7 +6,7 @@ Used for test fixtures, checkpoint conversion and benchmarks. The module
 names are chosen so that `state_dict()` keys equal the reference's keys
 exactly (stem.0.conv2d.weight, cells.0._ops.0._op.op.0.conv.weight, ...);
 two-stage models wrap the two reference networks as `stage1` / `stage2`.
-See /work/shared/reference/TIM.md for the operator definitions.
+See ../shared/reference/TIM.md (beside the repository, with the shared data) for the operator definitions.
 
 Architectures (width C is a parameter; the released models use C = 48):
   ivif-light   Network_Fusion9_Meta, cells [Chain2, Chain2],

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 
 #include "timfusion/error.h"
@@ -42,7 +43,7 @@ const char* kDetails =
 struct Args {
   FuserOptions fuser;
   std::string ir, vis, output;
-  bool resize_ir = false, quiet = false;
+  bool resize_ir = false, quiet = false, check_model = false;
 };
 
 // A CLI11 check from one of the core's parsers (they throw Error with the reason).
@@ -63,9 +64,10 @@ Args parse(int argc, char** argv) {
   std::string device = "auto", precision = "fp32";
   CLI::App app{"", "timfusion-fuse"};
   tool::setup_app(app, kSummary, kDetails);
-  app.add_option("--ir", a.ir, "infrared image or folder")->required()->type_name("IR");
-  app.add_option("--vis", a.vis, "visible image or folder")->required()->type_name("VIS");
-  app.add_option("-o,--output", a.output, "fused image, or folder for folder input")->required()->type_name("OUT");
+  // Required unless --check-model (checked after parsing).
+  app.add_option("--ir", a.ir, "infrared image or folder (required)")->type_name("IR");
+  app.add_option("--vis", a.vis, "visible image or folder (required)")->type_name("VIS");
+  app.add_option("-o,--output", a.output, "fused image, or folder for folder input (required)")->type_name("OUT");
   app.add_option("--model", a.fuser.model,
                  "weights (.safetensors) or a shipped model name (ivif-light, ivif-rt); default: the installed "
                  "ivif-rt model")
@@ -89,7 +91,15 @@ Args parse(int argc, char** argv) {
       ->capture_default_str()
       ->type_name("P");
   app.add_flag("-q,--quiet", a.quiet, "no progress bar");
+  // For tools outside the C++ code (timfusion-export): the weight file checked
+  // by the loader the element uses, rather than by a second implementation.
+  app.add_flag("--check-model", a.check_model,
+               "instead of fusing: load and validate the model (header, architecture, every tensor's name, shape "
+               "and type), print {\"path\": ..., \"arch\": ...} as JSON on stdout and exit");
   tool::parse_or_exit(app, argc, argv);
+  if (!a.check_model)
+    for (const auto& [value, name] : {std::pair{&a.ir, "--ir"}, {&a.vis, "--vis"}, {&a.output, "--output"}})
+      if (value->empty()) tool::usage_error("timfusion-fuse", std::string(name) + " is required");
   a.fuser.device = parse_device(device);
   a.fuser.precision = parse_precision(precision);
   return a;
@@ -118,6 +128,13 @@ void fuse_pair(Fuser& fuser, const std::string& ir_path, const std::string& vis_
 int main(int argc, char** argv) {
   Args a = parse(argc, argv);
   return tool::guarded_main("timfusion-fuse", [&]() -> int {
+    if (a.check_model) {
+      a.fuser.device = Device::Cpu;  // validation only: no GPU needed
+      Fuser fuser(a.fuser);
+      std::printf("{\"path\": %s, \"arch\": %s}\n", nlohmann::json(fuser.model_path()).dump().c_str(),
+                  fuser.arch().to_json().c_str());
+      return 0;
+    }
     const bool dir_mode = is_directory(a.ir) || is_directory(a.vis);
     std::vector<ImagePair> pairs;
     if (dir_mode) {

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -107,6 +108,26 @@ TEST(Cli, MissingFilesAndBadOptionsAreClearErrors) {
             1);
   EXPECT_NE(log.find("/nope.safetensors: model file not found"), std::string::npos) << log;
   EXPECT_FALSE(fs::exists(out));  // nothing half-written
+}
+
+// --check-model: the weight file through the loader the element uses, for
+// tools outside the C++ code (timfusion-export trusts nothing else).
+TEST(Cli, CheckModelValidatesAndDescribesTheFile) {
+  std::string log;
+  EXPECT_EQ(tftest::run(fuse_cmd() + "--check-model --model ivif-rt", &log), 0) << log;
+  EXPECT_NE(log.find("\"path\": \""), std::string::npos) << log;
+  EXPECT_NE(log.find("ivif-rt.safetensors\""), std::string::npos) << log;
+  EXPECT_NE(log.find("\"name\":\"ivif-rt\""), std::string::npos) << log;
+  EXPECT_NE(log.find("\"downscale\":4"), std::string::npos) << log;
+  // A file that is not a weight file, and weights that do not fit the architecture.
+  std::string bad = tftest::temp_dir("cli-check") + "/bad.safetensors";
+  std::ofstream(bad) << "not a weight file at all";
+  EXPECT_EQ(tftest::run(fuse_cmd() + "--check-model --model " + q(bad), &log), 1);
+  EXPECT_NE(log.find(bad), std::string::npos) << log;
+  EXPECT_EQ(tftest::run(fuse_cmd() + "--check-model --model ivif-rt --arch ivif-light", &log), 1) << log;
+  // Without --check-model the images stay required.
+  EXPECT_EQ(tftest::run(fuse_cmd() + "--vis a.png --output o.png", &log), 2);
+  EXPECT_NE(log.find("--ir is required"), std::string::npos) << log;
 }
 
 TEST(Cli, MismatchedSizesNeedResizeIr) {
