@@ -64,7 +64,10 @@
  *    model/arch/device/precision/threads properties are unchanged, so state
  *    cycles do not reload it. Setting "model" in READY or above loads the new
  *    file on a background thread and swaps it between frames; a bad file
- *    posts a warning and the old model stays.
+ *    posts a warning and the old model stays. At most one load runs at a
+ *    time: sets made meanwhile replace each other, and the last one is loaded
+ *    next (an application setting "model" at 50 Hz costs one load at a time,
+ *    and the last file set is the one in use after the burst).
  *
  * Pad properties (the base class's max-last-buffer-repeat, ...) can be set
  * from gst-launch through GstChildProxy: `timfusion name=f
@@ -464,7 +467,8 @@ static void gst_timfusion_class_init(GstTimFusionClass* klass) {
       "TIM weight file (.safetensors) to fuse with. Empty: the default model (now %s; $TIMFUSION_MODEL overrides "
       "it). Loaded at NULL->READY (a missing or bad file fails that state change); set while READY or later, the "
       "new file is loaded in the background and swapped in between frames (if it is bad, a warning is posted and "
-      "the current model stays)",
+      "the current model stays). One load at a time: sets made while one runs replace each other, and the last "
+      "one wins",
       timfusion::default_model_path().c_str());
   g_object_class_install_property(gobject_class, PROP_MODEL,
                                   g_param_spec_string("model", "Model file", model_blurb, DEFAULT_MODEL,

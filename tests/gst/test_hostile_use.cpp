@@ -1,0 +1,127 @@
+// The element under hostile use (issue 27), in real pipelines: an
+// application setting "model" at 50 Hz while PLAYING, absurd "threads",
+// live sources far faster than inference. Each case is bounded in time,
+// memory and threads.
+#include <gtest/gtest.h>
+
+#include <gst/gst.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "gst_test_util.h"
+#include "test_support.h"
+
+using namespace tfgst_test;
+
+namespace {
+
+bool contains(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
+
+// A line of /proc/self/status ("VmRSS", "Threads") as a number (kB for sizes).
+long proc_status(const std::string& key) {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.compare(0, key.size() + 1, key + ":") == 0) return std::stol(line.substr(key.size() + 1));
+  return -1;
+}
+
+std::string get_string(GstElement* e, const char* prop) {
+  gchar* v = nullptr;
+  g_object_get(e, prop, &v, nullptr);
+  std::string s = v ? v : "";
+  g_free(v);
+  return s;
+}
+
+// Counts buffers through a pad and remembers when the last one passed.
+struct PadCounter {
+  std::atomic<int> n{0};
+  static GstPadProbeReturn probe(GstPad*, GstPadProbeInfo*, gpointer p) {
+    ++static_cast<PadCounter*>(p)->n;
+    return GST_PAD_PROBE_OK;
+  }
+  void attach(GstElement* pipeline, const char* element, const char* pad) {
+    GstElement* e = gst_bin_get_by_name(GST_BIN(pipeline), element);
+    GstPad* p = gst_element_get_static_pad(e, pad);
+    gst_pad_add_probe(p, GST_PAD_PROBE_TYPE_BUFFER, probe, this, nullptr);
+    gst_object_unref(p);
+    gst_object_unref(e);
+  }
+};
+
+std::string live_pair(int w, int h, int fps, int n) {
+  const std::string caps = ",width=" + std::to_string(w) + ",height=" + std::to_string(h) +
+                           ",framerate=" + std::to_string(fps) + "/1";
+  return "videotestsrc is-live=true pattern=ball num-buffers=" + std::to_string(n) + " ! video/x-raw,format=RGB" +
+         caps + " ! f.vis videotestsrc is-live=true num-buffers=" + std::to_string(n) +
+         " ! video/x-raw,format=GRAY8" + caps + " ! f.ir ";
+}
+
+}  // namespace
+
+// Issue 27, 1: 100 sets of "model" at 50 Hz while PLAYING started 100
+// background loads that were never cancelled: 3.2 GB and 176 threads after
+// 2 s, the output frozen, and NULL waited for every load.
+TEST(HostileUse, ModelSetAt50HzKeepsMemoryThreadsAndOutputBounded) {
+  // Two files of the 48-channel model, each warmed up at 160x120 when it is
+  // loaded (~0.1-0.5 s and tens of MB a load here): loads far slower than
+  // the sets, as in the issue.
+  const std::string dir = tftest::temp_dir("gst-swap-burst");
+  const std::string models[2] = {dir + "/a.safetensors", dir + "/b.safetensors"};
+  for (const auto& m : models) std::filesystem::copy_file(model_light(), m);
+  GError* err = nullptr;
+  GstElement* p = gst_parse_launch((live_pair(160, 120, 30, -1) + "timfusion name=f threads=1 model=\"" + models[0] +
+                                    "\" ! fakesink name=out sync=false")
+                                       .c_str(),
+                                   &err);
+  ASSERT_EQ(nullptr, err) << err->message;
+  GstElement* f = gst_bin_get_by_name(GST_BIN(p), "f");
+  PadCounter out;
+  out.attach(p, "out", "sink");
+  ASSERT_NE(GST_STATE_CHANGE_FAILURE, gst_element_set_state(p, GST_STATE_PLAYING));
+  ASSERT_NE(GST_STATE_CHANGE_FAILURE, gst_element_get_state(p, nullptr, nullptr, 30 * GST_SECOND));
+  const long threads_before = proc_status("Threads");
+  long max_rss_kb = 0, max_threads = 0;
+  std::string last;
+  for (int k = 0; k < 100; ++k) {
+    last = models[k % 2];  // the last one (k = 99, b) differs from the model loaded at start (a)
+    g_object_set(f, "model", last.c_str(), nullptr);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    max_rss_kb = std::max(max_rss_kb, proc_status("VmRSS"));
+    max_threads = std::max(max_threads, proc_status("Threads"));
+    // Unbounded (before the fix: one thread and one engine per set): stop before the machine suffers.
+    if (max_threads >= 64 || max_rss_kb > 1536 * 1024) break;
+  }
+  // The last set wins, and is loaded soon after the burst.
+  bool swapped = false;
+  for (int i = 0; i < 3000 && !swapped; ++i) {
+    swapped = get_string(f, "actual-model") == last;
+    max_rss_kb = std::max(max_rss_kb, proc_status("VmRSS"));
+    max_threads = std::max(max_threads, proc_status("Threads"));
+    if (!swapped) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(swapped) << "actual-model is " << get_string(f, "actual-model");
+  std::printf("swap burst: max RSS %ld MB, max threads %ld (%ld before)\n", max_rss_kb / 1024, max_threads,
+              threads_before);
+  EXPECT_LT(max_rss_kb / 1024, 1536);
+  EXPECT_LT(max_threads, 64);
+  // Output keeps flowing after the burst.
+  const int before = out.n;
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_GT(out.n, before) << "output froze after the swap burst";
+  // A second burst, then NULL at once: it waits for one load at most.
+  for (int k = 0; k < 20; ++k) g_object_set(f, "model", models[k % 2].c_str(), nullptr);
+  const double t0 = now_s();
+  gst_element_set_state(p, GST_STATE_NULL);
+  const double to_null = now_s() - t0;
+  std::printf("NULL after 20 sets: %.2f s\n", to_null);
+  EXPECT_LT(to_null, 5.0);
+  gst_object_unref(f);
+  gst_object_unref(p);
+}
