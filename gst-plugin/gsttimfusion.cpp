@@ -92,6 +92,7 @@
 #include "gsttimfusion_private.h"
 #include "timfusion/arch.h"
 #include "timfusion/model_file.h"
+#include "timfusion/thread_limits.h"
 #include "timfusion_enums.h"
 #include "timfusion_formats.h"
 
@@ -186,8 +187,21 @@ static void gst_timfusion_set_property(GObject* object, guint prop_id, const GVa
       break;
     }
     case PROP_THREADS: {
+      // READY-only, as documented: a change in PAUSED/PLAYING would be used by
+      // the next model swap behind the application's back (issue 27), so it
+      // is refused with a warning and the count in effect stays.
+      GST_OBJECT_LOCK(self);
+      const gboolean streaming = GST_STATE(self) >= GST_STATE_PAUSED;
+      GST_OBJECT_UNLOCK(self);
+      const int requested = g_value_get_int(value);
       std::lock_guard<std::mutex> lock(st->props_mu);
-      st->options.threads = g_value_get_int(value);
+      if (streaming && requested != st->options.threads) {
+        GST_ELEMENT_WARNING(self, CORE, STATE_CHANGE,
+                            ("threads=%d ignored: threads can only be changed in the NULL or READY state", requested),
+                            ("keeping threads=%d", st->options.threads));
+        break;
+      }
+      st->options.threads = requested;
       break;
     }
     case PROP_PRECISION: {
@@ -499,8 +513,10 @@ static void gst_timfusion_class_init(GstTimFusionClass* klass) {
                        "min(threads, 4) whole frames at once on their own workers, the threads shared among "
                        "them (see frames-in-flight). Per element: elements with different values in one "
                        "process keep their own; their sum beyond the core count makes them compete. "
-                       "See inference-threads for the count in effect",
-                       0, 1024, DEFAULT_THREADS, static_cast<GParamFlags>(rw_ready | G_PARAM_STATIC_STRINGS)));
+                       "See inference-threads for the count in effect. At most 64 (more only adds waits); "
+                       "changeable in NULL or READY only (a change while PAUSED or PLAYING is refused with a "
+                       "warning)",
+                       0, timfusion::kMaxThreads, DEFAULT_THREADS, static_cast<GParamFlags>(rw_ready | G_PARAM_STATIC_STRINGS)));
   g_object_class_install_property(
       gobject_class, PROP_PARALLEL_FRAMES,
       g_param_spec_boolean("parallel-frames", "Parallel frames",

@@ -19,6 +19,7 @@
 #include "timfusion/pairs.h"
 #include "timfusion/progress.h"
 #include "timfusion/registration.h"
+#include "timfusion/thread_limits.h"
 #include "tool_cli.h"
 
 namespace fs = std::filesystem;
@@ -78,7 +79,7 @@ Args parse(int argc, char** argv) {
   app.add_option("--threads", a.fuser.threads,
                  "CPU threads for inference (default: one per core); with folders, pairs are fused side by side "
                  "(see below)")
-      ->check(CLI::Range(1, 256))
+      ->check(CLI::Range(1, kMaxThreads))
       ->type_name("N");
   app.add_option("--device", device, "auto | cpu | cuda")
       ->check(checked_by(parse_device))

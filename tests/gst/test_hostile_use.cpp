@@ -125,3 +125,43 @@ TEST(HostileUse, ModelSetAt50HzKeepsMemoryThreadsAndOutputBounded) {
   gst_object_unref(f);
   gst_object_unref(p);
 }
+
+// Issue 27, 2: threads=1024 while PLAYING was accepted silently (documented
+// READY-only) and used at the next swap: 2,113 threads.
+TEST(HostileUse, ThreadsIsCappedAndReadyOnly) {
+  GstElement* f = gst_element_factory_make("timfusion", nullptr);
+  ASSERT_NE(nullptr, f);
+  GParamSpecInt* spec = G_PARAM_SPEC_INT(g_object_class_find_property(G_OBJECT_GET_CLASS(f), "threads"));
+  EXPECT_EQ(64, spec->maximum);
+  gst_object_unref(gst_object_ref_sink(f));
+
+  GError* err = nullptr;
+  GstElement* p = gst_parse_launch(
+      (live_pair(64, 48, 30, -1) + "timfusion name=f threads=1 model=\"" + model_light() + "\" ! fakesink sync=false")
+          .c_str(),
+      &err);
+  ASSERT_EQ(nullptr, err) << err->message;
+  f = gst_bin_get_by_name(GST_BIN(p), "f");
+  ASSERT_NE(GST_STATE_CHANGE_FAILURE, gst_element_set_state(p, GST_STATE_PLAYING));
+  ASSERT_NE(GST_STATE_CHANGE_FAILURE, gst_element_get_state(p, nullptr, nullptr, 30 * GST_SECOND));
+  g_object_set(f, "threads", 48, nullptr);  // within range, but not while PLAYING
+  int threads = 0;
+  g_object_get(f, "threads", &threads, nullptr);
+  EXPECT_EQ(1, threads) << "a change while PLAYING is refused";
+  BusLog log;
+  drain_bus(p, log, 0.5, false);
+  ASSERT_EQ(1u, log.warnings.size()) << joined(log.warnings);
+  EXPECT_TRUE(contains(log.warnings[0], "threads=48 ignored")) << log.warnings[0];
+  // The next swap uses the count in effect.
+  g_object_set(f, "model", model_full_c8().c_str(), nullptr);
+  for (int i = 0; i < 3000 && get_string(f, "actual-model") != model_full_c8(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(model_full_c8(), get_string(f, "actual-model"));
+  EXPECT_LT(proc_status("Threads"), 64);
+  gst_element_set_state(p, GST_STATE_NULL);
+  g_object_set(f, "threads", 2, nullptr);  // in NULL it is taken
+  g_object_get(f, "threads", &threads, nullptr);
+  EXPECT_EQ(2, threads);
+  gst_object_unref(f);
+  gst_object_unref(p);
+}
