@@ -39,11 +39,12 @@
  *    anyway with the stalled pad's last frame.
  *  - Live and slower than the cameras: an output slot whose deadline
  *    (running time + configured latency + one frame) has already passed is
- *    skipped without inference (a QoS message is posted), so the newest pair
- *    is fused next and latency stays bounded. Downstream QoS events are
- *    honoured by the base class as well. Pad queues are bounded by the
- *    aggregator (two buffers in live mode), so sources are never blocked for
- *    more than a frame.
+ *    skipped without inference (a QoS message is posted), and a queued input
+ *    frame too old for any slot gives way to the next one arriving instead
+ *    of holding the source back, so the newest pair is fused next and
+ *    latency stays bounded however fast the sources are (3 s of 320x240
+ *    video at 1000 fps plays in about 3 s). Downstream QoS events are
+ *    honoured by the base class as well.
  *  - Latency: upstream latency + one output frame (aggregation) + the moving
  *    average of the measured processing time + 5% headroom; a LATENCY
  *    message is posted when the estimate grows or drops by more than 25%.
@@ -409,6 +410,7 @@ static GstVideoAggregatorPad* add_sink_pad(GstTimFusion* self, const char* name)
                                                                "direction", GST_PAD_SINK, "template", templ,
                                                                nullptr));
   gst_element_add_pad(GST_ELEMENT(self), GST_PAD(pad));
+  gst_timfusion_wrap_chain(GST_PAD(pad));
   return pad;
 }
 

@@ -10,6 +10,7 @@
 //   gsttimfusion_links.cpp         an unlinked sink pad: a message instead of a silent hang
 //   gsttimfusion_pad.cpp           the sink pad class (repeat-after-eos default TRUE)
 //   gsttimfusion_autocalib.cpp     auto-calibrate: homography from the first seconds of frames
+//   gsttimfusion_queue.cpp         live: a queued frame too old for any slot gives way to the next
 //
 // Not installed. No LibTorch header: the core is reached through timfusion/fuser.h.
 #pragma once
@@ -119,6 +120,10 @@ gboolean gst_timfusion_negotiated_src_caps(GstAggregator* agg, GstCaps* caps);
 GstFlowReturn gst_timfusion_aggregate(GstAggregator* agg, gboolean timeout);
 GstFlowReturn gst_timfusion_flush(GstAggregator* agg);
 GstFlowReturn gst_timfusion_create_output_buffer(GstVideoAggregator* vagg, GstBuffer** outbuf);
+// Live only: the running time before which an input frame's end makes it too
+// old for any output slot to use in time (its end + latency + one frame has
+// passed); GST_CLOCK_TIME_NONE when not live.
+GstClockTime gst_timfusion_stale_before(GstTimFusion* self);
 
 // gsttimfusion_frames.cpp
 GstFlowReturn gst_timfusion_aggregate_frames(GstVideoAggregator* vagg, GstBuffer* outbuf);
@@ -156,6 +161,11 @@ GstFlowReturn gst_timfusion_drain_in_flight(GstTimFusion* self);
 void gst_timfusion_discard_in_flight(GstTimFusion* self);
 // GstAggregatorClass::finish_buffer: pushes what is done, in order.
 GstFlowReturn gst_timfusion_finish_buffer(GstAggregator* agg, GstBuffer* buffer);
+
+// gsttimfusion_queue.cpp (live sources faster than the element; see there why)
+// A new sink pad: live, a frame arriving replaces the queued frames too old
+// for any output slot instead of waiting behind them.
+void gst_timfusion_wrap_chain(GstPad* pad);
 
 // gsttimfusion_loading.cpp
 // NULL->READY: (re)load the model unless the loaded one matches the
