@@ -11,6 +11,9 @@
 #include "timfusion/atomic_file.h"
 #include "timfusion/error.h"
 #include "timfusion/error_message.h"
+#include "timfusion/image_header.h"
+#include "timfusion/image_limits.h"
+#include "timfusion/input_file.h"
 
 namespace fs = std::filesystem;
 
@@ -67,16 +70,30 @@ std::vector<ImagePair> list_pairs(const std::string& ir_dir, const std::string& 
   return pairs;
 }
 
+static void check_image_size(const ImageHeader& h, const std::string& path) {
+  if (h.width > 0 && h.height > 0 && h.width <= kMaxImageSide && h.height <= kMaxImageSide &&
+      h.width * h.height <= kMaxImagePixels)
+    return;
+  throw Error(path + ": the " + h.format + " image declares " + std::to_string(h.width) + "x" +
+              std::to_string(h.height) + " pixels; images up to " + std::to_string(kMaxImageSide) +
+              " pixels a side and " + std::to_string(kMaxImagePixels >> 20) +
+              " megapixels are read (refused before decoding: a corrupt or hostile file, or resize it)");
+}
+
 cv::Mat read_image(const std::string& path, int flags) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw Error(path + ": file not found");
-  // Only regular files: a FIFO would hang imread, a device would never end.
-  if (!fs::is_regular_file(path, ec)) throw Error(path + ": not a regular file (a folder, FIFO or device)");
+  // InputFile refuses a FIFO (it would hang the decoder) or a device (it
+  // would never end). The bytes are read once: the size checked below is the
+  // size of the image decoded (no second open that could find another file).
+  const std::string bytes = InputFile(path, kMaxImageFileBytes, "image").read_all();
+  // The declared size against the limits before decoding: a small file can
+  // declare gigapixels (issue 27: 12 GB for a 2.6 MB PNG).
+  check_image_size(parse_image_header(bytes, path), path);
   cv::Mat m;
   try {
-    // OpenCV refuses images over 2^30 pixels while decoding (OPENCV_IO_MAX_IMAGE_PIXELS);
-    // fusion's own, lower limit (fuser.h) is checked on the decoded size.
-    m = cv::imread(path, flags);
+    const cv::Mat encoded(1, static_cast<int>(bytes.size()), CV_8U, const_cast<char*>(bytes.data()));
+    m = cv::imdecode(encoded, flags);
   } catch (...) {
     rethrow_as_error(path + ": cannot read the image: ");
   }

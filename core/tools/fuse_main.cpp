@@ -96,22 +96,30 @@ Args parse(int argc, char** argv) {
   return a;
 }
 
-void fuse_pair(Fuser& fuser, const std::string& ir_path, const std::string& vis_path, const std::string& out_path,
-               bool resize_ir) {
-  cv::Mat ir = read_image(ir_path, cv::IMREAD_UNCHANGED);
-  cv::Mat vis = read_image(vis_path, cv::IMREAD_UNCHANGED);
-  if (vis.depth() != CV_8U) throw Error(vis_path + ": the visible image must be 8-bit");
-  if (ir.depth() != CV_8U && !(ir.depth() == CV_16U && ir.channels() == 1))
+struct LoadedPair {
+  cv::Mat ir, vis;
+};
+
+// Reads and checks one pair (before any model is loaded in the single-file
+// form, so that a bad image is refused at once).
+LoadedPair read_pair(const std::string& ir_path, const std::string& vis_path, bool resize_ir) {
+  LoadedPair p{read_image(ir_path, cv::IMREAD_UNCHANGED), read_image(vis_path, cv::IMREAD_UNCHANGED)};
+  if (p.vis.depth() != CV_8U) throw Error(vis_path + ": the visible image must be 8-bit");
+  if (p.ir.depth() != CV_8U && !(p.ir.depth() == CV_16U && p.ir.channels() == 1))
     throw Error(ir_path + ": the IR image must be 8-bit, or 16-bit gray");
-  if (ir.size() != vis.size()) {
+  if (p.ir.size() != p.vis.size()) {
     if (!resize_ir)
-      throw Error(ir_path + " is " + std::to_string(ir.cols) + "x" + std::to_string(ir.rows) + " but " + vis_path +
-                  " is " + std::to_string(vis.cols) + "x" + std::to_string(vis.rows) +
+      throw Error(ir_path + " is " + std::to_string(p.ir.cols) + "x" + std::to_string(p.ir.rows) + " but " +
+                  vis_path + " is " + std::to_string(p.vis.cols) + "x" + std::to_string(p.vis.rows) +
                   " (pass --resize-ir to scale IR to the visible size)");
-    if (ir.channels() > 1) ir = luma_of(ir, ChannelOrder::BGR);
-    ir = warp_ir(ir, Homography{}, vis.size());
+    if (p.ir.channels() > 1) p.ir = luma_of(p.ir, ChannelOrder::BGR);
+    p.ir = warp_ir(p.ir, Homography{}, p.vis.size());
   }
-  write_image(out_path, fuser.fuse(ir, vis, ChannelOrder::BGR));
+  return p;
+}
+
+void fuse_pair(Fuser& fuser, const LoadedPair& p, const std::string& out_path) {
+  write_image(out_path, fuser.fuse(p.ir, p.vis, ChannelOrder::BGR));
 }
 
 }  // namespace
@@ -134,12 +142,15 @@ int main(int argc, char** argv) {
       if (!fs::exists(a.ir)) throw Error(a.ir + ": file not found");
       if (!fs::exists(a.vis)) throw Error(a.vis + ": file not found");
     }
+    // The single pair is read before the model is loaded: a bad image is refused at once.
+    LoadedPair single;
+    if (!dir_mode) single = read_pair(a.ir, a.vis, a.resize_ir);
     Fuser fuser(a.fuser);
     if (!a.quiet)
       std::fprintf(stderr, "timfusion-fuse: %s (%s) on %s, %s\n", fuser.model_path().c_str(),
                    fuser.arch().name.c_str(), device_name(fuser.device()), precision_name(fuser.precision()));
     if (!dir_mode) {
-      fuse_pair(fuser, a.ir, a.vis, a.output, a.resize_ir);
+      fuse_pair(fuser, single, a.output);
       return 0;
     }
     // Whole pairs side by side (as the element does with frames in a non-live
@@ -165,7 +176,8 @@ int main(int argc, char** argv) {
         const ImagePair& p = pairs[i];
         std::string error;
         try {
-          fuse_pair(f, p.ir, p.vis, (fs::path(a.output) / (p.name + ".png")).string(), a.resize_ir);
+          const std::string out = (fs::path(a.output) / (p.name + ".png")).string();
+          fuse_pair(f, read_pair(p.ir, p.vis, a.resize_ir), out);
         } catch (const std::exception& e) {  // Error, or bad_alloc: never out of a worker thread
           error = e.what();
         }

@@ -1,0 +1,178 @@
+// Hostile use (issue 27), the core and tool side: decompression bombs (a
+// small image file that declares gigapixels). Inputs are generated here; each case is bounded in time
+// and memory.
+#include <gtest/gtest.h>
+
+#include <zlib.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "test_support.h"
+#include "timfusion/error.h"
+#include "timfusion/image_header.h"
+#include "timfusion/pairs.h"
+
+using namespace timfusion;
+namespace fs = std::filesystem;
+
+namespace {
+
+bool contains(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
+
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+void put_be32(std::string& s, uint32_t v) {
+  for (int i = 3; i >= 0; --i) s += static_cast<char>(v >> (8 * i));
+}
+
+void put_chunk(std::string& png, const char* type, const std::string& data) {
+  put_be32(png, static_cast<uint32_t>(data.size()));
+  const std::string body = std::string(type, 4) + data;
+  png += body;
+  put_be32(png, static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(body.data()), body.size())));
+}
+
+// A valid RGB PNG of width x height black pixels: the rows (filter byte +
+// zeros) are deflated one at a time, so neither this test nor the file holds
+// the image (12000x12000: 432 MB of pixels in a ~0.4 MB file).
+std::string bomb_png(uint32_t width, uint32_t height, bool with_pixels = true) {
+  std::string png = "\x89PNG\r\n\x1a\n";
+  std::string ihdr;
+  put_be32(ihdr, width);
+  put_be32(ihdr, height);
+  ihdr += std::string("\x08\x02\x00\x00\x00", 5);  // 8-bit, RGB, deflate, no filter, no interlace
+  put_chunk(png, "IHDR", ihdr);
+  if (!with_pixels) return png;
+  z_stream z{};
+  deflateInit(&z, 1);
+  const std::string row(size_t{width} * 3 + 1, '\0');
+  std::string idat;
+  char buf[1 << 16];
+  for (uint32_t y = 0; y <= height; ++y) {
+    const bool last = y == height;
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(row.data()));
+    z.avail_in = last ? 0 : static_cast<uInt>(row.size());
+    do {
+      z.next_out = reinterpret_cast<Bytef*>(buf);
+      z.avail_out = sizeof buf;
+      deflate(&z, last ? Z_FINISH : Z_NO_FLUSH);
+      idat.append(buf, sizeof buf - z.avail_out);
+    } while (z.avail_out == 0);
+  }
+  deflateEnd(&z);
+  put_chunk(png, "IDAT", idat);
+  put_chunk(png, "IEND", "");
+  return png;
+}
+
+void spit(const std::string& path, const std::string& bytes) {
+  std::ofstream f(path, std::ios::binary);
+  f.write(bytes.data(), static_cast<long>(bytes.size()));
+}
+
+std::string tool(const std::string& name) { return "timeout 60 " + tftest::build_dir() + "/core/" + name; }
+
+// A folder with ir/ and vis/ holding one small real pair "a".
+std::string pair_folder(const std::string& tag) {
+  const std::string d = tftest::temp_dir(tag);
+  fs::create_directories(d + "/ir");
+  fs::create_directories(d + "/vis");
+  cv::Mat ir = cv::imread(tftest::data("tno42/ir/06.png"), cv::IMREAD_GRAYSCALE);
+  cv::Mat vis = cv::imread(tftest::data("tno42/vis/06.png"), cv::IMREAD_GRAYSCALE);
+  cv::imwrite(d + "/ir/a.png", ir);
+  cv::imwrite(d + "/vis/a.png", vis);
+  return d;
+}
+
+std::string file_bytes(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- decompression bombs
+
+TEST(ImageBombs, HeaderSizeIsReadForEachFormat) {
+  const std::string d = tftest::temp_dir("bomb-formats");
+  cv::Mat img(37, 53, CV_8UC3, cv::Scalar(10, 20, 30));
+  for (const char* ext : {".png", ".jpg", ".bmp", ".tif", ".webp", ".ppm", ".pgm", ".hdr"}) {
+    const std::string path = d + "/x" + ext;
+    cv::Mat m = img;
+    if (std::string(ext) == ".pgm") cv::cvtColor(img, m, cv::COLOR_BGR2GRAY);
+    if (std::string(ext) == ".hdr") img.convertTo(m, CV_32FC3, 1.0 / 255);
+    ASSERT_TRUE(cv::imwrite(path, m)) << ext;
+    const ImageHeader h = parse_image_header(file_bytes(path), path);
+    EXPECT_EQ(53, h.width) << ext;
+    EXPECT_EQ(37, h.height) << ext;
+    EXPECT_EQ(read_image(path).size(), cv::Size(53, 37)) << ext;
+  }
+}
+
+TEST(ImageBombs, ReadImageRefusesADeclaredGigapixelBeforeDecoding) {
+  const std::string path = tftest::temp_dir("bomb-read") + "/bomb.png";
+  spit(path, bomb_png(9000, 9000));  // 81 MP, 243 MB of pixels
+  ASSERT_LT(fs::file_size(path), size_t{4} << 20);
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string e = error_of([&] { read_image(path); });
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_TRUE(contains(e, path)) << e;
+  EXPECT_TRUE(contains(e, "9000x9000")) << e;
+  EXPECT_TRUE(contains(e, "before decoding")) << e;
+  EXPECT_LT(s, 1.0) << "the bomb was decoded: " << s << " s";
+  // A declared size in a cut-off file is named too, not decoded.
+  spit(path, bomb_png(30000, 30000, false));
+  EXPECT_TRUE(contains(error_of([&] { read_image(path); }), "30000x30000"));
+}
+
+// Every tool reads its images through read_image: each refuses the bomb
+// within a second of its own start-up (a tool that only prints --version
+// takes ~0.3 s idle, 1.8 s on a loaded 2-core machine: LibTorch's loading)
+// and under 300 MB (before: timfusion-calibrate 12 GB, timfusion-fuse up to
+// 3.6 GB, timfusion-eval 1 GB).
+TEST(ImageBombs, EveryToolRefusesQuicklyWithBoundedMemory) {
+  const std::string d = pair_folder("bomb-tools");
+  const std::string bomb_dir = d + "/bomb";
+  fs::create_directories(bomb_dir + "/ir");
+  fs::create_directories(bomb_dir + "/vis");
+  spit(bomb_dir + "/vis/a.png", bomb_png(12000, 12000));
+  fs::copy_file(d + "/ir/a.png", bomb_dir + "/ir/a.png");
+  const std::string ir = bomb_dir + "/ir/a.png", vis = bomb_dir + "/vis/a.png";
+  const std::vector<std::pair<std::string, std::string>> cmds = {
+      {"fuse", tool("timfusion-fuse") + " --quiet --device cpu --ir " + ir + " --vis " + vis + " --output " + d +
+                   "/o.png"},
+      {"fuse folders", tool("timfusion-fuse") + " --quiet --device cpu --ir " + bomb_dir + "/ir --vis " + bomb_dir +
+                           "/vis --output " + d + "/out"},
+      {"calibrate", tool("timfusion-calibrate") + " --quiet --ir " + ir + " --vis " + vis + " --output " + d +
+                        "/c.json"},
+      {"eval", tool("timfusion-eval") + " --no-progress --ir " + bomb_dir + "/ir --vis " + bomb_dir + "/vis --fused " +
+                   d + "/vis"},
+  };
+  const double startup = tftest::run_measured(tool("timfusion-fuse") + " --version").seconds;
+  for (const auto& [name, cmd] : cmds) {
+    const tftest::Measured m = tftest::run_measured(cmd);
+    std::printf("%s: refused in %.2f s (start-up alone %.2f s), peak RSS %ld MB\n", name.c_str(), m.seconds, startup,
+                m.max_rss_mb);
+    EXPECT_NE(0, m.rc) << name << ": " << m.out;
+    EXPECT_TRUE(contains(m.out, vis)) << name << " names the visible file: " << m.out;
+    EXPECT_TRUE(contains(m.out, "12000x12000")) << name << ": " << m.out;
+    EXPECT_FALSE(contains(m.out, "--resize-ir")) << name << ": no misleading hint: " << m.out;
+    EXPECT_LT(m.max_rss_mb, 300) << name;
+    EXPECT_LT(m.seconds, startup + (name == "fuse folders" ? 3.0 : 1.0)) << name << ": " << m.out;
+  }
+}
