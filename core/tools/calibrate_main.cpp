@@ -11,6 +11,7 @@
 
 #include "calibrate_capture.h"
 #include "timfusion/calibration.h"
+#include "timfusion/output_guard.h"
 #include "timfusion/pairs.h"
 #include "timfusion/registration.h"
 
@@ -168,6 +169,10 @@ int main(int argc, char** argv) {
   }
 
   try {
+    if (files) {
+      refuse_output_over_inputs(output, {ir, vis}, "output file");
+      if (!overlay_path.empty()) refuse_output_over_inputs(overlay_path, {ir, vis}, "overlay file");
+    }
     std::vector<CalibrationPair> pairs =
         files ? load_pairs(ir, vis, max_pairs) : capture_pairs(ir_src, vis_src, frames, seconds);
     if (!quiet)

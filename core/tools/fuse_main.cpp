@@ -16,6 +16,7 @@
 #include "timfusion/fuser.h"
 #include "timfusion/fuser_pool.h"
 #include "timfusion/model_file.h"
+#include "timfusion/output_guard.h"
 #include "timfusion/pairs.h"
 #include "timfusion/progress.h"
 #include "timfusion/registration.h"
@@ -135,12 +136,14 @@ int main(int argc, char** argv) {
       std::vector<std::string> unmatched;
       pairs = list_pairs(a.ir, a.vis, &unmatched);
       for (const auto& u : unmatched) std::fprintf(stderr, "timfusion-fuse: warning: no partner for %s\n", u.c_str());
+      refuse_output_over_inputs(a.output, {a.ir, a.vis}, "output folder");
       std::error_code ec;
       fs::create_directories(a.output, ec);
       if (!is_directory(a.output)) throw Error(a.output + ": cannot create output folder");
     } else {
       if (!fs::exists(a.ir)) throw Error(a.ir + ": file not found");
       if (!fs::exists(a.vis)) throw Error(a.vis + ": file not found");
+      refuse_output_over_inputs(a.output, {a.ir, a.vis}, "output file");
     }
     // The single pair is read before the model is loaded: a bad image is refused at once.
     LoadedPair single;
@@ -177,6 +180,8 @@ int main(int argc, char** argv) {
         std::string error;
         try {
           const std::string out = (fs::path(a.output) / (p.name + ".png")).string();
+          // Per file too: a hard link or symlink in the output folder may be an input.
+          refuse_output_over_inputs(out, {p.ir, p.vis}, "output file");
           fuse_pair(f, read_pair(p.ir, p.vis, a.resize_ir), out);
         } catch (const std::exception& e) {  // Error, or bad_alloc: never out of a worker thread
           error = e.what();

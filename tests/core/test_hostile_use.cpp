@@ -1,5 +1,6 @@
 // Hostile use (issue 27), the core and tool side: decompression bombs (a
-// small image file that declares gigapixels). Inputs are generated here; each case is bounded in time
+// small image file that declares gigapixels) and tools asked to write over
+// their own inputs. Inputs are generated here; each case is bounded in time
 // and memory.
 #include <gtest/gtest.h>
 
@@ -17,6 +18,7 @@
 #include "test_support.h"
 #include "timfusion/error.h"
 #include "timfusion/image_header.h"
+#include "timfusion/output_guard.h"
 #include "timfusion/pairs.h"
 
 using namespace timfusion;
@@ -175,4 +177,46 @@ TEST(ImageBombs, EveryToolRefusesQuicklyWithBoundedMemory) {
     EXPECT_LT(m.max_rss_mb, 300) << name;
     EXPECT_LT(m.seconds, startup + (name == "fuse folders" ? 3.0 : 1.0)) << name << ": " << m.out;
   }
+}
+
+// ---------------------------------------------------------------- output over input
+
+TEST(OutputOverInput, GuardComparesFileIdentityNotStrings) {
+  const std::string d = pair_folder("guard");
+  fs::create_directory_symlink(d + "/vis", d + "/link");
+  for (const std::string& out : {d + "/vis", d + "/./vis/", d + "/link", d + "/ir/../vis"}) {
+    const std::string e = error_of([&] { refuse_output_over_inputs(out, {d + "/ir", d + "/vis"}, "output folder"); });
+    EXPECT_TRUE(contains(e, "would be overwritten")) << out << ": " << e;
+  }
+  EXPECT_EQ("(no error)", error_of([&] { refuse_output_over_inputs(d + "/new", {d + "/vis"}, "output folder"); }));
+  EXPECT_EQ("(no error)", error_of([&] { refuse_output_over_inputs(d + "/ir", {d + "/vis"}, "output folder"); }));
+}
+
+// Issue 27: `timfusion-fuse --ir D/ir --vis D/vis --output D/vis` replaced
+// the visible images with fused ones, exit 0.
+TEST(OutputOverInput, ToolsRefuseToWriteOverTheirInputs) {
+  const std::string d = pair_folder("fuse-over");
+  const std::string before_ir = file_bytes(d + "/ir/a.png"), before_vis = file_bytes(d + "/vis/a.png");
+  fs::create_hard_link(d + "/vis/a.png", d + "/hard.png");
+  const std::string fuse = tool("timfusion-fuse") + " --quiet --device cpu ";
+  const std::vector<std::string> cmds = {
+      fuse + "--ir " + d + "/ir --vis " + d + "/vis --output " + d + "/vis",
+      fuse + "--ir " + d + "/ir --vis " + d + "/vis --output " + d + "/./ir/",
+      fuse + "--ir " + d + "/ir/a.png --vis " + d + "/vis/a.png --output " + d + "/vis/a.png",
+      fuse + "--ir " + d + "/ir/a.png --vis " + d + "/vis/a.png --output " + d + "/ir/../ir/a.png",
+      fuse + "--ir " + d + "/ir/a.png --vis " + d + "/vis/a.png --output " + d + "/hard.png",
+  };
+  const std::string calibrate = tool("timfusion-calibrate") + " --quiet --ir " + d + "/ir/a.png --vis " + d + "/vis/a.png ";
+  for (const auto& cmd : {cmds[0], cmds[1], cmds[2], cmds[3], cmds[4], calibrate + "--output " + d + "/vis/a.png",
+                          calibrate + "--output " + d + "/c.json --overlay " + d + "/./ir/a.png"}) {
+    const tftest::Measured m = tftest::run_measured(cmd);
+    EXPECT_EQ(1, m.rc) << cmd << "\n" << m.out;
+    EXPECT_TRUE(contains(m.out, "would be overwritten")) << cmd << "\n" << m.out;
+  }
+  EXPECT_EQ(before_ir, file_bytes(d + "/ir/a.png"));
+  EXPECT_EQ(before_vis, file_bytes(d + "/vis/a.png"));
+  // A separate output still works.
+  const tftest::Measured ok = tftest::run_measured(fuse + "--ir " + d + "/ir --vis " + d + "/vis --output " + d + "/out");
+  EXPECT_EQ(0, ok.rc) << ok.out;
+  EXPECT_TRUE(fs::exists(d + "/out/a.png"));
 }
