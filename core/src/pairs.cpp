@@ -33,8 +33,12 @@ std::map<std::string, std::string> images_by_stem(const std::string& dir) {
   for (; it != end; it.increment(ec)) {
     if (ec) throw Error(dir + ": cannot list the folder (" + ec.message() + ")");
     const auto& e = *it;
+    // Folders are not images; anything else with an image's name is listed,
+    // readable or not (a FIFO, a symlink loop): read_image then names the
+    // file and its problem, where skipping it here made its partner's
+    // message "no partner" (issue 27).
     std::error_code type_ec;
-    if (!e.is_regular_file(type_ec)) continue;
+    if (e.is_directory(type_ec)) continue;
     std::string ext = e.path().extension().string();
     std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
     if (!kImageExts.count(ext)) continue;
@@ -82,7 +86,9 @@ static void check_image_size(const ImageHeader& h, const std::string& path) {
 
 cv::Mat read_image(const std::string& path, int flags) {
   std::error_code ec;
-  if (!fs::exists(path, ec)) throw Error(path + ": file not found");
+  const bool exists = fs::exists(path, ec);
+  if (ec) throw Error(path + ": cannot read the image (" + ec.message() + ")");  // a symlink loop, a denied folder
+  if (!exists) throw Error(path + ": file not found");
   // InputFile refuses a FIFO (it would hang the decoder) or a device (it
   // would never end). The bytes are read once: the size checked below is the
   // size of the image decoded (no second open that could find another file).

@@ -58,7 +58,7 @@ std::vector<CalibrationPair> load_pairs(const std::string& ir, const std::string
   if (is_directory(ir) != is_directory(vis))
     throw Error("--ir and --vis must both be image files or both be folders");
   if (!is_directory(ir)) {
-    out.push_back({ir, read_image(ir, -1), read_image(vis, -1)});
+    out.push_back({ir, read_image(ir, -1), read_image(vis, -1), ir, vis});
     return out;
   }
   std::vector<ImagePair> list = list_pairs(ir, vis);
@@ -66,7 +66,7 @@ std::vector<CalibrationPair> load_pairs(const std::string& ir, const std::string
   std::vector<ImagePair> chosen;
   const size_t n = std::min(list.size(), size_t(max_pairs));
   for (size_t i = 0; i < n; ++i) chosen.push_back(list[i * list.size() / n]);
-  for (const auto& p : chosen) out.push_back({p.name, read_image(p.ir, -1), read_image(p.vis, -1)});
+  for (const auto& p : chosen) out.push_back({p.name, read_image(p.ir, -1), read_image(p.vis, -1), p.ir, p.vis});
   return out;
 }
 

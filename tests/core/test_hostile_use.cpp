@@ -4,6 +4,7 @@
 // and memory.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include <chrono>
@@ -219,4 +220,49 @@ TEST(OutputOverInput, ToolsRefuseToWriteOverTheirInputs) {
   const tftest::Measured ok = tftest::run_measured(fuse + "--ir " + d + "/ir --vis " + d + "/vis --output " + d + "/out");
   EXPECT_EQ(0, ok.rc) << ok.out;
   EXPECT_TRUE(fs::exists(d + "/out/a.png"));
+}
+
+// ---------------------------------------------------------------- messages name the cause and the file
+
+// Issue 27: an IR FIFO or symlink loop in folder mode was reported as "no
+// partner" for its visible image.
+TEST(Messages, UnreadableFilesInFoldersAreNamedNotUnpartnered) {
+  const std::string d = pair_folder("msg-fifo");
+  fs::copy_file(d + "/vis/a.png", d + "/vis/f.png");
+  fs::copy_file(d + "/vis/a.png", d + "/vis/l.png");
+  ASSERT_EQ(0, mkfifo((d + "/ir/f.png").c_str(), 0600));
+  fs::create_symlink(d + "/ir/l.png", d + "/ir/l.png.tmp");
+  fs::rename(d + "/ir/l.png.tmp", d + "/ir/l.png");  // l.png -> itself: a symlink loop
+  const tftest::Measured m = tftest::run_measured(tool("timfusion-fuse") + " --quiet --device cpu --ir " + d +
+                                                  "/ir --vis " + d + "/vis --output " + d + "/out");
+  EXPECT_EQ(1, m.rc) << m.out;
+  EXPECT_FALSE(contains(m.out, "no partner")) << m.out;
+  EXPECT_TRUE(contains(m.out, d + "/ir/f.png: the image is not a regular file")) << m.out;
+  EXPECT_TRUE(contains(m.out, d + "/ir/l.png: cannot read the image (Too many levels of symbolic links)")) << m.out;
+  EXPECT_TRUE(fs::exists(d + "/out/a.png")) << "the good pair is still fused";
+}
+
+// Issue 27: timfusion-eval on 16-bit fused images named neither the file nor
+// the bit depth.
+TEST(Messages, EvalNamesA16BitFusedFile) {
+  const std::string d = pair_folder("msg-eval16");
+  fs::create_directories(d + "/fused");
+  cv::Mat f16;
+  cv::imread(d + "/vis/a.png", cv::IMREAD_GRAYSCALE).convertTo(f16, CV_16U, 257);
+  cv::imwrite(d + "/fused/a.png", f16);
+  const tftest::Measured m = tftest::run_measured(tool("timfusion-eval") + " --no-progress --ir " + d + "/ir --vis " +
+                                                  d + "/vis --fused " + d + "/fused");
+  EXPECT_EQ(1, m.rc) << m.out;
+  EXPECT_TRUE(contains(m.out, d + "/fused/a.png: the fused image is 16-bit")) << m.out;
+}
+
+// Issue 27: timfusion-calibrate named the IR file for a problem with the
+// visible frame.
+TEST(Messages, CalibrateNamesTheFrameWithTheProblem) {
+  const std::string d = pair_folder("msg-calib");
+  cv::imwrite(d + "/vis/a.png", cv::Mat(cv::imread(d + "/vis/a.png").size(), CV_8UC1, cv::Scalar(128)));
+  const tftest::Measured m = tftest::run_measured(tool("timfusion-calibrate") + " --quiet --ir " + d +
+                                                  "/ir/a.png --vis " + d + "/vis/a.png --output " + d + "/c.json");
+  EXPECT_EQ(1, m.rc) << m.out;
+  EXPECT_TRUE(contains(m.out, "the visible frame " + d + "/vis/a.png is nearly uniform")) << m.out;
 }
