@@ -128,8 +128,14 @@ enum {
   PROP_AUTO_CALIBRATE_SECONDS,
   PROP_AUTO_CALIBRATE_FRAMES,
   PROP_AUTO_CALIBRATE_CHECKERBOARD,
+  PROP_IR_RANGE,
+  PROP_IR_RANGE_MIN,
+  PROP_IR_RANGE_MAX,
 };
 
+#define DEFAULT_IR_RANGE GST_TIMFUSION_IR_RANGE_FULL
+#define DEFAULT_IR_RANGE_MIN 0
+#define DEFAULT_IR_RANGE_MAX 65535
 #define DEFAULT_AUTO_CALIBRATE FALSE
 #define DEFAULT_AUTO_CALIBRATE_SECONDS 2.0
 #define DEFAULT_AUTO_CALIBRATE_FRAMES 4
@@ -255,6 +261,21 @@ static void gst_timfusion_set_property(GObject* object, guint prop_id, const GVa
       st->auto_calibrate_checkerboard = v ? v : "";
       break;
     }
+    case PROP_IR_RANGE: {
+      std::lock_guard<std::mutex> lock(st->props_mu);
+      st->ir_range_mode = g_value_get_enum(value);
+      break;
+    }
+    case PROP_IR_RANGE_MIN: {
+      std::lock_guard<std::mutex> lock(st->props_mu);
+      st->ir_range_min = g_value_get_int(value);
+      break;
+    }
+    case PROP_IR_RANGE_MAX: {
+      std::lock_guard<std::mutex> lock(st->props_mu);
+      st->ir_range_max = g_value_get_int(value);
+      break;
+    }
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
 }
@@ -319,6 +340,21 @@ static void gst_timfusion_get_property(GObject* object, guint prop_id, GValue* v
       g_value_set_string(value, st->auto_calibrate_checkerboard.c_str());
       break;
     }
+    case PROP_IR_RANGE: {
+      std::lock_guard<std::mutex> lock(st->props_mu);
+      g_value_set_enum(value, st->ir_range_mode);
+      break;
+    }
+    case PROP_IR_RANGE_MIN: {
+      std::lock_guard<std::mutex> lock(st->props_mu);
+      g_value_set_int(value, st->ir_range_min);
+      break;
+    }
+    case PROP_IR_RANGE_MAX: {
+      std::lock_guard<std::mutex> lock(st->props_mu);
+      g_value_set_int(value, st->ir_range_max);
+      break;
+    }
     case PROP_INFERENCE_MS: g_value_set_double(value, st->inference.average_ms()); break;
     case PROP_ACTUAL_DEVICE: {
       auto e = st->current_engine();
@@ -362,6 +398,7 @@ static GstStateChangeReturn gst_timfusion_change_state(GstElement* element, GstS
       st->processed = st->dropped = 0;
       st->processing.forget_report();
       st->clear_cache();
+      st->ir_auto.reset();  // ir-range=auto starts from the first frame of the run
       gst_timfusion_autocal_arm(self);
       break;
     case GST_STATE_CHANGE_PAUSED_TO_READY: gst_timfusion_autocal_stop(self); break;
@@ -449,6 +486,9 @@ static void gst_timfusion_init(GstTimFusion* self) {
   self->st->options.precision = DEFAULT_PRECISION;
   self->st->homography_text = DEFAULT_IR_HOMOGRAPHY;
   self->st->calibration_file = DEFAULT_CALIBRATION_FILE;
+  self->st->ir_range_mode = DEFAULT_IR_RANGE;
+  self->st->ir_range_min = DEFAULT_IR_RANGE_MIN;
+  self->st->ir_range_max = DEFAULT_IR_RANGE_MAX;
   self->st->auto_calibrate = DEFAULT_AUTO_CALIBRATE;
   self->st->auto_calibrate_seconds = DEFAULT_AUTO_CALIBRATE_SECONDS;
   self->st->auto_calibrate_frames = DEFAULT_AUTO_CALIBRATE_FRAMES;
@@ -542,7 +582,7 @@ static void gst_timfusion_class_init(GstTimFusionClass* klass) {
           "numbers \"a,b,c,d,e,f,g,h,i\" (a GstValueArray \"<a, b, ..., i>\" is accepted too). Empty = identity: "
           "the cameras are co-aligned and the IR frame is scaled to the visible size. It must be finite, "
           "invertible and must not mirror the image (else NULL->READY fails; set while running, a bad value is "
-          "ignored with a warning)",
+          "ignored with a warning and the property reads back the homography in use)",
           DEFAULT_IR_HOMOGRAPHY, static_cast<GParamFlags>(rw_playing | G_PARAM_STATIC_STRINGS)));
   g_object_class_install_property(
       gobject_class, PROP_CALIBRATION_FILE,
@@ -584,6 +624,28 @@ static void gst_timfusion_class_init(GstTimFusionClass* klass) {
                           "auto-calibrate starts, and no calibration runs",
                           DEFAULT_AUTO_CALIBRATE_CHECKERBOARD,
                           static_cast<GParamFlags>(rw_playing | G_PARAM_STATIC_STRINGS)));
+  g_object_class_install_property(
+      gobject_class, PROP_IR_RANGE,
+      g_param_spec_enum("ir-range", "IR range",
+                        "How 16-bit (GRAY16_LE) IR is mapped onto the network's input: full = 0..65535 as it comes "
+                        "(a camera reporting 7000-8000 gives little contrast); auto = stretched between the frame's "
+                        "0.5 % and 99.5 % percentiles, smoothed over time (each frame moves it 5 % of the way, so "
+                        "it does not pump); fixed = stretched between ir-range-min and ir-range-max. 8-bit IR is "
+                        "not changed. Takes effect at the next frame",
+                        GST_TYPE_TIMFUSION_IR_RANGE, DEFAULT_IR_RANGE,
+                        static_cast<GParamFlags>(rw_playing | G_PARAM_STATIC_STRINGS)));
+  g_object_class_install_property(
+      gobject_class, PROP_IR_RANGE_MIN,
+      g_param_spec_int("ir-range-min", "IR range minimum",
+                       "ir-range=fixed: the 16-bit IR value shown black (below it: black too)", 0, 65535,
+                       DEFAULT_IR_RANGE_MIN, static_cast<GParamFlags>(rw_playing | G_PARAM_STATIC_STRINGS)));
+  g_object_class_install_property(
+      gobject_class, PROP_IR_RANGE_MAX,
+      g_param_spec_int("ir-range-max", "IR range maximum",
+                       "ir-range=fixed: the 16-bit IR value shown white (above it: white too); a maximum not above "
+                       "ir-range-min maps everything from ir-range-min up to white",
+                       0, 65535, DEFAULT_IR_RANGE_MAX,
+                       static_cast<GParamFlags>(rw_playing | G_PARAM_STATIC_STRINGS)));
   g_object_class_install_property(
       gobject_class, PROP_INFERENCE_MS,
       g_param_spec_double("inference-ms", "Inference time (ms)",
@@ -644,4 +706,5 @@ static void gst_timfusion_class_init(GstTimFusionClass* klass) {
   gst_type_mark_as_plugin_api(GST_TYPE_TIMFUSION_PAD, static_cast<GstPluginAPIFlags>(0));
   gst_type_mark_as_plugin_api(GST_TYPE_TIMFUSION_DEVICE, static_cast<GstPluginAPIFlags>(0));
   gst_type_mark_as_plugin_api(GST_TYPE_TIMFUSION_PRECISION, static_cast<GstPluginAPIFlags>(0));
+  gst_type_mark_as_plugin_api(GST_TYPE_TIMFUSION_IR_RANGE, static_cast<GstPluginAPIFlags>(0));
 }

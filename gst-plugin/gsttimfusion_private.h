@@ -28,6 +28,7 @@
 #include "gsttimfusion.h"
 #include "timfusion/color.h"
 #include "timfusion/fuser.h"
+#include "timfusion/ir_range.h"
 #include "timfusion/registration.h"
 #include "timfusion_autocalib.h"
 #include "timfusion_inflight.h"
@@ -47,10 +48,15 @@ struct State {
   std::atomic<bool> parallel_frames{true};  // DEFAULT_PARALLEL_FRAMES; read by the streaming thread
   std::string homography_text;
   std::string calibration_file;
+  std::string active_homography_text;   // the values that made the active homography:
+  std::string active_calibration_file;  // a rejected live change is reverted to them
   bool auto_calibrate = false;         // set from DEFAULT_AUTO_CALIBRATE at init
   double auto_calibrate_seconds = 0;   // DEFAULT_AUTO_CALIBRATE_SECONDS
   int auto_calibrate_frames = 0;       // DEFAULT_AUTO_CALIBRATE_FRAMES
   std::string auto_calibrate_checkerboard;  // DEFAULT_AUTO_CALIBRATE_CHECKERBOARD ("" = scene structure)
+  int ir_range_mode = 0;          // GstTimFusionIrRange, DEFAULT_IR_RANGE
+  int ir_range_min = 0;           // DEFAULT_IR_RANGE_MIN
+  int ir_range_max = 65535;       // DEFAULT_IR_RANGE_MAX
 
   // --- active registration (reg_mu) ---
   std::mutex reg_mu;
@@ -75,6 +81,8 @@ struct State {
   bool said_black_ir = false;
   cv::Mat black_ir;
   cv::Mat ir_luma;  // colour IR's luma, kept so that a frame allocates nothing
+  cv::Mat ir_stretched;  // 16-bit IR mapped through ir-range (not full)
+  timfusion::IrRangeSmoother ir_auto;  // ir-range=auto: the range over time
   cv::Mat scale_tmp;  // the fused frame at the visible size, when the output is scaled
   guint64 processed = 0, dropped = 0;
   // Last output, reused when the same input pair comes again (repeats).
@@ -189,6 +197,10 @@ gboolean gst_timfusion_prepare_registration(GstTimFusion* self);
 // While READY or above, a new registration takes effect at the next frame;
 // an invalid one is refused with a warning (the previous one stays).
 void gst_timfusion_apply_registration_live(GstTimFusion* self);
+
+// gsttimfusion_frames.cpp: 16-bit IR through the ir-range properties (the
+// frame itself when ir-range=full or the IR is 8-bit).
+cv::Mat gst_timfusion_apply_ir_range(GstTimFusion* self, const cv::Mat& ir);
 
 // gsttimfusion_autocalib.cpp
 // READY->PAUSED, or auto-calibrate switched on while running: start collecting

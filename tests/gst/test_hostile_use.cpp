@@ -201,3 +201,28 @@ TEST_P(FastLive, ThreeSecondsPlayInUnderFiveSeconds) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Rates, FastLive, ::testing::Values(240, 500, 1000));
+
+// Issue 27, 7: reading ir-homography back returned the last rejected value,
+// not the one in use.
+TEST(HostileUse, RejectedHomographyIsNotReadBack) {
+  GError* err = nullptr;
+  GstElement* p = gst_parse_launch(
+      (live_pair(64, 48, 30, -1) + "timfusion name=f threads=1 model=\"" + model_light() + "\" ! fakesink sync=false")
+          .c_str(),
+      &err);
+  ASSERT_EQ(nullptr, err) << err->message;
+  GstElement* f = gst_bin_get_by_name(GST_BIN(p), "f");
+  ASSERT_NE(GST_STATE_CHANGE_FAILURE, gst_element_set_state(p, GST_STATE_PLAYING));
+  ASSERT_NE(GST_STATE_CHANGE_FAILURE, gst_element_get_state(p, nullptr, nullptr, 30 * GST_SECOND));
+  const std::string good = "1,0,2,0,1,3,0,0,1";
+  g_object_set(f, "ir-homography", good.c_str(), nullptr);
+  EXPECT_EQ(good, get_string(f, "ir-homography"));
+  g_object_set(f, "ir-homography", "-1,0,0,0,1,0,0,0,1", nullptr);  // mirrors: refused
+  BusLog log;
+  drain_bus(p, log, 0.3, false);
+  ASSERT_EQ(1u, log.warnings.size()) << joined(log.warnings);
+  EXPECT_EQ(good, get_string(f, "ir-homography")) << "reads back the homography in use";
+  gst_element_set_state(p, GST_STATE_NULL);
+  gst_object_unref(f);
+  gst_object_unref(p);
+}
