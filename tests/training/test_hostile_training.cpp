@@ -110,8 +110,9 @@ TEST(Divergence, DivergingRunExitsNonZeroWithoutAModel) {
   EXPECT_TRUE(contains(out, "exploded") || contains(out, "became")) << out;
   EXPECT_TRUE(contains(out, "lower lr")) << out;
   EXPECT_FALSE(fs::exists(run + "/model.safetensors")) << out;
-  if (fs::exists(run + "/checkpoint.safetensors"))
+  if (fs::exists(run + "/checkpoint.safetensors")) {
     EXPECT_TRUE(all_finite(read_safetensors(run + "/checkpoint.safetensors")));
+  }
 }
 
 TEST(Checkpoint, CorruptionIsNamedOnResume) {
