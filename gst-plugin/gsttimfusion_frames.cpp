@@ -8,6 +8,7 @@
 
 #include "gsttimfusion_private.h"
 #include "timfusion/color.h"
+#include "timfusion_enums.h"
 #include "timfusion_formats.h"
 
 namespace {
@@ -27,6 +28,24 @@ void gst_timfusion_report_latency(GstTimFusion* self) {
   GST_DEBUG_OBJECT(self, "reporting latency %" GST_TIME_FORMAT " (one frame + processing %" GST_TIME_FORMAT ")",
                    GST_TIME_ARGS(total), GST_TIME_ARGS(processing));
   gst_aggregator_set_latency(GST_AGGREGATOR(self), total, total);
+}
+
+cv::Mat gst_timfusion_apply_ir_range(GstTimFusion* self, const cv::Mat& ir) {
+  tfgst::State* st = self->st;
+  if (ir.type() != CV_16UC1) return ir;
+  int mode, lo, hi;
+  {
+    std::lock_guard<std::mutex> lock(st->props_mu);
+    mode = st->ir_range_mode;
+    lo = st->ir_range_min;
+    hi = st->ir_range_max;
+  }
+  if (mode == GST_TIMFUSION_IR_RANGE_FULL) return ir;
+  // The maths is the core's (timfusion/ir_range.h); here only which range.
+  timfusion::IrRange r{static_cast<double>(lo), static_cast<double>(hi)};
+  if (mode == GST_TIMFUSION_IR_RANGE_AUTO) r = st->ir_auto.update(timfusion::robust_ir_range(ir));
+  timfusion::stretch_ir(ir, r, st->ir_stretched);
+  return st->ir_stretched;
 }
 
 GstFlowReturn gst_timfusion_fusion_failed(GstTimFusion* self, const char* what) {
@@ -131,7 +150,7 @@ GstFlowReturn gst_timfusion_aggregate_frames(GstVideoAggregator* vagg, GstBuffer
         ir_m = st->ir_luma;
       }
       gst_timfusion_autocal_offer(self, ir_m, vis_m, view.order, GST_BUFFER_PTS(vis->buffer));
-      ir_m = timfusion::warp_ir(ir_m, h, vis_m.size());
+      ir_m = timfusion::warp_ir(gst_timfusion_apply_ir_range(self, ir_m), h, vis_m.size());
     } else {
       if (st->black_ir.size() != vis_m.size()) st->black_ir = cv::Mat::zeros(vis_m.size(), CV_8UC1);
       ir_m = st->black_ir;

@@ -5,7 +5,10 @@
 //    the output has covered the last frame of each.
 //  - No visible frame for an output time: nothing is output for that slot.
 //  - Live and late: an output slot whose deadline (running time + latency +
-//    one frame) has passed is skipped without inference, with a QoS message.
+//    one frame) has passed is skipped without inference, with a QoS message;
+//    queued input frames too old for any slot give way to newer ones
+//    (gsttimfusion_queue.cpp), so the newest pair is fused next however fast
+//    the sources are.
 // (A stalled live pad needs nothing here: the aggregator's timeout produces
 // the output with the stalled pad's last frame.)
 #include "gsttimfusion_private.h"
@@ -85,24 +88,40 @@ GstFlowReturn gst_timfusion_flush(GstAggregator* agg) {
 /* ------------------------------------------------------------------------ */
 /* Late output slots (live)                                                 */
 
+// Live only: the pipeline's running time now, or GST_CLOCK_TIME_NONE.
+static GstClockTime running_time_now(GstTimFusion* self) {
+  GstClock* clock = gst_element_get_clock(GST_ELEMENT(self));
+  if (!clock) return GST_CLOCK_TIME_NONE;
+  const GstClockTime now = gst_clock_get_time(clock);
+  gst_object_unref(clock);
+  const GstClockTime base = gst_element_get_base_time(GST_ELEMENT(self));
+  return now < base ? GST_CLOCK_TIME_NONE : now - base;
+}
+
 // Live only: has this output slot's deadline passed already?
 static bool output_too_late(GstTimFusion* self, GstClockTime start, GstClockTime* jitter) {
   GstAggregator* agg = GST_AGGREGATOR(self);
   const GstClockTime latency = gst_aggregator_get_latency(agg);
   if (!GST_CLOCK_TIME_IS_VALID(latency) || !GST_CLOCK_TIME_IS_VALID(start)) return false;
-  GstClock* clock = gst_element_get_clock(GST_ELEMENT(self));
-  if (!clock) return false;
-  const GstClockTime now = gst_clock_get_time(clock);
-  gst_object_unref(clock);
-  const GstClockTime base = gst_element_get_base_time(GST_ELEMENT(self));
-  if (now < base) return false;
+  const GstClockTime now_rt = running_time_now(self);
+  if (!GST_CLOCK_TIME_IS_VALID(now_rt)) return false;
   GstSegment* seg = &GST_AGGREGATOR_PAD(agg->srcpad)->segment;
   const GstClockTime start_rt = gst_segment_to_running_time(seg, GST_FORMAT_TIME, start);
   if (!GST_CLOCK_TIME_IS_VALID(start_rt)) return false;
   const GstClockTime deadline = start_rt + latency + self->st->frame_duration;
-  if (now - base <= deadline) return false;
-  *jitter = now - base - deadline;
+  if (now_rt <= deadline) return false;
+  *jitter = now_rt - deadline;
   return true;
+}
+
+// Same deadline as output_too_late, for the last slot a frame could be in.
+GstClockTime gst_timfusion_stale_before(GstTimFusion* self) {
+  const GstClockTime latency = gst_aggregator_get_latency(GST_AGGREGATOR(self));
+  if (!GST_CLOCK_TIME_IS_VALID(latency)) return GST_CLOCK_TIME_NONE;  // not live
+  const GstClockTime now_rt = running_time_now(self);
+  const GstClockTime margin = latency + self->st->frame_duration;
+  if (!GST_CLOCK_TIME_IS_VALID(now_rt) || now_rt <= margin) return GST_CLOCK_TIME_NONE;
+  return now_rt - margin;
 }
 
 // The skipped slot, as a QoS message (processed/dropped stats included).

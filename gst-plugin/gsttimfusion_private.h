@@ -11,6 +11,7 @@
 //   gsttimfusion_pad.cpp           the sink pad class (repeat-after-eos default TRUE)
 //   gsttimfusion_autocalib.cpp     auto-calibrate: homography from the first seconds of frames
 //   gsttimfusion_temporal.cpp      temporal stability of the fused video (core's TemporalFilter)
+//   gsttimfusion_queue.cpp         live: a queued frame too old for any slot gives way to the next
 //
 // Not installed. No LibTorch header: the core is reached through timfusion/fuser.h.
 #pragma once
@@ -28,6 +29,7 @@
 #include "gsttimfusion.h"
 #include "timfusion/color.h"
 #include "timfusion/fuser.h"
+#include "timfusion/ir_range.h"
 #include "timfusion/registration.h"
 #include "timfusion/temporal_filter.h"
 #include "timfusion_autocalib.h"
@@ -48,12 +50,17 @@ struct State {
   std::atomic<bool> parallel_frames{true};  // DEFAULT_PARALLEL_FRAMES; read by the streaming thread
   std::string homography_text;
   std::string calibration_file;
+  std::string active_homography_text;   // the values that made the active homography:
+  std::string active_calibration_file;  // a rejected live change is reverted to them
   bool auto_calibrate = false;         // set from DEFAULT_AUTO_CALIBRATE at init
   double auto_calibrate_seconds = 0;   // DEFAULT_AUTO_CALIBRATE_SECONDS
   int auto_calibrate_frames = 0;       // DEFAULT_AUTO_CALIBRATE_FRAMES
   std::string auto_calibrate_checkerboard;  // DEFAULT_AUTO_CALIBRATE_CHECKERBOARD ("" = scene structure)
   std::atomic<bool> temporal_on{true};        // DEFAULT_TEMPORAL; read by the streaming thread
   std::atomic<double> temporal_strength{0};   // DEFAULT_TEMPORAL_STRENGTH; read by the streaming thread
+  int ir_range_mode = 0;          // GstTimFusionIrRange, DEFAULT_IR_RANGE
+  int ir_range_min = 0;           // DEFAULT_IR_RANGE_MIN
+  int ir_range_max = 65535;       // DEFAULT_IR_RANGE_MAX
 
   // --- active registration (reg_mu) ---
   std::mutex reg_mu;
@@ -78,6 +85,8 @@ struct State {
   bool said_black_ir = false;
   cv::Mat black_ir;
   cv::Mat ir_luma;  // colour IR's luma, kept so that a frame allocates nothing
+  cv::Mat ir_stretched;  // 16-bit IR mapped through ir-range (not full)
+  timfusion::IrRangeSmoother ir_auto;  // ir-range=auto: the range over time
   cv::Mat scale_tmp;  // the fused frame at the visible size, when the output is scaled
   guint64 processed = 0, dropped = 0;
   // Last output, reused when the same input pair comes again (repeats).
@@ -134,6 +143,10 @@ gboolean gst_timfusion_negotiated_src_caps(GstAggregator* agg, GstCaps* caps);
 GstFlowReturn gst_timfusion_aggregate(GstAggregator* agg, gboolean timeout);
 GstFlowReturn gst_timfusion_flush(GstAggregator* agg);
 GstFlowReturn gst_timfusion_create_output_buffer(GstVideoAggregator* vagg, GstBuffer** outbuf);
+// Live only: the running time before which an input frame's end makes it too
+// old for any output slot to use in time (its end + latency + one frame has
+// passed); GST_CLOCK_TIME_NONE when not live.
+GstClockTime gst_timfusion_stale_before(GstTimFusion* self);
 
 // gsttimfusion_frames.cpp
 GstFlowReturn gst_timfusion_aggregate_frames(GstVideoAggregator* vagg, GstBuffer* outbuf);
@@ -182,6 +195,10 @@ GstFlowReturn gst_timfusion_finish_buffer(GstAggregator* agg, GstBuffer* buffer)
 void gst_timfusion_temporal_apply(GstTimFusion* self, const cv::Mat& ir_luma, const cv::Mat& vis_plane,
                                   timfusion::ChannelOrder order, cv::Mat& fused_plane, uint64_t engine_generation,
                                   bool discont);
+// gsttimfusion_queue.cpp (live sources faster than the element; see there why)
+// A new sink pad: live, a frame arriving replaces the queued frames too old
+// for any output slot instead of waiting behind them.
+void gst_timfusion_wrap_chain(GstPad* pad);
 
 // gsttimfusion_loading.cpp
 // NULL->READY: (re)load the model unless the loaded one matches the
@@ -205,6 +222,10 @@ gboolean gst_timfusion_prepare_registration(GstTimFusion* self);
 // While READY or above, a new registration takes effect at the next frame;
 // an invalid one is refused with a warning (the previous one stays).
 void gst_timfusion_apply_registration_live(GstTimFusion* self);
+
+// gsttimfusion_frames.cpp: 16-bit IR through the ir-range properties (the
+// frame itself when ir-range=full or the IR is 8-bit).
+cv::Mat gst_timfusion_apply_ir_range(GstTimFusion* self, const cv::Mat& ir);
 
 // gsttimfusion_autocalib.cpp
 // READY->PAUSED, or auto-calibrate switched on while running: start collecting

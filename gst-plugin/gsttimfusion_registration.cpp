@@ -1,7 +1,8 @@
 // timfusion GStreamer element: the IR->visible registration. The
 // ir-homography / calibration-file properties become the homography the
 // frames use: at NULL->READY (an invalid one fails it), and at once when set
-// while READY or above (an invalid one is ignored with a warning).
+// while READY or above (an invalid one is ignored with a warning, and the
+// properties read back the values in use, not the rejected ones).
 #include <exception>
 
 #include "gsttimfusion_private.h"
@@ -26,9 +27,22 @@ void activate(tfgst::State* st, const RegistrationProps& p) {
     h = timfusion::Homography::load(p.file);
   else if (!p.text.empty())
     h = timfusion::Homography::parse(p.text);
-  std::lock_guard<std::mutex> lock(st->reg_mu);
-  st->homography = h;
-  ++st->reg_generation;
+  {
+    std::lock_guard<std::mutex> lock(st->reg_mu);
+    st->homography = h;
+    ++st->reg_generation;
+  }
+  std::lock_guard<std::mutex> lock(st->props_mu);
+  st->active_homography_text = p.text;
+  st->active_calibration_file = p.file;
+}
+
+// A rejected value is not kept in the property: reading ir-homography back
+// used to return the last rejected value, not the one in use (issue 27).
+void restore_active_props(tfgst::State* st) {
+  std::lock_guard<std::mutex> lock(st->props_mu);
+  st->homography_text = st->active_homography_text;
+  st->calibration_file = st->active_calibration_file;
 }
 
 }  // namespace
@@ -51,7 +65,9 @@ void gst_timfusion_apply_registration_live(GstTimFusion* self) {
   try {
     activate(self->st, registration_props(self->st));
   } catch (const std::exception& e) {
+    restore_active_props(self->st);
     GST_ELEMENT_WARNING(self, RESOURCE, SETTINGS, ("Ignoring the new IR registration: %s", e.what()),
-                        ("keeping the previous homography"));
+                        ("keeping the previous homography (ir-homography and calibration-file read back the "
+                         "values in use)"));
   }
 }

@@ -31,3 +31,19 @@ GType gst_timfusion_precision_get_type(void) {
   }
   return type;
 }
+
+GType gst_timfusion_ir_range_get_type(void) {
+  static gsize type = 0;
+  static const GEnumValue values[] = {
+      {GST_TIMFUSION_IR_RANGE_FULL, "16-bit IR scaled over 0..65535", "full"},
+      {GST_TIMFUSION_IR_RANGE_AUTO,
+       "16-bit IR stretched between its 0.5 % and 99.5 % percentiles, smoothed over time", "auto"},
+      {GST_TIMFUSION_IR_RANGE_FIXED, "16-bit IR stretched between ir-range-min and ir-range-max", "fixed"},
+      {0, nullptr, nullptr},
+  };
+  if (g_once_init_enter(&type)) {
+    GType t = g_enum_register_static("GstTimFusionIrRange", values);
+    g_once_init_leave(&type, t);
+  }
+  return type;
+}

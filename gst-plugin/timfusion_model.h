@@ -85,28 +85,56 @@ class Engine {
 // The "what()" of whatever a load threw, always naming the file.
 std::string load_error_message(const std::string& path, const std::exception* e);
 
-// Loads engines on background threads, one request at a time being the
-// newest: a request supersedes those still loading, whose results are
-// discarded. wait_idle() blocks until no load is running.
+// Loads engines on one background thread, the newest request winning: at
+// most one load runs at a time, and a request made while one runs waits in a
+// single slot, replacing any request already waiting there (whose callbacks
+// are called at once as superseded). A load that finishes while a newer
+// request waits is discarded. So a burst of requests (an application setting
+// "model" at 50 Hz) costs at most two engines of memory and one loader
+// thread, and the last request is the one that ends up loaded (issue 27).
+// A load that has started is not interrupted (a Fuser cannot stop half-way):
+// it ends in at most one load's time.
 class BackgroundLoader {
  public:
   // done(engine, error): engine is null on failure (error says why) and
-  // when superseded (error empty). Called on the loader thread.
+  // when superseded (error empty). Called on the loader thread, or on the
+  // caller's thread for a request superseded before it started.
   using Done = std::function<void(std::shared_ptr<Engine>, const std::string& error)>;
 
+  ~BackgroundLoader();
   // release() runs last, after the loader stopped touching itself (use it to
   // drop the reference that keeps the owner alive).
   void start(const timfusion::FuserOptions& options, uint64_t generation, cv::Size warm_size, Done done,
              std::function<void()> release);
+  // Blocks until no load is running (at most the one in progress: waiting
+  // requests are dropped first, so this never waits for a queue).
   void wait_idle();
-  // Invalidates loads in flight (their results are discarded).
+  // Invalidates the load in progress (its result is discarded) and drops
+  // the waiting request.
   void cancel();
+  // Loads started, superseded waiting requests excluded (tests).
+  uint64_t loads_started() const;
 
  private:
-  std::mutex mu_;
+  struct Request {
+    timfusion::FuserOptions options;
+    uint64_t generation = 0;
+    cv::Size warm_size;
+    Done done;
+    std::function<void()> release;
+    uint64_t ticket = 0;
+  };
+  void run();  // the loader thread: takes the waiting request until none is left
+  static void superseded(Request& r);
+  // Takes the waiting request out (under mu_); the caller reports it superseded outside the lock.
+  std::unique_ptr<Request> take_waiting_locked();
+
+  mutable std::mutex mu_;
   std::condition_variable idle_cv_;
-  int running_ = 0;
+  bool running_ = false;
+  std::unique_ptr<Request> waiting_;
   uint64_t latest_ = 0;
+  uint64_t loads_started_ = 0;
 };
 
 }  // namespace tfgst

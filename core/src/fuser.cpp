@@ -21,6 +21,7 @@
 #include "timfusion/error_message.h"
 #include "timfusion/image_limits.h"
 #include "timfusion/model_file.h"
+#include "timfusion/thread_limits.h"
 
 namespace timfusion {
 
@@ -159,6 +160,9 @@ torch::Tensor luma_fixed(const torch::Tensor& hwc, ChannelOrder order) {
 // A function-try-block: whatever LibTorch throws while building (bad_alloc,
 // c10::Error) leaves as one clean Error line.
 Fuser::Fuser(const FuserOptions& o) try : impl_(std::make_unique<Impl>()) {
+  if (o.threads < 0 || o.threads > kMaxThreads)
+    throw Error("threads=" + std::to_string(o.threads) + ": must be 0 (one per core) to " +
+                std::to_string(kMaxThreads));
   const std::string path = resolve_model_path(o.model);
   impl_->file = load_model_file(path, o.arch);
   impl_->net = nn::TimNet(impl_->file.arch);

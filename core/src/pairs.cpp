@@ -11,6 +11,9 @@
 #include "timfusion/atomic_file.h"
 #include "timfusion/error.h"
 #include "timfusion/error_message.h"
+#include "timfusion/image_header.h"
+#include "timfusion/image_limits.h"
+#include "timfusion/input_file.h"
 
 namespace fs = std::filesystem;
 
@@ -30,8 +33,12 @@ std::map<std::string, std::string> images_by_stem(const std::string& dir) {
   for (; it != end; it.increment(ec)) {
     if (ec) throw Error(dir + ": cannot list the folder (" + ec.message() + ")");
     const auto& e = *it;
+    // Folders are not images; anything else with an image's name is listed,
+    // readable or not (a FIFO, a symlink loop): read_image then names the
+    // file and its problem, where skipping it here made its partner's
+    // message "no partner" (issue 27).
     std::error_code type_ec;
-    if (!e.is_regular_file(type_ec)) continue;
+    if (e.is_directory(type_ec)) continue;
     std::string ext = e.path().extension().string();
     std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
     if (!kImageExts.count(ext)) continue;
@@ -67,16 +74,32 @@ std::vector<ImagePair> list_pairs(const std::string& ir_dir, const std::string& 
   return pairs;
 }
 
+static void check_image_size(const ImageHeader& h, const std::string& path) {
+  if (h.width > 0 && h.height > 0 && h.width <= kMaxImageSide && h.height <= kMaxImageSide &&
+      h.width * h.height <= kMaxImagePixels)
+    return;
+  throw Error(path + ": the " + h.format + " image declares " + std::to_string(h.width) + "x" +
+              std::to_string(h.height) + " pixels; images up to " + std::to_string(kMaxImageSide) +
+              " pixels a side and " + std::to_string(kMaxImagePixels >> 20) +
+              " megapixels are read (refused before decoding: a corrupt or hostile file, or resize it)");
+}
+
 cv::Mat read_image(const std::string& path, int flags) {
   std::error_code ec;
-  if (!fs::exists(path, ec)) throw Error(path + ": file not found");
-  // Only regular files: a FIFO would hang imread, a device would never end.
-  if (!fs::is_regular_file(path, ec)) throw Error(path + ": not a regular file (a folder, FIFO or device)");
+  const bool exists = fs::exists(path, ec);
+  if (ec) throw Error(path + ": cannot read the image (" + ec.message() + ")");  // a symlink loop, a denied folder
+  if (!exists) throw Error(path + ": file not found");
+  // InputFile refuses a FIFO (it would hang the decoder) or a device (it
+  // would never end). The bytes are read once: the size checked below is the
+  // size of the image decoded (no second open that could find another file).
+  const std::string bytes = InputFile(path, kMaxImageFileBytes, "image").read_all();
+  // The declared size against the limits before decoding: a small file can
+  // declare gigapixels (issue 27: 12 GB for a 2.6 MB PNG).
+  check_image_size(parse_image_header(bytes, path), path);
   cv::Mat m;
   try {
-    // OpenCV refuses images over 2^30 pixels while decoding (OPENCV_IO_MAX_IMAGE_PIXELS);
-    // fusion's own, lower limit (fuser.h) is checked on the decoded size.
-    m = cv::imread(path, flags);
+    const cv::Mat encoded(1, static_cast<int>(bytes.size()), CV_8U, const_cast<char*>(bytes.data()));
+    m = cv::imdecode(encoded, flags);
   } catch (...) {
     rethrow_as_error(path + ": cannot read the image: ");
   }

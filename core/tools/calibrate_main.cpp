@@ -11,6 +11,7 @@
 
 #include "calibrate_capture.h"
 #include "timfusion/calibration.h"
+#include "timfusion/output_guard.h"
 #include "timfusion/pairs.h"
 #include "timfusion/registration.h"
 
@@ -57,7 +58,7 @@ std::vector<CalibrationPair> load_pairs(const std::string& ir, const std::string
   if (is_directory(ir) != is_directory(vis))
     throw Error("--ir and --vis must both be image files or both be folders");
   if (!is_directory(ir)) {
-    out.push_back({ir, read_image(ir, -1), read_image(vis, -1)});
+    out.push_back({ir, read_image(ir, -1), read_image(vis, -1), ir, vis});
     return out;
   }
   std::vector<ImagePair> list = list_pairs(ir, vis);
@@ -65,7 +66,7 @@ std::vector<CalibrationPair> load_pairs(const std::string& ir, const std::string
   std::vector<ImagePair> chosen;
   const size_t n = std::min(list.size(), size_t(max_pairs));
   for (size_t i = 0; i < n; ++i) chosen.push_back(list[i * list.size() / n]);
-  for (const auto& p : chosen) out.push_back({p.name, read_image(p.ir, -1), read_image(p.vis, -1)});
+  for (const auto& p : chosen) out.push_back({p.name, read_image(p.ir, -1), read_image(p.vis, -1), p.ir, p.vis});
   return out;
 }
 
@@ -168,6 +169,10 @@ int main(int argc, char** argv) {
   }
 
   try {
+    if (files) {
+      refuse_output_over_inputs(output, {ir, vis}, "output file");
+      if (!overlay_path.empty()) refuse_output_over_inputs(overlay_path, {ir, vis}, "overlay file");
+    }
     std::vector<CalibrationPair> pairs =
         files ? load_pairs(ir, vis, max_pairs) : capture_pairs(ir_src, vis_src, frames, seconds);
     if (!quiet)

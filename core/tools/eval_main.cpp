@@ -143,6 +143,19 @@ void match_fused(const std::vector<timfusion::ImagePair>& pairs, Method& m, cons
 
 std::string size_of(const cv::Mat& m) { return std::to_string(m.cols) + "x" + std::to_string(m.rows); }
 
+// The metrics take 8-bit images: anything else is named with its file and
+// bit depth here (issue 27: 16-bit fused images gave a message naming
+// neither).
+cv::Mat read_8bit(const std::string& path, const char* what) {
+  cv::Mat m = timfusion::read_image(path);
+  if (m.depth() == CV_8U) return m;
+  const int bits = m.depth() == CV_16U || m.depth() == CV_16S || m.depth() == CV_16F ? 16
+                   : m.depth() == CV_64F                                            ? 64
+                                                                                    : 32;
+  throw Error(path + ": the " + what + " image is " + std::to_string(bits) +
+              "-bit; timfusion-eval scores 8-bit images (convert it to 8 bits first)");
+}
+
 // values[method][pair][metric]
 using Results = std::vector<std::vector<std::vector<double>>>;
 
@@ -158,11 +171,11 @@ Results evaluate(const Options& o, const std::vector<timfusion::ImagePair>& pair
     for (size_t i; (i = next++) < np;) {
       try {
         const auto& p = pairs[i];
-        cv::Mat ir = timfusion::read_image(p.ir), vis = timfusion::read_image(p.vis);
+        cv::Mat ir = read_8bit(p.ir, "infrared"), vis = read_8bit(p.vis, "visible");
         if (ir.size() != vis.size())
           throw Error(p.name + ": infrared " + size_of(ir) + " and visible " + size_of(vis) + " differ in size");
         for (size_t m = 0; m < nm; ++m) {
-          cv::Mat fused = timfusion::read_image(o.methods[m].files.at(p.name));
+          cv::Mat fused = read_8bit(o.methods[m].files.at(p.name), "fused");
           if (fused.size() != ir.size())
             throw Error(o.methods[m].files.at(p.name) + ": fused image is " + size_of(fused) + " but its sources are " +
                         size_of(ir));

@@ -17,9 +17,11 @@
 #include "timfusion/fuser.h"
 #include "timfusion/fuser_pool.h"
 #include "timfusion/model_file.h"
+#include "timfusion/output_guard.h"
 #include "timfusion/pairs.h"
 #include "timfusion/progress.h"
 #include "timfusion/registration.h"
+#include "timfusion/thread_limits.h"
 #include "tool_cli.h"
 
 namespace fs = std::filesystem;
@@ -80,7 +82,7 @@ Args parse(int argc, char** argv) {
   app.add_option("--threads", a.fuser.threads,
                  "CPU threads for inference (default: one per core); with folders, pairs are fused side by side "
                  "(see below)")
-      ->check(CLI::Range(1, 256))
+      ->check(CLI::Range(1, kMaxThreads))
       ->type_name("N");
   app.add_option("--device", device, "auto | cpu | cuda")
       ->check(checked_by(parse_device))
@@ -105,22 +107,30 @@ Args parse(int argc, char** argv) {
   return a;
 }
 
-void fuse_pair(Fuser& fuser, const std::string& ir_path, const std::string& vis_path, const std::string& out_path,
-               bool resize_ir) {
-  cv::Mat ir = read_image(ir_path, cv::IMREAD_UNCHANGED);
-  cv::Mat vis = read_image(vis_path, cv::IMREAD_UNCHANGED);
-  if (vis.depth() != CV_8U) throw Error(vis_path + ": the visible image must be 8-bit");
-  if (ir.depth() != CV_8U && !(ir.depth() == CV_16U && ir.channels() == 1))
+struct LoadedPair {
+  cv::Mat ir, vis;
+};
+
+// Reads and checks one pair (before any model is loaded in the single-file
+// form, so that a bad image is refused at once).
+LoadedPair read_pair(const std::string& ir_path, const std::string& vis_path, bool resize_ir) {
+  LoadedPair p{read_image(ir_path, cv::IMREAD_UNCHANGED), read_image(vis_path, cv::IMREAD_UNCHANGED)};
+  if (p.vis.depth() != CV_8U) throw Error(vis_path + ": the visible image must be 8-bit");
+  if (p.ir.depth() != CV_8U && !(p.ir.depth() == CV_16U && p.ir.channels() == 1))
     throw Error(ir_path + ": the IR image must be 8-bit, or 16-bit gray");
-  if (ir.size() != vis.size()) {
+  if (p.ir.size() != p.vis.size()) {
     if (!resize_ir)
-      throw Error(ir_path + " is " + std::to_string(ir.cols) + "x" + std::to_string(ir.rows) + " but " + vis_path +
-                  " is " + std::to_string(vis.cols) + "x" + std::to_string(vis.rows) +
+      throw Error(ir_path + " is " + std::to_string(p.ir.cols) + "x" + std::to_string(p.ir.rows) + " but " +
+                  vis_path + " is " + std::to_string(p.vis.cols) + "x" + std::to_string(p.vis.rows) +
                   " (pass --resize-ir to scale IR to the visible size)");
-    if (ir.channels() > 1) ir = luma_of(ir, ChannelOrder::BGR);
-    ir = warp_ir(ir, Homography{}, vis.size());
+    if (p.ir.channels() > 1) p.ir = luma_of(p.ir, ChannelOrder::BGR);
+    p.ir = warp_ir(p.ir, Homography{}, p.vis.size());
   }
-  write_image(out_path, fuser.fuse(ir, vis, ChannelOrder::BGR));
+  return p;
+}
+
+void fuse_pair(Fuser& fuser, const LoadedPair& p, const std::string& out_path) {
+  write_image(out_path, fuser.fuse(p.ir, p.vis, ChannelOrder::BGR));
 }
 
 }  // namespace
@@ -143,19 +153,24 @@ int main(int argc, char** argv) {
       std::vector<std::string> unmatched;
       pairs = list_pairs(a.ir, a.vis, &unmatched);
       for (const auto& u : unmatched) std::fprintf(stderr, "timfusion-fuse: warning: no partner for %s\n", u.c_str());
+      refuse_output_over_inputs(a.output, {a.ir, a.vis}, "output folder");
       std::error_code ec;
       fs::create_directories(a.output, ec);
       if (!is_directory(a.output)) throw Error(a.output + ": cannot create output folder");
     } else {
       if (!fs::exists(a.ir)) throw Error(a.ir + ": file not found");
       if (!fs::exists(a.vis)) throw Error(a.vis + ": file not found");
+      refuse_output_over_inputs(a.output, {a.ir, a.vis}, "output file");
     }
+    // The single pair is read before the model is loaded: a bad image is refused at once.
+    LoadedPair single;
+    if (!dir_mode) single = read_pair(a.ir, a.vis, a.resize_ir);
     Fuser fuser(a.fuser);
     if (!a.quiet)
       std::fprintf(stderr, "timfusion-fuse: %s (%s) on %s, %s\n", fuser.model_path().c_str(),
                    fuser.arch().name.c_str(), device_name(fuser.device()), precision_name(fuser.precision()));
     if (!dir_mode) {
-      fuse_pair(fuser, a.ir, a.vis, a.output, a.resize_ir);
+      fuse_pair(fuser, single, a.output);
       return 0;
     }
     // Whole pairs side by side (as the element does with frames in a non-live
@@ -181,7 +196,10 @@ int main(int argc, char** argv) {
         const ImagePair& p = pairs[i];
         std::string error;
         try {
-          fuse_pair(f, p.ir, p.vis, (fs::path(a.output) / (p.name + ".png")).string(), a.resize_ir);
+          const std::string out = (fs::path(a.output) / (p.name + ".png")).string();
+          // Per file too: a hard link or symlink in the output folder may be an input.
+          refuse_output_over_inputs(out, {p.ir, p.vis}, "output file");
+          fuse_pair(f, read_pair(p.ir, p.vis, a.resize_ir), out);
         } catch (const std::exception& e) {  // Error, or bad_alloc: never out of a worker thread
           error = e.what();
         }

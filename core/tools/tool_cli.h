@@ -15,6 +15,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <string>
 
@@ -82,6 +83,21 @@ inline std::string first_line(const std::string& s) {
   return line.empty() ? "unknown error" : line;
 }
 
+// "<path>: cannot create directories: Read-only file system" from a
+// filesystem_error ("filesystem error: cannot create directories: Read-only
+// file system [<path>]").
+inline std::string filesystem_message(const std::filesystem::filesystem_error& e) {
+  std::string what = first_line(e.what());
+  const std::string prefix = "filesystem error: ";
+  if (what.compare(0, prefix.size(), prefix) == 0) what.erase(0, prefix.size());
+  if (const size_t bracket = what.find(" ["); bracket != std::string::npos) what.resize(bracket);
+  std::string s = (e.path1().empty() ? std::string() : e.path1().string() + ": ") + what;
+  if (e.code() == std::errc::too_many_symbolic_link_levels) s += " (a symlink loop in the path)";
+  if (e.code() == std::errc::read_only_file_system || e.code() == std::errc::permission_denied)
+    s += " (choose a folder you can write to)";
+  return s;
+}
+
 // Runs body() and turns anything it throws into one line on stderr and exit 1.
 template <class Body>
 int guarded_main(const std::string& tool, Body&& body) {
@@ -100,6 +116,10 @@ int guarded_main(const std::string& tool, Body&& body) {
                  e.func.empty() ? "" : " in ", e.func.c_str());
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "%s: out of memory\n", who.c_str());
+  } catch (const std::filesystem::filesystem_error& e) {
+    // A folder that cannot be made or read (read-only, a symlink loop): its
+    // path and the system's reason, not "internal error: filesystem error".
+    std::fprintf(stderr, "%s: %s\n", who.c_str(), filesystem_message(e).c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: internal error: %s\n", who.c_str(), first_line(e.what()).c_str());
   } catch (...) {

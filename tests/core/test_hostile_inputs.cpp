@@ -101,32 +101,8 @@ std::string load_error(const std::string& path) {
   });
 }
 
-// Runs a shell command; exit status, output, peak RSS (MB) and seconds.
-struct Measured {
-  int rc = -1;
-  std::string out;
-  long max_rss_mb = 0;
-  double seconds = 0;
-};
-Measured run_measured(const std::string& cmd) {
-  Measured r;
-  const std::string log = tftest::temp_dir("hostile-run") + "/log";
-  auto t0 = std::chrono::steady_clock::now();
-  pid_t pid = fork();
-  if (pid == 0) {
-    execl("/bin/sh", "sh", "-c", (cmd + " >'" + log + "' 2>&1").c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  int status = 0;
-  struct rusage ru {};
-  wait4(pid, &status, 0, &ru);
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.max_rss_mb = ru.ru_maxrss / 1024;
-  std::ifstream f(log);
-  r.out.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-  return r;
-}
+using tftest::Measured;
+using tftest::run_measured;
 
 std::string fuse_cmd(const std::string& model) {
   const std::string pair = tftest::data("tno42/ir/06.png");

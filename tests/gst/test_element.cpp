@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "gst_test_util.h"
+#include "timfusion/ir_range.h"
 #include "test_support.h"
 
 using namespace tfgst_test;
@@ -234,6 +235,41 @@ TEST(Element, Gray16TimesEqualsGray8Path) {
     // in the core (16-bit IR scaling on the CPU path), not in the element.
     EXPECT_EQ(0, max_abs_diff(out8, out16)) << "image " << image;
   }
+}
+
+// Issue 27: 16-bit IR was scaled over 0..65535 only (a camera reporting
+// 7000-8000 gave 8 grey levels). ir-range=fixed and =auto stretch it with the
+// core's maths (timfusion/ir_range.h); the default stays full.
+TEST(Element, Gray16IrRangeFixedAndAuto) {
+  Frame vis = make_vis(msrs_vis(W, H, 0), GST_VIDEO_FORMAT_GRAY8);
+  cv::Mat narrow;  // 7000..8000
+  msrs_ir(W, H, 0).convertTo(narrow, CV_16U, 1000.0 / 255.0, 7000);
+  Frame ir{GST_VIDEO_FORMAT_GRAY16_LE, {narrow}};
+  auto stretched = [&](const timfusion::IrRange& r) {
+    cv::Mat m;
+    timfusion::stretch_ir(narrow, r, m);
+    return Frame{GST_VIDEO_FORMAT_GRAY16_LE, {m}};
+  };
+  const timfusion::IrRange fixed{7000, 8000};
+  const timfusion::IrRange automatic = timfusion::robust_ir_range(narrow);  // the first frame sets it
+  struct Case {
+    const char* mode;
+    Frame want;
+  };
+  for (const Case& c : {Case{"full", reference_fuse(model_light(), "", ir, vis)},
+                        Case{"fixed", reference_fuse(model_light(), "", stretched(fixed), vis)},
+                        Case{"auto", reference_fuse(model_light(), "", stretched(automatic), vis)}}) {
+    TwoPads t(model_light());
+    gst_util_set_object_arg(G_OBJECT(t.element()), "ir-range", c.mode);
+    g_object_set(t.element(), "ir-range-min", 7000, "ir-range-max", 8000, nullptr);
+    t.start(caps_string(GST_VIDEO_FORMAT_GRAY8, W, H), caps_string(GST_VIDEO_FORMAT_GRAY16_LE, W, H));
+    t.push_pair(ir, vis, 0);
+    EXPECT_EQ(0, max_abs_diff(t.pull(), c.want)) << c.mode;
+  }
+  EXPECT_GT(max_abs_diff(reference_fuse(model_light(), "", ir, vis),
+                         reference_fuse(model_light(), "", stretched(fixed), vis)),
+            20)
+      << "the stretch must matter";
 }
 
 // --- registration -----------------------------------------------------------

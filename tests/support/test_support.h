@@ -14,4 +14,14 @@ std::string temp_dir(const std::string& tag);
 // Runs a shell command; returns its exit status and stdout+stderr.
 int run(const std::string& command, std::string* output = nullptr);
 
+// Runs a shell command in a child process: its exit status, stdout+stderr,
+// peak RSS (MB, the child's own, from wait4) and wall seconds.
+struct Measured {
+  int rc = -1;
+  std::string out;
+  long max_rss_mb = 0;
+  double seconds = 0;
+};
+Measured run_measured(const std::string& cmd);
+
 }  // namespace tftest

@@ -11,6 +11,7 @@
 
 #include "timfusion/color.h"
 #include "timfusion/error.h"
+#include "timfusion/image_limits.h"
 #include "timfusion/pairs.h"
 
 namespace fs = std::filesystem;
@@ -153,6 +154,15 @@ PairDataset PairDataset::load(const std::vector<DataSource>& sources, bool need_
       }
       s.ir = load_ir(p.ir);
       s.vis_y = load_luma(p.vis);
+      // The networks' 3x3 reflection padding needs pixels around each one:
+      // a 1x1 image gave a raw LibTorch padding error at the first preview.
+      auto require_min_size = [](const std::string& path, const cv::Mat& m) {
+        if (m.cols < kMinImageSide || m.rows < kMinImageSide)
+          throw Error(path + ": the image is " + size_str(m) + "; training images must be at least " +
+                      std::to_string(kMinImageSide) + "x" + std::to_string(kMinImageSide) + " pixels");
+      };
+      require_min_size(p.ir, s.ir);
+      require_min_size(p.vis, s.vis_y);
       if (s.ir.size() != s.vis_y.size())
         throw Error("pair \"" + p.name + "\": IR " + p.ir + " is " + size_str(s.ir) + " but visible " + p.vis + " is " +
                     size_str(s.vis_y) + " (pairs must be registered, same size)");

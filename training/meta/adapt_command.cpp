@@ -8,6 +8,7 @@
 #include "meta/adapt_compare.h"
 #include "meta/commands.h"
 #include "meta/meta.h"
+#include "run/checkpoint_integrity.h"
 #include "timfusion/torch/state_dict.h"
 #include "run/plot.h"
 #include "run/run_dir.h"
@@ -164,7 +165,8 @@ AdaptStats Adapter::step(int64_t k) {
 int Adapter::run(long stop_at, bool resume, const std::string& command_line) {
   Impl& m = *impl_;
   const std::string ckpt = m.dir + "/checkpoint.safetensors";
-  if (resume && fs::exists(ckpt)) {
+  if (resume) require_checkpoint_to_resume(ckpt, m.dir);  // never a silent restart over a finished run
+  if (resume) {
     SafetensorsFile f = read_checkpoint(ckpt, m);
     load_module(*m.net, f, "fusion/", ckpt);
     m.opt->load(f, "adam.fusion/");
@@ -179,7 +181,7 @@ int Adapter::run(long stop_at, bool resume, const std::string& command_line) {
     m.opt->save(f, "adam.fusion/");
     set_checkpoint_progress(f, m);
     describe_model(f, m.spec);
-    write_safetensors(ckpt, f);
+    write_checkpoint(ckpt, f);
   };
   std::set<int64_t> eval_steps;
   for (const auto& v : m.cfg.at("eval_at"))

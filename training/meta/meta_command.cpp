@@ -7,6 +7,7 @@
 
 #include "meta/commands.h"
 #include "meta/meta.h"
+#include "run/checkpoint_integrity.h"
 #include "timfusion/torch/state_dict.h"
 #include "run/device.h"
 #include "run/plot.h"
@@ -213,7 +214,8 @@ MetaStats MetaLearner::Impl::step(int64_t k) {
 int MetaLearner::run(long stop_at, bool resume, const std::string& command_line) {
   Impl& m = *impl_;
   const std::string ckpt = m.dir + "/checkpoint.safetensors";
-  if (resume && fs::exists(ckpt)) {
+  if (resume) require_checkpoint_to_resume(ckpt, m.dir);  // never a silent restart over a finished run
+  if (resume) {
     SafetensorsFile f = read_checkpoint(ckpt, m);
     load_module(*m.theta, f, "theta/", ckpt);
     if (!m.quiet) std::fprintf(stderr, "timfusion-train meta: resuming %s at step %lld\n", m.dir.c_str(), static_cast<long long>(m.done));
@@ -227,7 +229,7 @@ int MetaLearner::run(long stop_at, bool resume, const std::string& command_line)
     save_module(f, *m.theta, "theta/");
     set_checkpoint_progress(f, m);
     describe_model(f, m.spec);
-    write_safetensors(ckpt, f);
+    write_checkpoint(ckpt, f);
   };
   const std::vector<std::string> cols = {"step", "task", "epsilon", "inner_first", "inner_last", "lr", "seconds"};
   CsvLog log;

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "run/checkpoint_integrity.h"
 #include "timfusion/torch/state_dict.h"
 #include "timfusion/error.h"
 #include "timfusion/model_file.h"
@@ -117,7 +118,9 @@ bool same_tensors(const SafetensorsFile& a, const SafetensorsFile& b, std::strin
 
 void write_model_file(const std::string& path, const torch::nn::Module& net, const ArchSpec& arch,
                       const std::string& provenance_json) {
-  timfusion::write_model_file(path, nn::to_safetensors(net), arch, provenance_json);
+  SafetensorsFile weights = nn::to_safetensors(net);
+  require_finite(weights, path);  // never a model of inf/NaN (issue 27)
+  timfusion::write_model_file(path, weights, arch, provenance_json);
 }
 
 }  // namespace timfusion::train

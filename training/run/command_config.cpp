@@ -201,7 +201,7 @@ std::optional<CommandRun> start_command(int argc, char** argv, int first, const 
     throw UsageError("--world-size / WORLD_SIZE: only `timfusion-train train` trains data-parallel, not " + spec.name);
   CommandRun r;
   r.cfg = resolve_command_config(a, spec);
-  r.dir = prepare_run_dir(r.cfg, a);
+  r.dir = prepare_run_dir(r.cfg, a, &r.dir_created);
   r.quiet = a.cli.quiet;
   r.resume = !a.cli.resume.empty();
   r.stop_at = a.cli.stop_at;
@@ -293,7 +293,7 @@ std::pair<json, json> split_dir_entries(const std::string& dir_in) {
   return {train, test};
 }
 
-std::string prepare_run_dir(CommandConfig& c, const CommandArgs& a) {
+std::string prepare_run_dir(CommandConfig& c, const CommandArgs& a, bool* created) {
   std::string dir = c.base.s("out");
   const bool writer = a.cli.parallel.rank == 0;
   if (a.cli.resume.empty()) {
@@ -308,8 +308,17 @@ std::string prepare_run_dir(CommandConfig& c, const CommandArgs& a) {
     if (fs::exists(c.base.s("arch"))) c.base.set("arch", absolute_path(c.base.s("arch")), "config");
   }
   dir = c.base.s("out");
-  if (writer) fs::create_directories(dir);
+  if (writer) {
+    const bool existed = fs::exists(dir);
+    fs::create_directories(dir);
+    if (created) *created = !existed;
+  }
   return dir;
+}
+
+void forget_run_dir(const CommandRun& r) {
+  std::error_code ec;
+  if (r.dir_created && fs::is_empty(r.dir, ec) && !ec) fs::remove(r.dir, ec);
 }
 
 void write_run_config(const CommandConfig& c, const std::string& dir) { write_text_atomic(dir + "/config.json", c.dump() + "\n"); }

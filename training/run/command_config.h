@@ -82,6 +82,7 @@ std::string describe_command_config(const CommandSpec& spec);
 struct CommandRun {
   CommandConfig cfg;
   std::string dir;
+  bool dir_created = false;  // prepare_run_dir made the folder (forget_run_dir may remove it)
   bool quiet = false, resume = false;
   long stop_at = -1;
   std::string command_line;
@@ -125,7 +126,12 @@ std::pair<json, json> split_dir_entries(const std::string& dir);
 // Creates a fresh run folder (error if it already holds a run) or checks a
 // resumed one; returns its absolute path and stores it as "out". In
 // data-parallel runs only rank 0 creates or checks it (it alone writes there).
-std::string prepare_run_dir(CommandConfig& c, const CommandArgs& a);
+// *created: whether this call made the folder.
+std::string prepare_run_dir(CommandConfig& c, const CommandArgs& a, bool* created = nullptr);
+// A run that failed before writing anything (bad data: a 1x1 image, a missing
+// partner) leaves no empty run folder behind: removes r.dir when this command
+// created it and it is still empty.
+void forget_run_dir(const CommandRun& r);
 // Writes config.json.
 void write_run_config(const CommandConfig& c, const std::string& dir);
 

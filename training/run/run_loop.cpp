@@ -2,9 +2,11 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 
 #include <nlohmann/json.hpp>
 
+#include "run/checkpoint_integrity.h"
 #include "run/stop_signal.h"
 #include "timfusion/error.h"
 #include "timfusion/progress.h"
@@ -20,11 +22,19 @@ SafetensorsFile read_checkpoint(const std::string& path, RunProgress& p) {
   SafetensorsFile f = read_safetensors(path);
   auto it = f.metadata.find("timfusion.checkpoint");
   if (it == f.metadata.end()) throw Error(path + ": not a timfusion-train checkpoint");
+  verify_checksum(f, path);  // a damaged file is named as such, not found later as a NaN loss
   auto meta = nlohmann::json::parse(it->second);
   p.done = meta.at("step").get<int64_t>();
   p.elapsed = meta.at("seconds").get<double>();
   p.sessions = meta.at("sessions").get<std::vector<std::string>>();
   return f;
+}
+
+void require_checkpoint_to_resume(const std::string& checkpoint, const std::string& run_dir) {
+  std::error_code ec;
+  if (std::filesystem::exists(checkpoint, ec)) return;
+  throw Error(checkpoint + ": not found, so " + run_dir +
+              " cannot be resumed (nothing in the folder was changed): start a new run with another --out");
 }
 
 std::optional<int> run_step_loop(const StepLoop& loop, RunProgress& p) {

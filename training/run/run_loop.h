@@ -29,6 +29,11 @@ void set_checkpoint_progress(SafetensorsFile& checkpoint, const RunProgress& p);
 // from the returned file. Throws Error when it is not a timfusion-train checkpoint.
 SafetensorsFile read_checkpoint(const std::string& path, RunProgress& p);
 
+// --resume of a run folder without checkpoint.safetensors: an Error. (It used
+// to start again at step 0, silently replacing the finished model and
+// log.csv of a run whose checkpoint was deleted: issue 27.)
+void require_checkpoint_to_resume(const std::string& checkpoint, const std::string& run_dir);
+
 struct StepLoop {
   StepLoop(std::string command, std::string run_dir, int64_t steps, int64_t checkpoint_every, long stop_at, bool quiet)
       : command(std::move(command)), run_dir(std::move(run_dir)), steps(steps), checkpoint_every(checkpoint_every),

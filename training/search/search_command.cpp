@@ -7,6 +7,7 @@
 #include "data/pair_dataset.h"
 #include "timfusion/torch/state_dict.h"
 #include "run/checkpoint.h"
+#include "run/checkpoint_integrity.h"
 #include "run/plot.h"
 #include "run/run_dir.h"
 #include "run/run_loop.h"
@@ -250,7 +251,7 @@ void Searcher::Impl::save_checkpoint(const std::string& path) const {
                                                   {"downscale", so.downscale},
                                                   {"head", head_name(so.head)}, {"cells", so.cells}}
                                        .dump();
-  write_safetensors(path, f);
+  write_checkpoint(path, f);
 }
 
 void Searcher::Impl::load_checkpoint(const std::string& path) {
@@ -301,13 +302,10 @@ int Searcher::run(long stop_at, bool resume, const std::string& command_line) {
   Impl& m = *impl_;
   const std::string ckpt = m.dir + "/checkpoint.safetensors";
   if (resume) {
-    if (!fs::exists(ckpt)) {
-      std::fprintf(stderr, "timfusion-train search: %s has no checkpoint yet: starting from step 0\n", m.dir.c_str());
-    } else {
-      m.load_checkpoint(ckpt);
-      if (!m.quiet)
-        std::fprintf(stderr, "timfusion-train search: resuming %s at step %lld\n", m.dir.c_str(), static_cast<long long>(m.done));
-    }
+    require_checkpoint_to_resume(ckpt, m.dir);
+    m.load_checkpoint(ckpt);
+    if (!m.quiet)
+      std::fprintf(stderr, "timfusion-train search: resuming %s at step %lld\n", m.dir.c_str(), static_cast<long long>(m.done));
   }
   const int64_t steps = m.cfg.base.i("steps"), ck_every = m.cfg.base.i("checkpoint_every");
   if (m.done > steps)

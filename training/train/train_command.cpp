@@ -1,6 +1,8 @@
 // `timfusion-train train`: fusion-loss training, optionally task-guided; on
 // the machinery the four commands share (run/command_config.h: options,
 // configuration, run folder; run/run_loop.h: the step loop).
+#include <memory>
+
 #include "commands.h"
 #include "run/command_config.h"
 #include "train/trainer.h"
@@ -38,8 +40,14 @@ const CommandSpec& train_spec() {
 int cmd_train(int argc, char** argv, int first) {
   std::optional<CommandRun> r = start_command(argc, argv, first, train_spec(), kTrainUsage);
   if (!r) return 0;  // --help, --help-config
-  Trainer trainer(r->cfg, r->dir, r->quiet, r->parallel);
-  return trainer.run(r->stop_at, r->resume, r->command_line);
+  std::unique_ptr<Trainer> trainer;
+  try {
+    trainer = std::make_unique<Trainer>(r->cfg, r->dir, r->quiet, r->parallel);  // loads the data
+  } catch (...) {
+    forget_run_dir(*r);
+    throw;
+  }
+  return trainer->run(r->stop_at, r->resume, r->command_line);
 }
 
 }  // namespace timfusion::train

@@ -12,6 +12,8 @@
 #include "data/sensor_noise.h"
 #include "losses/fusion_losses.h"
 #include "run/checkpoint.h"
+#include "run/checkpoint_integrity.h"
+#include "run/divergence.h"
 #include "run/command_config.h"
 #include "run/device.h"
 #include "run/distributed.h"
@@ -325,7 +327,7 @@ void Trainer::Impl::save_checkpoint(const std::string& path) const {
   }
   set_checkpoint_progress(f, *this);
   describe_model(f, spec);
-  write_safetensors(path, f);
+  write_checkpoint(path, f);
 }
 
 void Trainer::Impl::load_checkpoint(const std::string& path) {
@@ -455,15 +457,12 @@ int Trainer::run(long stop_at, bool resume, const std::string& command_line) {
   const std::string dir = m.dir;
   const std::string ckpt = dir + "/checkpoint.safetensors";
   const bool writer = !m.par || m.par->writer();  // data-parallel: rank 0 alone writes the run folder
+  if (resume) require_checkpoint_to_resume(ckpt, dir);  // before anything in the folder changes
   if (writer) fs::create_directories(dir + "/previews");
   if (resume) {
-    if (!fs::exists(ckpt)) {
-      std::fprintf(stderr, "timfusion-train: %s has no checkpoint yet: starting from step 0\n", dir.c_str());
-    } else {
-      m.load_checkpoint(ckpt);
-      if (!m.quiet)
-        std::fprintf(stderr, "timfusion-train: resuming %s at step %lld\n", dir.c_str(), static_cast<long long>(m.done));
-    }
+    m.load_checkpoint(ckpt);
+    if (!m.quiet)
+      std::fprintf(stderr, "timfusion-train: resuming %s at step %lld\n", dir.c_str(), static_cast<long long>(m.done));
   }
   if (m.done > m.cfg.base.i("steps"))
     throw Error(ckpt + " is at step " + std::to_string(m.done) + ", beyond steps = " + std::to_string(m.cfg.base.i("steps")));
@@ -506,10 +505,9 @@ int Trainer::run(long stop_at, bool resume, const std::string& command_line) {
   StepLoop loop("train", dir, steps, m.cfg.base.i("checkpoint_every"), stop_at, m.quiet);
   StepStats st;
   loop.step = [&] { st = m.step(m.done); };
+  DivergenceGuard divergence;
   loop.record = [&] {
-    if (!std::isfinite(st.loss))
-      throw Error("the loss became " + fmt("%g", st.loss) + " at step " + std::to_string(m.done) +
-                  ": lower lr or set grad_clip (the last checkpoint is intact)");
+    divergence.check(st.loss, m.done);
     if (!writer) return std::string();
     log.append({static_cast<double>(m.done), st.loss, st.intensity, st.gradient, st.ssim, m.task ? st.task : NAN,
                 m.task ? st.task_lower : NAN, m.task && m.cfg.base.b("task.baseline") ? st.baseline : NAN, st.lr, m.elapsed});

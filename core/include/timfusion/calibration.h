@@ -27,7 +27,14 @@ namespace timfusion {
 struct CalibrationPair {
   std::string name;  // reported back (file name, frame number)
   cv::Mat ir, vis;
+  // The frames' files when they were read from files: a problem with one
+  // frame names that frame's file (issue 27: a uniform visible frame was
+  // reported under the IR file's name).
+  std::string ir_file, vis_file;
 };
+
+// "the IR frame" / "the visible frame", followed by its file when known.
+std::string frame_text(const CalibrationPair& p, bool ir);
 
 struct CalibrationOptions {
   // Search range around the resolution guess (IR frame scaled onto the whole

@@ -14,4 +14,8 @@ constexpr int kMinImageSide = 8;
 constexpr int kMaxImageSide = 16384;
 constexpr int64_t kMaxImagePixels = int64_t{64} << 20;  // 64 MP, e.g. 8192 x 8192
 
+// The largest image file read_image (pairs.h) reads: an uncompressed image
+// of kMaxImagePixels in 16-bit RGBA, plus room for metadata.
+constexpr uint64_t kMaxImageFileBytes = uint64_t{kMaxImagePixels} * 8 + (uint64_t{16} << 20);
+
 }  // namespace timfusion

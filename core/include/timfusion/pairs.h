@@ -19,7 +19,9 @@ struct ImagePair {
 std::vector<ImagePair> list_pairs(const std::string& ir_dir, const std::string& vis_dir,
                                   std::vector<std::string>* unmatched = nullptr);
 
-// cv::imread with a clear Error for a missing or unreadable file.
+// Every tool's image reader: cv::imread with a clear Error for a missing or
+// unreadable file, and the size the file declares checked against
+// image_limits.h before decoding (a decompression bomb costs nothing).
 // flags as cv::imread (default: keep depth and channels).
 cv::Mat read_image(const std::string& path, int flags = -1);
 // cv::imwrite through a temporary file + rename; Error on failure.

@@ -95,11 +95,11 @@ calib::Level rig_level(const std::vector<PairWork>& work, const std::vector<int>
 void estimate_pair(const CalibrationPair& p, const CalibrationOptions& o, PairWork& w) {
   const cv::Mat ir = calib::gray_float(p.ir), vis = calib::gray_float(p.vis);
   if (calib::relative_contrast(ir, p.ir.depth()) < 0.01) {
-    w.problem = "the IR frame is nearly uniform (no structure)";
+    w.problem = frame_text(p, true) + " is nearly uniform (no structure)";
     return;
   }
   if (calib::relative_contrast(vis, p.vis.depth()) < 0.01) {
-    w.problem = "the visible frame is nearly uniform (no structure)";
+    w.problem = frame_text(p, false) + " is nearly uniform (no structure)";
     return;
   }
   const std::vector<calib::Level> levels = calib::build_pyramid(ir, vis, o.max_side, kCoarseSide);
@@ -214,12 +214,17 @@ double reprojection_error(const Homography& a, const Homography& b, cv::Size ir,
   return sum / n;
 }
 
+std::string frame_text(const CalibrationPair& p, bool ir) {
+  const std::string& file = ir ? p.ir_file : p.vis_file;
+  return std::string(ir ? "the IR frame" : "the visible frame") + (file.empty() ? "" : " " + file);
+}
+
 Calibration calibrate(const std::vector<CalibrationPair>& pairs, const CalibrationOptions& o) {
   if (pairs.empty()) throw Error("calibration needs at least one IR/visible frame pair");
   const cv::Size ir_size = pairs[0].ir.size(), vis_size = pairs[0].vis.size();
   for (const auto& p : pairs) {
     if (p.ir.empty() || p.vis.empty())
-      throw Error("pair " + p.name + ": " + (p.ir.empty() ? "the IR" : "the visible") + " frame is empty");
+      throw Error("pair " + p.name + ": " + frame_text(p, p.ir.empty()) + " is empty");
     if (p.ir.size() != ir_size || p.vis.size() != vis_size)
       throw Error("pair " + p.name + ": IR " + size_str(p.ir.size()) + " / visible " + size_str(p.vis.size()) +
                   " differ from the first pair's " + size_str(ir_size) + " / " + size_str(vis_size) +

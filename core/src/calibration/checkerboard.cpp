@@ -130,8 +130,8 @@ Calibration calibrate_checkerboard(const std::vector<CalibrationPair>& pairs, co
     std::vector<cv::Point2f> vis = find_corners(p.vis, o.inner_corners);
     std::vector<cv::Point2f> ir = vis.empty() ? std::vector<cv::Point2f>() : find_corners(p.ir, o.inner_corners);
     if (vis.empty() || ir.empty()) {
-      r.problem = std::string("no ") + size_text(o.inner_corners) + " checkerboard found in the " +
-                  (vis.empty() ? "visible" : "IR") + " frame";
+      r.problem = std::string("no ") + size_text(o.inner_corners) + " checkerboard found in " +
+                  frame_text(p, !vis.empty());
       c.pairs.push_back(r);
       continue;
     }

@@ -22,7 +22,10 @@ cv::Mat rgb2gray(const cv::Mat& bgr8) {
 }
 
 static std::string describe(const cv::Mat& m) {
-  return std::to_string(m.cols) + "x" + std::to_string(m.rows) + "x" + std::to_string(m.channels());
+  static const char* depths[] = {"8-bit", "8-bit signed", "16-bit", "16-bit signed", "32-bit integer",
+                                  "32-bit float", "64-bit float", "16-bit float"};
+  return std::to_string(m.cols) + "x" + std::to_string(m.rows) + "x" + std::to_string(m.channels()) + ", " +
+         depths[m.depth() & 7];
 }
 
 static void check(const cv::Mat& m, const char* what) {
