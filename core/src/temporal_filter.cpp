@@ -51,15 +51,17 @@ void TemporalFilter::reset() {
 }
 
 void TemporalFilter::apply(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& fused) {
-  if (ir.type() != CV_8UC1 || vis.type() != CV_8UC1)
-    throw Error("temporal filter: the inputs must be 8-bit luma planes");
+  if ((ir.type() != CV_8UC1 && ir.type() != CV_16UC1) || vis.type() != CV_8UC1)
+    throw Error("temporal filter: the inputs must be luma planes (IR 8- or 16-bit, visible 8-bit)");
+  // 16-bit IR in grey levels of 255, as noise_level measures it.
+  const double ir_scale = ir.depth() == CV_16U ? 1.0 / 257 : 1.0;
   if (fused.depth() != CV_8U || fused.channels() > 4)
     throw Error("temporal filter: the fused frame must be 8-bit with 1 to 4 channels");
   if (ir.size() != fused.size() || vis.size() != fused.size())
     throw Error("temporal filter: the inputs are not the size of the fused frame");
   if (options_.strength <= 0) return;
   if (out_.empty() || out_.size() != fused.size() || out_.channels() != fused.channels()) {
-    ir.convertTo(ref_ir_, CV_32F);
+    ir.convertTo(ref_ir_, CV_32F, ir_scale);
     vis.convertTo(ref_vis_, CV_32F);
     fused.convertTo(out_, CV_32F);
     static_share_ = 0;
@@ -70,7 +72,7 @@ void TemporalFilter::apply(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& fused
   // mean of the squared change over the box. A change of mean zero (texture
   // sliding past) counts as fully as a brightness change, which a box mean
   // of the change would average away.
-  ir.convertTo(diff_ir_, CV_32F);
+  ir.convertTo(diff_ir_, CV_32F, ir_scale);
   vis.convertTo(diff_vis_, CV_32F);
   cv::subtract(diff_ir_, ref_ir_, diff_ir_);
   cv::subtract(diff_vis_, ref_vis_, diff_vis_);

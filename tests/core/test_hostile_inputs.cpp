@@ -28,24 +28,18 @@
 #include "timfusion/pairs.h"
 #include "timfusion/registration.h"
 #include "timfusion/safetensors_reader.h"
+#include "error_of.h"
 
 using namespace timfusion;
 using nlohmann::json;
 namespace fs = std::filesystem;
 
+using tftest::error_of;
+using tftest::contains;
+
 namespace {
 
-bool contains(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 void spit(const std::string& path, const std::string& bytes) {
   std::ofstream f(path, std::ios::binary);

@@ -21,23 +21,17 @@
 #include "timfusion/image_header.h"
 #include "timfusion/output_guard.h"
 #include "timfusion/pairs.h"
+#include "error_of.h"
 
 using namespace timfusion;
 namespace fs = std::filesystem;
 
+using tftest::error_of;
+using tftest::contains;
+
 namespace {
 
-bool contains(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 void put_be32(std::string& s, uint32_t v) {
   for (int i = 3; i >= 0; --i) s += static_cast<char>(v >> (8 * i));

@@ -48,6 +48,10 @@ TEST(NoiseLevel, MeasuresTheNoiseNotTheScene) {
   EXPECT_LT(noise_level(clean), 0.3);
   for (double sigma : {3.0, 6.0, 10.0}) EXPECT_NEAR(noise_level(with_noise(clean, sigma, rng)), sigma, 0.1 * sigma);
   EXPECT_EQ(noise_level(cv::Mat::zeros(2, 2, CV_8UC1)), 0.0);
+  // 16-bit (a thermal camera's GRAY16, value * 257): the same level in grey levels of 255.
+  cv::Mat noisy8 = with_noise(clean, 6.0, rng), noisy16;
+  noisy8.convertTo(noisy16, CV_16U, 257);
+  EXPECT_NEAR(noise_level(noisy16), noise_level(noisy8), 0.05);
   EXPECT_THROW(noise_level(cv::Mat::zeros(10, 10, CV_32F)), Error);
 }
 
@@ -158,4 +162,12 @@ TEST(TemporalFilter, ResetAndSettings) {
   cv::Mat out = clean.clone();
   EXPECT_THROW(filter.apply(small, clean, out), Error);
   EXPECT_THROW(filter.apply(f32, clean, out), Error);
+  // A 16-bit IR plane is taken as value / 257.
+  cv::Mat ir16;
+  clean.convertTo(ir16, CV_16U, 257);
+  TemporalFilter sixteen;
+  cv::Mat first16 = clean.clone(), second16 = clean.clone();
+  sixteen.apply(ir16, clean, first16);
+  sixteen.apply(ir16, clean, second16);
+  EXPECT_EQ(cv::norm(second16, clean, cv::NORM_INF), 0.0);  // nothing changed: nothing moves
 }

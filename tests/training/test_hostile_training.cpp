@@ -13,24 +13,19 @@
 #include "timfusion/error.h"
 #include "timfusion/safetensors.h"
 #include "training_test_util.h"
+#include "error_of.h"
 
 using namespace timfusion;
 using namespace timfusion::train;
 using namespace trtest;
 namespace fs = std::filesystem;
 
+using tftest::error_of;
+using tftest::contains;
+
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
-bool contains(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
 
 std::string file_bytes(const std::string& path) {
   std::ifstream f(path, std::ios::binary);

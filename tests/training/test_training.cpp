@@ -24,6 +24,7 @@
 #include "timfusion/version.h"
 #include "train/trainer.h"
 #include "training_test_util.h"
+#include "error_of.h"
 
 using namespace timfusion;
 using namespace timfusion::train;
@@ -45,16 +46,10 @@ std::vector<double> log_column(const std::string& run, const std::string& col) {
 
 using namespace trtest;
 
+using tftest::error_of;
+
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 Config config_with(const std::string& data_dir) {
   Config c = Config::defaults();

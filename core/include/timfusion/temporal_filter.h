@@ -39,7 +39,8 @@ class TemporalFilter {
  public:
   explicit TemporalFilter(const TemporalFilterOptions& options = {});  // throws Error on values out of range
 
-  // ir, vis: the inputs' 8-bit luma as fused (IR on the visible grid), the
+  // ir, vis: the inputs' luma as fused (IR on the visible grid, 8- or 16-bit;
+  // visible 8-bit), the
   // size of `fused`. fused: the fused 8-bit frame, 1..4 channels, filtered in
   // place (all channels with the same gate). The first frame after a reset
   // passes unchanged. Throws Error on mismatched sizes or types.
