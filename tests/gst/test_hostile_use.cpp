@@ -77,6 +77,20 @@ std::string live_pair(int w, int h, int fps, int n) {
          " ! video/x-raw,format=GRAY8" + caps + " ! f.ir ";
 }
 
+// A small live pipeline with ivif-light on one thread, parsed (not started).
+GstElement* small_live_pipeline() {
+  GError* err = nullptr;
+  GstElement* p = gst_parse_launch(
+      (live_pair(64, 48, 30, -1) + "timfusion name=f threads=1 model=\"" + model_light() + "\" ! fakesink sync=false")
+          .c_str(),
+      &err);
+  if (err) {
+    ADD_FAILURE() << err->message;
+    g_error_free(err);
+  }
+  return p;
+}
+
 }  // namespace
 
 // Issue 27, 1: 100 sets of "model" at 50 Hz while PLAYING started 100
@@ -149,12 +163,8 @@ TEST(HostileUse, ThreadsIsCappedAndReadyOnly) {
   EXPECT_EQ(64, spec->maximum);
   gst_object_unref(gst_object_ref_sink(f));
 
-  GError* err = nullptr;
-  GstElement* p = gst_parse_launch(
-      (live_pair(64, 48, 30, -1) + "timfusion name=f threads=1 model=\"" + model_light() + "\" ! fakesink sync=false")
-          .c_str(),
-      &err);
-  ASSERT_EQ(nullptr, err) << err->message;
+  GstElement* p = small_live_pipeline();
+  ASSERT_NE(nullptr, p);
   f = gst_bin_get_by_name(GST_BIN(p), "f");
   ASSERT_NE(GST_STATE_CHANGE_FAILURE, gst_element_set_state(p, GST_STATE_PLAYING));
   ASSERT_NE(GST_STATE_CHANGE_FAILURE, gst_element_get_state(p, nullptr, nullptr, 30 * GST_SECOND));
@@ -225,12 +235,8 @@ INSTANTIATE_TEST_SUITE_P(Rates, FastLive, ::testing::Values(240, 500, 1000));
 // Issue 27, 7: reading ir-homography back returned the last rejected value,
 // not the one in use.
 TEST(HostileUse, RejectedHomographyIsNotReadBack) {
-  GError* err = nullptr;
-  GstElement* p = gst_parse_launch(
-      (live_pair(64, 48, 30, -1) + "timfusion name=f threads=1 model=\"" + model_light() + "\" ! fakesink sync=false")
-          .c_str(),
-      &err);
-  ASSERT_EQ(nullptr, err) << err->message;
+  GstElement* p = small_live_pipeline();
+  ASSERT_NE(nullptr, p);
   GstElement* f = gst_bin_get_by_name(GST_BIN(p), "f");
   ASSERT_NE(GST_STATE_CHANGE_FAILURE, gst_element_set_state(p, GST_STATE_PLAYING));
   ASSERT_NE(GST_STATE_CHANGE_FAILURE, gst_element_get_state(p, nullptr, nullptr, 30 * GST_SECOND));
