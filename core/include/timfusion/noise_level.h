@@ -14,6 +14,6 @@ namespace timfusion {
 // Standard deviation of the noise of an 8-bit single-channel image, in grey
 // levels; of a 16-bit one, in grey levels of 255 (value / 257). 0 for images
 // smaller than 3x3. Throws Error for another type.
-double noise_level(const cv::Mat& gray8);
+double noise_level(const cv::Mat& gray);
 
 }  // namespace timfusion
