@@ -43,9 +43,10 @@ def main():
     for name, t in tensors.items():
         if not (again[name].numpy().tobytes() == t.numpy().tobytes()):
             sys.exit(f"portable_provenance: tensor {name} changed")
-    for marker in ("/work/", "/home/", "/root/"):
-        if marker in meta["timfusion.provenance"]:
-            sys.exit(f"portable_provenance: a machine path ({marker}) is left in the provenance")
+    # No folder of this machine may be left: the repository's, its parent's (runs beside it) or the data's.
+    for folder in (str(ROOT), str(ROOT.parent), str(pathlib.Path(args.data).resolve())):
+        if folder + "/" in meta["timfusion.provenance"]:
+            sys.exit(f"portable_provenance: the folder {folder} is left in the provenance")
     return 0
 
 
