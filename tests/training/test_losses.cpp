@@ -156,6 +156,22 @@ TEST(Losses, GradientGainScalesTheTextureTarget) {
   EXPECT_NEAR(g2, 2 * g1, 1e-5);
 }
 
+// L_edge keeps the stronger source edge's polarity: an inverted copy of the IR
+// has the same Sobel magnitudes (L_grad is zero) but every edge flipped.
+TEST(Losses, EdgePreservationPunishesFlippedEdgesThatTheMagnitudeLossAccepts) {
+  torch::manual_seed(3);
+  auto ir = torch::rand({2, 1, 16, 16}), vis = torch::full({2, 1, 16, 16}, 0.5);
+  FusionLossWeights w;
+  w.edge = 1.0;
+  auto same = fusion_losses(ir, ir, vis, w), flipped = fusion_losses(1 - ir, ir, vis, w);
+  EXPECT_NEAR(same.edge.item<double>(), 0.0, 1e-6);
+  EXPECT_NEAR(flipped.gradient.item<double>(), 0.0, 1e-5);
+  EXPECT_GT(flipped.edge.item<double>(), 0.5);
+  EXPECT_NEAR(flipped.total.item<double>() - flipped.intensity.item<double>() * w.intensity -
+                  flipped.ssim.item<double>() * w.ssim,
+              flipped.edge.item<double>(), 1e-5);  // in the total, with its weight
+}
+
 // The salient intensity target keeps what deviates from each image's mean:
 // a dark visible region (where max(I, V) would take the IR's mid grey) and a
 // bright IR target both survive; with the whole-image means of the Batch the

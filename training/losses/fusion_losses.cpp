@@ -26,6 +26,7 @@ FusionLossWeights fusion_loss_weights(const Config& cfg) {
   w.salient_softness = cfg.d("loss.salient_softness") / 255.0;
   w.contrast = cfg.d("loss.contrast");
   w.contrast_window = static_cast<int>(cfg.i("loss.contrast_window"));
+  w.edge = cfg.d("loss.edge");
   return w;
 }
 
@@ -74,15 +75,33 @@ torch::Tensor contrast_floor(const torch::Tensor& fused, const torch::Tensor& ta
   return torch::relu(sd(target) - sd(fused)).mean();
 }
 
-torch::Tensor sobel_magnitude(const torch::Tensor& x) {
-  auto opts = x.options().requires_grad(false);
+SobelGradients sobel_gradients(const torch::Tensor& x) {
   static const float kx[9] = {-1, 0, 1, -2, 0, 2, -1, 0, 1};
   static const float ky[9] = {-1, -2, -1, 0, 0, 0, 1, 2, 1};
   // The kernels on x's device and in its type (CUDA, mixed precision).
   auto wx = torch::from_blob(const_cast<float*>(kx), {1, 1, 3, 3}, torch::kFloat32).to(x.device(), x.scalar_type());
   auto wy = torch::from_blob(const_cast<float*>(ky), {1, 1, 3, 3}, torch::kFloat32).to(x.device(), x.scalar_type());
   auto p = F::pad(x, F::PadFuncOptions({1, 1, 1, 1}).mode(torch::kReplicate));
-  return F::conv2d(p, wx).abs() + F::conv2d(p, wy).abs();
+  return {F::conv2d(p, wx), F::conv2d(p, wy)};
+}
+
+torch::Tensor sobel_magnitude(const torch::Tensor& x) {
+  auto g = sobel_gradients(x);
+  return g.x.abs() + g.y.abs();
+}
+
+torch::Tensor edge_preservation(const torch::Tensor& fused, const torch::Tensor& ir, const torch::Tensor& vis,
+                                double gain) {
+  SobelGradients gi, gv;
+  torch::Tensor ir_wins;
+  {
+    torch::NoGradGuard no_grad;
+    gi = sobel_gradients(ir), gv = sobel_gradients(vis);
+    ir_wins = (gi.x.abs() + gi.y.abs()) > (gv.x.abs() + gv.y.abs());
+  }
+  auto gf = sobel_gradients(fused);
+  auto tx = torch::where(ir_wins, gi.x, gv.x) * gain, ty = torch::where(ir_wins, gi.y, gv.y) * gain;
+  return ((gf.x - tx).abs() + (gf.y - ty).abs()).mean();
 }
 
 torch::Tensor ssim(const torch::Tensor& a, const torch::Tensor& b, int window) {
@@ -114,11 +133,13 @@ FusionLosses fusion_losses(const torch::Tensor& fused, const torch::Tensor& ir, 
   } else {
     l.gradient = zero;
   }
+  l.edge = w.edge > 0 ? edge_preservation(fused, ir, vis, w.gradient_gain) : zero;
   if (w.ssim > 0)
     l.ssim = 1 - (ssim(fused, ir, w.ssim_window) + ssim(fused, vis, w.ssim_window)) / 2;
   else
     l.ssim = zero;
-  l.total = w.intensity * l.intensity + w.gradient * l.gradient + w.ssim * l.ssim + w.contrast * l.contrast;
+  l.total = w.intensity * l.intensity + w.gradient * l.gradient + w.ssim * l.ssim + w.contrast * l.contrast +
+            w.edge * l.edge;
   return l;
 }
 

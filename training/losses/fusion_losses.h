@@ -26,7 +26,14 @@
 //            batch order ended at global SD 43 and 52 on one test set whose
 //            salient target has SD 53 (docs/quality.md, "Contrast floor").
 //            One-sided: contrast above T's (the texture gain) is not punished.
-//   L      = w_int L_int + w_grad L_grad + w_ssim L_ssim + w_con L_con
+//   L_edge = mean |Sx*F - k Sx*W| + |Sy*F - k Sy*W|            (loss.edge > 0)
+//            W = per pixel, the source whose Sobel magnitude is larger: the
+//            stronger source edge as a signed vector, so its polarity and
+//            orientation are kept, not only its strength (L_grad is satisfied
+//            by an edge of the wrong sign, or by a halo beside a real edge of
+//            the right size). Qabf scores exactly this: strength and
+//            orientation of each source edge in F.
+//   L      = w_int L_int + w_grad L_grad + w_ssim L_ssim + w_con L_con + w_edge L_edge
 #pragma once
 #include <torch/torch.h>
 
@@ -46,6 +53,7 @@ struct FusionLossWeights {
   double salient_softness = 8.0 / 255.0;  // in [0,1] units
   double contrast = 0.0;                   // weight of L_con (0 = off)
   int contrast_window = 0;                 // 0 = the whole crop
+  double edge = 0.0;                       // weight of L_edge (0 = off)
 };
 
 // Each crop's whole-image means, [B,1,1,1] (the salient target's reference).
@@ -59,7 +67,7 @@ ImageMeans image_means(const Batch& b);
 FusionLossWeights fusion_loss_weights(const Config& cfg);
 
 struct FusionLosses {
-  torch::Tensor total, intensity, gradient, ssim, contrast;  // scalars
+  torch::Tensor total, intensity, gradient, ssim, contrast, edge;  // scalars
 };
 
 FusionLosses fusion_losses(const torch::Tensor& fused, const torch::Tensor& ir, const torch::Tensor& vis,
@@ -72,6 +80,14 @@ torch::Tensor intensity_target(const torch::Tensor& ir, const torch::Tensor& vis
 // L_con of F against the intensity target T (see the top of this file).
 torch::Tensor contrast_floor(const torch::Tensor& fused, const torch::Tensor& target, int window);
 
+// Sx * x and Sy * x (signed), replicate-padded: same size as x.
+struct SobelGradients {
+  torch::Tensor x, y;
+};
+SobelGradients sobel_gradients(const torch::Tensor& x);
+// L_edge (see the top of this file); gain = loss.gradient_gain.
+torch::Tensor edge_preservation(const torch::Tensor& fused, const torch::Tensor& ir, const torch::Tensor& vis,
+                                double gain);
 // |Sx * x| + |Sy * x| per pixel, same size as x.
 torch::Tensor sobel_magnitude(const torch::Tensor& x);
 // Mean SSIM of two [B,1,H,W] images (H, W >= window).

@@ -68,6 +68,9 @@ std::vector<KeySpec> make_schema() {
        "weight of L_con = mean max(0, sd(T) - sd(F)): a floor on the fused image's contrast at the intensity target's "
        "(sd over the crop, or over loss.contrast_window boxes); 0 = off"},
       {"loss.contrast_window", T::Int, 0, 0, 255, {}, "L_con: box window (px) of the standard deviation; 0 = the whole crop"},
+      {"loss.edge", T::Number, 0.0, 0, 1e6, {},
+       "weight of L_edge = mean |Sobel(F) - k Sobel(W)| over x and y, W the source with the stronger edge per pixel: "
+       "keeps each edge's polarity and orientation (what Qabf scores), not only its strength; 0 = off"},
       {"loss.ssim", T::Number, 1.0, 0, 1e6, {}, "weight of L_ssim = 1 - (SSIM(F, I) + SSIM(F, V)) / 2"},
       {"loss.ssim_window", T::Int, 11, 3, 63, {}, "SSIM Gaussian window size (sigma 1.5), odd"},
       {"task.enabled", T::Bool, false, 0, 0, {}, "task guidance: train a segmentation net on the fused image (bilevel)"},

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Fidelity candidates for the default model (issue 26, point 3): the noise-aware
+# default (d3ed233, scripts/make_noise_aware_model.sh) fine-tuned with the
+# edge-preservation loss (loss.edge: each pixel's stronger source edge as a
+# signed Sobel vector, so polarity and orientation are kept; what Qabf scores)
+# in place of the magnitude-only gradient loss, at two texture gains. Same data,
+# degradation and other weights as the noise-aware recipe. The validation subset
+# of the training pool picks among the two and the current default
+# (scripts/pick_by_validation.py, never a test set); TNO42, RoadScene test50 and
+# msrs_sample are not read.
+#
+#   scripts/make_fidelity_model.sh [RUNS_DIR]      (default: runs/fidelity)
+#
+# Resumable: rerun after an interruption; finished runs are skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR=${BUILD_DIR:-build}
+DATA=${TIMFUSION_DATA_DIR:-$(cat "$BUILD_DIR/data_dir.txt")}
+T="$BUILD_DIR/training/timfusion-train"
+RUNS=${1:-runs/fidelity}
+mkdir -p "$RUNS"
+
+# The starting point: the noise-aware default, from the repository's history.
+INIT="$RUNS/init-ivif-rt.safetensors"
+[ -f "$INIT" ] || git show d3ed233:core/models/ivif-rt.safetensors > "$INIT"
+A="$RUNS/ivif-rt.json"
+[ -f "$A" ] || git show d3ed233:core/models/ivif-rt.json > "$A"
+
+IVIF=(--data "$DATA/roadscene" --exclude subsets/cddfuse_test50.txt --data "$DATA/msrs_seg"
+      --data "$DATA/llvip_sample" --data "$DATA/m3fd_sample")
+TRAIN=(--steps 1500 --batch 2 --crop 256 --lr 1e-3 --set warmup=50 --threads 1
+       --checkpoint-every 100 --preview-every 1500
+       --set loss.intensity=8 --set loss.intensity_target=salient --set loss.contrast=10
+       --set loss.gradient=0 --set loss.edge=10
+       --set noise=12 --set noise_model=lowlight --set noise_ir=3 --seed 1)
+
+run() {  # name gain: run once, resume if interrupted
+  local dir="$RUNS/$1"
+  if [ -f "$dir/model.safetensors" ]; then echo "make_fidelity_model: $dir done"; return; fi
+  if [ -f "$dir/checkpoint.safetensors" ]; then "$T" train --resume "$dir"; return; fi
+  "$T" train --arch "$A" --init "$INIT" "${IVIF[@]}" "${TRAIN[@]}" --set loss.gradient_gain="$2" --out "$dir"
+}
+
+if [ "${PARALLEL:-0}" = 1 ]; then  # one core each
+  run edge14 1.4 & a=$!
+  run edge12 1.2 & b=$!
+  wait $a && wait $b
+else
+  run edge14 1.4
+  run edge12 1.2
+fi
+
+python3 scripts/pick_by_validation.py --build "$BUILD_DIR" --data "$DATA" --out "$RUNS/pick" \
+  current="$INIT" edge14="$RUNS/edge14/model.safetensors" edge12="$RUNS/edge12/model.safetensors" | tee "$RUNS/pick.md"
+best=$(tail -n 1 "$RUNS/pick.md")
+if [ "$best" = current ]; then echo "make_fidelity_model: the current default stays"; exit 0; fi
+python3 scripts/portable_provenance.py --data "$DATA" "$RUNS/$best/model.safetensors" "$RUNS/ivif-rt.safetensors"
+echo "make_fidelity_model: $RUNS/ivif-rt.safetensors ($best)"
