@@ -48,16 +48,25 @@
  *  - Latency: upstream latency + one output frame (aggregation) + the moving
  *    average of the measured processing time + 5% headroom; a LATENCY
  *    message is posted when the estimate grows or drops by more than 25%.
- *  - Threads: a live pipeline fuses one frame at a time, split over
- *    `threads` intra-op threads (lowest latency). A non-live one (files,
- *    test sources, transcoding) with threads > 1 on the CPU fuses
- *    min(threads, 4) whole frames at once, each on its own worker: one
- *    frame's layers never wait for another core, so throughput scales with
- *    the cores where splitting a frame did not (fuser_pool.h). Output is
- *    pushed in order, byte-identical to one frame at a time; a frame is held
- *    back only while the next input pair is already queued, so an
- *    application that waits for each output before pushing the next input
- *    gets it. See frames-in-flight.
+ *  - Threads: with threads=0 (the default) the element's frames are tasks
+ *    on the process's shared CPU (timfusion/shared_cpu.h): one worker per
+ *    core for every timfusion of the process, each frame whole on one core,
+ *    frames of all elements taken earliest deadline first. So N rigs in one
+ *    process never run more fusion threads than cores (eight elements with
+ *    their own threads each put 2 x cores threads on the cores and dropped
+ *    frames at 195 % CPU on 2 cores), and all elements of a model share one
+ *    prepared network (the weight file is read once per process). A live
+ *    pipeline fuses one frame at a time; a non-live one (files, test
+ *    sources, transcoding) keeps min(cores, 4) frames in flight. A frame
+ *    needing more than 256 MiB of tensor memory (ivif-light at 640x480) is
+ *    split over every core instead. threads=N > 0 gives the element its own
+ *    N intra-op threads as before: a live pipeline splits each frame over
+ *    them; a non-live one with N > 1 fuses min(N, 4) whole frames at once,
+ *    each on its own worker: one frame's layers never wait for another core
+ *    (fuser_pool.h). Output is pushed in order, byte-identical to one frame
+ *    at a time; a frame is held back only while the next input pair is
+ *    already queued, so an application that waits for each output before
+ *    pushing the next input gets it. See frames-in-flight.
  *  - Unlinked sink pad: 5 s after READY->PAUSED an element error names the
  *    unlinked pad (a warning when output flows anyway), instead of a silent
  *    hang in PREROLLING.
@@ -560,20 +569,22 @@ static void gst_timfusion_class_init(GstTimFusionClass* klass) {
   g_object_class_install_property(
       gobject_class, PROP_THREADS,
       g_param_spec_int("threads", "Threads",
-                       "CPU threads for this element's inference; 0 = one per core. Live pipelines split each "
-                       "frame over them (LibTorch/OpenMP intra-op threads, lowest latency); non-live ones fuse "
-                       "min(threads, 4) whole frames at once on their own workers, the threads shared among "
-                       "them (see frames-in-flight). Per element: elements with different values in one "
-                       "process keep their own; their sum beyond the core count makes them compete. "
-                       "See inference-threads for the count in effect. At most 64 (more only adds waits); "
-                       "changeable in NULL or READY only (a change while PAUSED or PLAYING is refused with a "
-                       "warning)",
+                       "CPU threads for this element's inference. 0 = the process's shared CPU: one fusion "
+                       "worker per core for all timfusion elements of the process, each frame on one core, "
+                       "frames of all elements taken earliest deadline first (many rigs in one process without "
+                       "oversubscribing the cores); a frame needing more than 256 MiB of tensor memory is split "
+                       "over every core instead. N > 0 = this element's own N threads: live pipelines split each "
+                       "frame over them (LibTorch/OpenMP intra-op threads); non-live ones fuse min(N, 4) whole "
+                       "frames at once on their own workers (see frames-in-flight); elements with their own "
+                       "threads compete with each other for the cores. See inference-threads for the count in "
+                       "effect. At most 64; changeable in NULL or READY only (a change while PAUSED or PLAYING "
+                       "is refused with a warning)",
                        0, timfusion::kMaxThreads, DEFAULT_THREADS, static_cast<GParamFlags>(rw_ready | G_PARAM_STATIC_STRINGS)));
   g_object_class_install_property(
       gobject_class, PROP_PARALLEL_FRAMES,
       g_param_spec_boolean("parallel-frames", "Parallel frames",
-                           "Non-live pipelines with threads > 1: fuse whole frames in parallel on separate workers "
-                           "(throughput; up to min(threads, 4) frames of extra latency and each frame in flight "
+                           "Non-live CPU pipelines (threads=0 on more than one core, or threads > 1): fuse whole "
+                           "frames in parallel on separate workers (throughput; up to min(threads or cores, 4) frames of extra latency and each frame in flight "
                            "holds its own memory; see frames-in-flight). FALSE: split each frame over the threads, "
                            "as live pipelines always do (lowest latency and memory). Takes effect at the next frame",
                            DEFAULT_PARALLEL_FRAMES, static_cast<GParamFlags>(rw_playing | G_PARAM_STATIC_STRINGS)));
@@ -696,15 +707,17 @@ static void gst_timfusion_class_init(GstTimFusionClass* klass) {
   g_object_class_install_property(
       gobject_class, PROP_INFERENCE_THREADS,
       g_param_spec_int("inference-threads", "Inference threads",
-                       "Intra-op threads LibTorch used for the last frame's network pass: threads (0 resolved "
-                       "to the core count) in a live pipeline, threads / frames-in-flight when frames are "
-                       "fused in parallel; 0 before the first frame",
+                       "Intra-op threads LibTorch used for the last frame's network pass: 1 on the shared CPU "
+                       "(threads=0; the core count for a frame split over every core), threads in a live "
+                       "pipeline with threads > 0, threads / frames-in-flight when frames are fused in "
+                       "parallel; 0 before the first frame",
                        0, G_MAXINT, 0, ro));
   g_object_class_install_property(
       gobject_class, PROP_FRAMES_IN_FLIGHT,
       g_param_spec_int("frames-in-flight", "Frames in flight",
                        "Frames fused at the same time when the last frame was: in a non-live CPU pipeline with "
-                       "threads > 1 and parallel-frames, min(threads, 4) whole frames on separate workers (more "
+                       "parallel-frames and threads > 1 (or 0 on more than one core), min(threads or cores, 4) "
+                       "whole frames on separate workers (more "
                        "throughput, up to that many frames of extra latency); else 1 (live, one thread, "
                        "parallel-frames=false, a GPU, a scaled output, or a model whose frame needs more than "
                        "256 MiB of tensor memory); 0 before the first frame",

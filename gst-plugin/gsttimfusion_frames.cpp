@@ -167,7 +167,9 @@ GstFlowReturn gst_timfusion_aggregate_frames(GstVideoAggregator* vagg, GstBuffer
                                            t0);
     }
     const auto t1 = Clock::now();
-    engine->fuse(ir_m, vis_m, out_m, view.order);
+    // On the shared CPU, frames of all elements are taken earliest deadline first: this
+    // frame is due one frame duration after it arrived.
+    engine->fuse(ir_m, vis_m, out_m, view.order, t0 + std::chrono::nanoseconds(st->frame_duration));
     infer_ms = ms_since(t1);
     gst_timfusion_temporal_apply(self, ir_m, vis_m, view.order, out_m, engine->generation(), discont);
     if (scaled) {

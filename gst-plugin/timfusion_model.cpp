@@ -6,6 +6,7 @@
 
 #include "timfusion/error.h"
 #include "timfusion/model_file.h"
+#include "timfusion/shared_cpu.h"
 
 namespace tfgst {
 
@@ -37,16 +38,29 @@ Engine::Engine(const timfusion::FuserOptions& options, uint64_t generation)
   auto t0 = std::chrono::steady_clock::now();
   timfusion::FuserOptions o = options;
   o.model = path_;
+  // threads=0: the process's shared CPU (timfusion/shared_cpu.h), one task
+  // per frame, so many elements in one process never oversubscribe the cores.
+  o.shared_cpu = options.threads == 0;
   try {
     fuser_ = std::make_unique<timfusion::Fuser>(o);
-    const int frames = timfusion::FuserPool::workers_for(fuser_->threads());
+    const bool shared = fuser_->shared_cpu();
+    const int frames =
+        timfusion::FuserPool::workers_for(shared ? timfusion::SharedCpu::process().workers() : fuser_->threads());
     if (fuser_->device() == timfusion::Device::Cpu && frames > 1) {
       // Loaded with the engine, so a non-live pipeline's first frame does not wait for it;
       // they take frame memory only when they run (live pipelines never use them).
+      // The weights are the engine's (one prepared network per file and process).
       timfusion::FuserOptions per_frame = o;
       per_frame.device = timfusion::Device::Cpu;
-      per_frame.threads = fuser_->threads() / frames;
+      per_frame.threads = shared ? 1 : fuser_->threads() / frames;
       frame_workers_ = std::make_unique<timfusion::FuserPool>(per_frame, frames);
+    }
+    if (shared) {
+      // Frames too large for one core at a time (the memory rule below) split over every core instead.
+      timfusion::FuserOptions wide = o;
+      wide.shared_cpu = false;
+      wide.threads = 0;
+      wide_fuser_ = std::make_unique<timfusion::Fuser>(wide);
     }
   } catch (const timfusion::Error& e) {
     throw timfusion::Error(load_error_message(path_, &e));
@@ -71,6 +85,11 @@ double Engine::warmup(cv::Size size) {
   auto t0 = std::chrono::steady_clock::now();
   fuser_->warmup(size);
   warmed_ = size;
+  wide_ = wide_fuser_ && fuser_->tensor_memory_bytes() > kMaxFrameMemoryInFlight;
+  if (wide_) {
+    fuser_->release_memory();
+    wide_fuser_->warmup(size);
+  }
   return ms_since(t0);
 }
 
@@ -97,9 +116,21 @@ timfusion::FuserPool* Engine::frame_workers_for(cv::Size size) {
   return frame_workers_.get();
 }
 
-void Engine::fuse(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& out, timfusion::ChannelOrder order) {
+void Engine::fuse(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& out, timfusion::ChannelOrder order,
+                  std::chrono::steady_clock::time_point deadline) {
   std::lock_guard<std::mutex> lock(run_mu_);
-  fuser_->fuse(ir, vis, out, order);
+  if (wide_ && warmed_ == vis.size()) {
+    wide_fuser_->fuse(ir, vis, out, order);
+    last_threads_ = wide_fuser_->threads_in_last_forward();
+    return;
+  }
+  fuser_->fuse(ir, vis, out, order, deadline);
+  last_threads_ = fuser_->threads_in_last_forward();
+  if (warmed_ != vis.size()) {  // the first frame at this size decides its path
+    warmed_ = vis.size();
+    wide_ = wide_fuser_ && fuser_->tensor_memory_bytes() > kMaxFrameMemoryInFlight;
+    if (wide_) fuser_->release_memory();
+  }
 }
 
 BackgroundLoader::~BackgroundLoader() {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -39,8 +40,10 @@ class Engine {
   // LibTorch's intra-op thread count inside the last frame's forward (0
   // before the first): per frame worker when the last frame ran on one.
   int threads_in_last_forward() const {
-    return last_frames_ > 1 ? frame_workers_->fuser().threads_in_last_forward() : fuser_->threads_in_last_forward();
+    return last_frames_ > 1 ? frame_workers_->fuser().threads_in_last_forward() : last_threads_.load();
   }
+  // Whether frames run on the process's shared CPU (threads=0).
+  bool shared_cpu() const { return fuser_->shared_cpu(); }
   // Frames fused at once when the last frame was: the workers' count (> 1),
   // or 1 (0 before the first frame).
   int frames_in_flight_last() const { return last_frames_; }
@@ -50,8 +53,12 @@ class Engine {
   // Runs one frame of this size unless the last warm-up was at this size.
   // Returns the time it took (ms), or a negative value when skipped.
   double warmup(cv::Size size);
-  // Fuser::fuse, serialised (one frame at a time per engine).
-  void fuse(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& out, timfusion::ChannelOrder order);
+  // Fuser::fuse, serialised (one frame at a time per engine). On the shared
+  // CPU the deadline orders the frame among all elements' frames; a frame
+  // too large for one core (kMaxFrameMemoryInFlight) runs on the wide Fuser,
+  // split over every core, instead.
+  void fuse(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& out, timfusion::ChannelOrder order,
+            std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::now());
 
   // Frames in parallel (gsttimfusion_inflight.cpp): workers that each fuse
   // whole frames, or null when this engine has one thread or runs on a GPU.
@@ -76,6 +83,9 @@ class Engine {
   std::mutex run_mu_;
   std::unique_ptr<timfusion::Fuser> fuser_;
   std::unique_ptr<timfusion::FuserPool> frame_workers_;
+  std::unique_ptr<timfusion::Fuser> wide_fuser_;  // shared CPU only: for frames over the memory rule
+  bool wide_ = false;                              // the warmed-up size goes to wide_fuser_
+  std::atomic<int> last_threads_{0};
   std::atomic<int> last_frames_{0};
   cv::Size workers_size_;       // the size frame_workers_for decided for
   bool workers_allowed_ = false;  // its decision

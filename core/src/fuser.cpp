@@ -14,6 +14,7 @@
 #include "luma_transfer.h"
 #endif
 
+#include "model_cache.h"
 #include "timfusion/torch/frame_memory.h"
 #include "timfusion/torch/networks.h"
 #include "timfusion/torch/state_dict.h"
@@ -21,6 +22,7 @@
 #include "timfusion/error_message.h"
 #include "timfusion/image_limits.h"
 #include "timfusion/model_file.h"
+#include "timfusion/shared_cpu.h"
 #include "timfusion/thread_limits.h"
 
 namespace timfusion {
@@ -61,13 +63,16 @@ bool Fuser::cpu_has_bf16() {
 }
 
 struct Fuser::Impl {
-  ModelFile file;
+  // Shared with every Fuser of the process that uses the same file, device
+  // and precision (model_cache.h); read-only here.
+  std::shared_ptr<const PreparedModel> model;
   nn::TimNet net{nullptr};
   Device device = Device::Cpu;
   Precision precision = Precision::Fp32;
   torch::Device tdev{torch::kCPU};
   torch::ScalarType dtype = torch::kFloat32;
   int threads = 1;                       // this Fuser's intra-op threads
+  bool shared_cpu = false;               // frames run as tasks on SharedCpu::process()
   std::atomic<int> threads_seen{0};      // LibTorch's thread count inside the last forward
   // Tensor memory reused from frame to frame; per-frame planes kept at the last size.
   FrameMemory memory;
@@ -113,6 +118,10 @@ struct Fuser::Impl {
     net->forward_to_u8(ir, vis, out, head_scratch);
   }
   std::vector<float> head_scratch;  // the kernel's two box-sum planes, kept between frames
+
+  // warmup() and fuse() on the calling thread (with shared_cpu, on a worker).
+  void warmup_here(cv::Size size);
+  void fuse_here(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& out, ChannelOrder order);
 };
 
 namespace {
@@ -164,12 +173,6 @@ Fuser::Fuser(const FuserOptions& o) try : impl_(std::make_unique<Impl>()) {
     throw Error("threads=" + std::to_string(o.threads) + ": must be 0 (one per core) to " +
                 std::to_string(kMaxThreads));
   const std::string path = resolve_model_path(o.model);
-  impl_->file = load_model_file(path, o.arch);
-  impl_->net = nn::TimNet(impl_->file.arch);
-  nn::load_state(*impl_->net, impl_->file.weights, path);
-  impl_->file.weights.tensors.clear();  // now owned by the network
-  impl_->net->eval();
-
   // LibTorch may start with a single intra-op thread: use every core by default.
   // Applied per call, on the calling thread (see use_threads), not process-wide.
   impl_->threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -181,6 +184,9 @@ Fuser::Fuser(const FuserOptions& o) try : impl_(std::make_unique<Impl>()) {
                                                   : "CUDA is not usable") +
                 " (use device=auto or cpu)");
   impl_->device = dev;
+  // A GPU runs one frame at a time well and needs no CPU workers.
+  impl_->shared_cpu = o.shared_cpu && dev == Device::Cpu;
+  if (impl_->shared_cpu) impl_->threads = 1;  // one task, one core
   impl_->tdev = dev == Device::Cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
   impl_->precision = o.precision;
   if (o.precision == Precision::Fp16 && dev != Device::Cuda)
@@ -190,9 +196,9 @@ Fuser::Fuser(const FuserOptions& o) try : impl_(std::make_unique<Impl>()) {
   impl_->dtype = o.precision == Precision::Fp32 ? torch::kFloat32
                  : o.precision == Precision::Fp16 ? torch::kFloat16
                                                   : torch::kBFloat16;
-  impl_->net->to(impl_->tdev, impl_->dtype);
-  if (dev == Device::Cpu) impl_->net->to_channels_last();
-  impl_->net->fold_bn();  // last: folded weights are not parameters, so .to() would not move them
+  // Read, built, moved and folded once per process for all Fusers of this file.
+  impl_->model = prepared_model(path, o.arch, dev, o.precision);
+  impl_->net = impl_->model->net;
   if (o.precision != Precision::Fp32) {
     try {  // Not every LibTorch build has every kernel in reduced precision.
       warmup(cv::Size(16, 16));
@@ -207,25 +213,25 @@ Fuser::Fuser(const FuserOptions& o) try : impl_(std::make_unique<Impl>()) {
 
 Fuser::~Fuser() = default;
 
-void Fuser::warmup(cv::Size size) {
+void Fuser::Impl::warmup_here(cv::Size size) {
   check_size(size.width, size.height);
   try {
     c10::InferenceMode guard;
-    impl_->begin_frame(size);
-    FrameMemory::Scope reuse(impl_->memory);
-    auto z = torch::zeros({1, 1, size.height, size.width}, torch::TensorOptions().device(impl_->tdev));
-    if (impl_->device == Device::Cpu) {  // the path fuse() takes
+    begin_frame(size);
+    FrameMemory::Scope reuse(memory);
+    auto z = torch::zeros({1, 1, size.height, size.width}, torch::TensorOptions().device(tdev));
+    if (device == Device::Cpu) {  // the path fuse() takes
       std::vector<uint8_t> out(static_cast<size_t>(size.area()));
-      impl_->run_u8(z, z, out.data());
+      run_u8(z, z, out.data());
     } else {
-      impl_->run(z, z);
+      run(z, z);
     }
   } catch (...) {
     rethrow_as_error("inference failed: ");
   }
 }
 
-void Fuser::fuse(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& out, ChannelOrder order) {
+void Fuser::Impl::fuse_here(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& out, ChannelOrder order) {
   check_inputs(ir, vis);
   if (!out.empty() && (out.size() != vis.size() || out.type() != vis.type()))
     throw Error("output image must match the visible image's size and type");
@@ -233,11 +239,11 @@ void Fuser::fuse(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& out, ChannelOrd
   const int H = vis.rows, W = vis.cols;
   try {
     // Every plane and CPU tensor is reused from the previous frame of this size.
-    impl_->begin_frame(vis.size());
-    FrameMemory::Scope reuse(impl_->memory);
-    if (impl_->device == Device::Cpu) {
+    begin_frame(vis.size());
+    FrameMemory::Scope reuse(memory);
+    if (device == Device::Cpu) {
       // CPU: OpenCV for the cheap colour maths, LibTorch for the network.
-      Impl& m = *impl_;
+      Impl& m = *this;
       const cv::Mat* vis_y = &vis;
       if (vis.channels() > 1) {
         luma_of(vis, order, m.vis_y);
@@ -260,7 +266,7 @@ void Fuser::fuse(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& out, ChannelOrd
     }
     // GPU: upload the raw frames once; colour maths and the network stay on
     // the device; one download of the finished frame.
-    auto dev = impl_->tdev;
+    auto dev = tdev;
     auto vis_t = view_of(vis).to(dev, /*non_blocking=*/true);
     torch::Tensor ir_u;
     if (ir.type() == CV_16UC1) {
@@ -270,7 +276,7 @@ void Fuser::fuse(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& out, ChannelOrd
       ir_u = luma_fixed(view_of(ir).to(dev), order).to(torch::kFloat32).div(255.0);
     }
     auto vy = luma_fixed(vis_t, order);
-    auto fy = impl_->run(ir_u.view({1, 1, H, W}), vy.to(torch::kFloat32).div(255.0).view({1, 1, H, W}))
+    auto fy = run(ir_u.view({1, 1, H, W}), vy.to(torch::kFloat32).div(255.0).view({1, 1, H, W}))
                   .to(torch::kUInt8)
                   .view({H, W});
     torch::Tensor res;
@@ -299,17 +305,33 @@ void Fuser::fuse(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& out, ChannelOrd
   }
 }
 
+void Fuser::warmup(cv::Size size) {
+  if (!impl_->shared_cpu) return impl_->warmup_here(size);
+  SharedCpu::process().run(SharedCpu::Clock::now(), [&] { impl_->warmup_here(size); });
+}
+
+void Fuser::fuse(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& out, ChannelOrder order) {
+  fuse(ir, vis, out, order, SharedCpu::Clock::now());
+}
+
+void Fuser::fuse(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& out, ChannelOrder order,
+                 std::chrono::steady_clock::time_point deadline) {
+  if (!impl_->shared_cpu) return impl_->fuse_here(ir, vis, out, order);
+  SharedCpu::process().run(deadline, [&] { impl_->fuse_here(ir, vis, out, order); });
+}
+
 cv::Mat Fuser::fuse(const cv::Mat& ir, const cv::Mat& vis, ChannelOrder order) {
   cv::Mat out;
   fuse(ir, vis, out, order);
   return out;
 }
 
-const ArchSpec& Fuser::arch() const { return impl_->file.arch; }
-const std::string& Fuser::model_path() const { return impl_->file.path; }
+const ArchSpec& Fuser::arch() const { return impl_->model->file.arch; }
+const std::string& Fuser::model_path() const { return impl_->model->file.path; }
 Device Fuser::device() const { return impl_->device; }
 Precision Fuser::precision() const { return impl_->precision; }
 int Fuser::threads() const { return impl_->threads; }
+bool Fuser::shared_cpu() const { return impl_->shared_cpu; }
 int Fuser::threads_in_last_forward() const { return impl_->threads_seen; }
 size_t Fuser::tensor_memory_bytes() const { return impl_->memory.allocated_bytes(); }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "timfusion/error.h"
+#include "timfusion/shared_cpu.h"
 
 namespace timfusion {
 
@@ -29,6 +30,9 @@ struct Worker {
   ChannelOrder order = ChannelOrder::BGR;
   std::string error;  // empty: the job succeeded
   double ms = 0;      // the job's time on this worker
+  // Shared CPU (FuserOptions::shared_cpu): no thread of its own; the job is
+  // this task, and the fields above are written by it before it finishes.
+  SharedCpu::Ticket task;
 };
 
 }  // namespace
@@ -40,10 +44,49 @@ struct FuserPool::Impl {
   mutable std::condition_variable done_cv;  // callers wait here for a job's end
   uint64_t started = 0, finished = 0;       // frames; the oldest in flight is finished % capacity
   bool stopping = false;
+  bool shared = false;  // jobs run as tasks on SharedCpu::process(), not on the workers' threads
 
   int capacity() const { return static_cast<int>(workers.size()); }
   Worker& oldest() { return *workers[finished % workers.size()]; }
   const Worker& oldest() const { return *workers[finished % workers.size()]; }
+
+  // The job's work, outside the lock (shared by both kinds of worker).
+  static void do_job(Worker& w, bool warm, cv::Size size, cv::Mat ir, cv::Mat vis, cv::Mat out, ChannelOrder order,
+                     std::string& error, double& ms) {
+    const auto t0 = Clock::now();
+    try {
+      if (warm) {
+        w.fuser->warmup(size);
+      } else {
+        const uchar* target = out.data;
+        w.fuser->fuse(ir, vis, out, order);
+        // fuse() writes into a matching preallocated out; a new buffer
+        // would mean the caller's frame never got the result.
+        if (out.data != target) error = "the fused frame was not written into the given output image";
+      }
+    } catch (const std::exception& e) {
+      error = e.what();
+      if (error.empty()) error = "fusion failed";
+    } catch (...) {
+      error = "fusion failed with an unknown error";
+    }
+    ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  }
+
+  // Shared CPU: queue w's job as a task; it reports like a worker thread.
+  void submit(Worker& w, SharedCpu::Clock::time_point deadline) {
+    w.task = SharedCpu::process().submit(deadline, [this, &w, warm = w.warm_job, size = w.warm_size, ir = w.ir,
+                                                    vis = w.vis, out = w.out, order = w.order] {
+      std::string error;
+      double ms = 0;
+      do_job(w, warm, size, ir, vis, out, order, error, ms);
+      std::lock_guard<std::mutex> lock(mu);
+      w.error = std::move(error);
+      w.ms = ms;
+      w.done = true;
+      done_cv.notify_all();
+    });
+  }
 
   void run(Worker& w) {
     std::unique_lock<std::mutex> lock(mu);
@@ -57,24 +100,8 @@ struct FuserPool::Impl {
       lock.unlock();
 
       std::string error;
-      const auto t0 = Clock::now();
-      try {
-        if (warm) {
-          w.fuser->warmup(size);
-        } else {
-          const uchar* target = out.data;
-          w.fuser->fuse(ir, vis, out, order);
-          // fuse() writes into a matching preallocated out; a new buffer
-          // would mean the caller's frame never got the result.
-          if (out.data != target) error = "the fused frame was not written into the given output image";
-        }
-      } catch (const std::exception& e) {
-        error = e.what();
-        if (error.empty()) error = "fusion failed";
-      } catch (...) {
-        error = "fusion failed with an unknown error";
-      }
-      const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+      double ms = 0;
+      do_job(w, warm, size, ir, vis, out, order, error, ms);
 
       lock.lock();
       w.error = std::move(error);
@@ -101,13 +128,16 @@ FuserPool::FuserPool(const FuserOptions& options, int workers) : impl_(std::make
   if (workers < 1) throw Error("a FuserPool needs at least one worker");
   if (options.device == Device::Cuda) throw Error("frames in parallel are a CPU feature (device=cuda given)");
   FuserOptions one = options;
-  one.threads = std::max(1, options.threads);  // per worker; 0 would mean every core for each
+  one.threads = options.shared_cpu ? 1 : std::max(1, options.threads);  // per worker; 0 would mean every core for each
   one.device = Device::Cpu;
+  one.shared_cpu = false;  // the pool itself submits the whole job
+  impl_->shared = options.shared_cpu;
   for (int i = 0; i < workers; ++i) {
     auto w = std::make_unique<Worker>();
     w->fuser = std::make_unique<Fuser>(one);
     impl_->workers.push_back(std::move(w));
   }
+  if (impl_->shared) return;  // the shared CPU's workers run the jobs
   for (auto& w : impl_->workers) {
     Worker* worker = w.get();
     worker->thread = std::thread([this, worker] { impl_->run(*worker); });
@@ -139,6 +169,11 @@ int FuserPool::in_flight() const {
 }
 
 void FuserPool::start(const cv::Mat& ir, const cv::Mat& vis, const cv::Mat& out, ChannelOrder order) {
+  start(ir, vis, out, order, SharedCpu::Clock::now());
+}
+
+void FuserPool::start(const cv::Mat& ir, const cv::Mat& vis, const cv::Mat& out, ChannelOrder order,
+                      std::chrono::steady_clock::time_point deadline) {
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
     if (impl_->started - impl_->finished >= static_cast<uint64_t>(impl_->workers.size()))
@@ -154,6 +189,7 @@ void FuserPool::start(const cv::Mat& ir, const cv::Mat& vis, const cv::Mat& out,
     w.done = false;
     w.has_job = true;
     ++impl_->started;
+    if (impl_->shared) impl_->submit(w, deadline);
   }
   impl_->job_cv.notify_all();
 }
@@ -186,6 +222,7 @@ void FuserPool::warmup(cv::Size size) {
       w->error.clear();
       w->done = false;
       w->has_job = true;
+      if (impl_->shared) impl_->submit(*w, SharedCpu::Clock::now());
     }
   }
   impl_->job_cv.notify_all();

@@ -1,5 +1,7 @@
 #include "timfusion/model_file.h"
 
+#include <atomic>
+
 #include <cstdlib>
 #include <filesystem>
 #include <vector>
@@ -61,6 +63,12 @@ ArchSpec model_arch(const SafetensorsFile& header, const std::string& arch_overr
   return arch;
 }
 
+namespace {
+std::atomic<uint64_t> g_model_file_reads{0};
+}  // namespace
+
+uint64_t model_file_reads() { return g_model_file_reads.load(); }
+
 ModelFile load_model_file(const std::string& path, const std::string& arch_override) {
   if (path.empty()) throw Error("no model file given");
   std::error_code exists_ec;
@@ -82,6 +90,7 @@ ModelFile load_model_file(const std::string& path, const std::string& arch_overr
   m.weights = read_safetensors_checked(path, [&](const SafetensorsFile& header) { m.arch = model_arch(header, arch_override); });
   auto prov = m.weights.metadata.find("timfusion.provenance");
   m.provenance = prov != m.weights.metadata.end() ? prov->second : "{}";
+  ++g_model_file_reads;
   return m;
 }
 

@@ -1,6 +1,7 @@
 // timfusion: the fusion engine. Loads a TIM weight file, builds the network
 // on the chosen device and fuses IR + visible images. No torch types leak.
 #pragma once
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -29,6 +30,10 @@ struct FuserOptions {
   // one per core. Applied on the thread that calls fuse()/warmup(), so
   // Fusers with different counts in one process do not affect each other.
   int threads = 0;
+  // Run each frame as a task on the process's shared CPU (shared_cpu.h) with
+  // one intra-op thread, instead of on the calling thread with `threads`
+  // (then ignored): what many Fusers in one process (many rigs) should do.
+  bool shared_cpu = false;
 };
 
 class Fuser {
@@ -47,6 +52,11 @@ class Fuser {
   void fuse(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& out,
             ChannelOrder order = ChannelOrder::BGR);
   cv::Mat fuse(const cv::Mat& ir, const cv::Mat& vis, ChannelOrder order = ChannelOrder::BGR);
+  // With shared_cpu: the frame's deadline orders it among the process's
+  // waiting frames (earliest first); the overloads above use "now". Without
+  // shared_cpu it is ignored.
+  void fuse(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& out, ChannelOrder order,
+            std::chrono::steady_clock::time_point deadline);
 
   // Runs one frame of this size so that the first real frame is not slow.
   void warmup(cv::Size size);
@@ -55,7 +65,8 @@ class Fuser {
   const std::string& model_path() const;
   Device device() const;  // the device actually used (never Auto)
   Precision precision() const;
-  int threads() const;  // the intra-op thread count in effect (0 resolved)
+  int threads() const;  // the intra-op thread count in effect (0 resolved; 1 with shared_cpu)
+  bool shared_cpu() const;
   // LibTorch's intra-op thread count seen inside the last forward pass (0
   // before the first): lets tests and tools check that threads took effect.
   int threads_in_last_forward() const;

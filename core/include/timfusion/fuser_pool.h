@@ -53,6 +53,11 @@ class FuserPool {
   // are used until finish_oldest() has returned for this frame: keep them
   // alive and unchanged, and read out only after that.
   void start(const cv::Mat& ir, const cv::Mat& vis, const cv::Mat& out, ChannelOrder order);
+  // With options.shared_cpu, the workers' jobs are tasks on the process's
+  // shared CPU (shared_cpu.h; the pool then has no threads of its own) and
+  // the deadline orders this frame among the process's waiting frames.
+  void start(const cv::Mat& ir, const cv::Mat& vis, const cv::Mat& out, ChannelOrder order,
+             std::chrono::steady_clock::time_point deadline);
   // Whether the oldest frame in flight is done (false when none is in flight).
   bool oldest_done() const;
   // Waits up to timeout for the oldest frame in flight; true when it is done.

@@ -7,6 +7,7 @@
 // A file without timfusion.arch (e.g. a converted official checkpoint)
 // loads when the architecture is named by the caller.
 #pragma once
+#include <cstdint>
 #include <map>
 #include <string>
 
@@ -26,6 +27,10 @@ struct ModelFile {
 // over the file's metadata. Throws Error naming the file and the problem.
 // Tensor names and shapes are checked later against the built network.
 ModelFile load_model_file(const std::string& path, const std::string& arch_override = "");
+// Weight files read in full by load_model_file in this process so far. Fusers
+// share one prepared network per file (fuser.h), so a process with many
+// Fusers or elements of one model reads its file once (tests check it).
+uint64_t model_file_reads();
 
 // Stores the self-description in `file`'s metadata: timfusion.arch, and
 // timfusion.provenance unless `provenance_json` is empty (a JSON object gets
