@@ -85,7 +85,7 @@ double Engine::warmup(cv::Size size) {
   auto t0 = std::chrono::steady_clock::now();
   fuser_->warmup(size);
   warmed_ = size;
-  wide_ = wide_fuser_ && fuser_->tensor_memory_bytes() > kMaxFrameMemoryInFlight;
+  wide_ = wide_fuser_ && !timfusion::FuserPool::frames_fit(*fuser_);
   if (wide_) {
     fuser_->release_memory();
     wide_fuser_->warmup(size);
@@ -103,7 +103,7 @@ timfusion::FuserPool* Engine::frame_workers_for(cv::Size size) {
       fuser_->warmup(size);
       warmed_ = size;
     }
-    workers_allowed_ = fuser_->tensor_memory_bytes() <= kMaxFrameMemoryInFlight;
+    workers_allowed_ = timfusion::FuserPool::frames_fit(*fuser_);
     if (workers_allowed_) frame_workers_->warmup(size);  // every worker's first frame, side by side
     workers_size_ = size;
   }
@@ -128,7 +128,7 @@ void Engine::fuse(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& out, timfusion
   last_threads_ = fuser_->threads_in_last_forward();
   if (warmed_ != vis.size()) {  // the first frame at this size decides its path
     warmed_ = vis.size();
-    wide_ = wide_fuser_ && fuser_->tensor_memory_bytes() > kMaxFrameMemoryInFlight;
+    wide_ = wide_fuser_ && !timfusion::FuserPool::frames_fit(*fuser_);
     if (wide_) fuser_->release_memory();
   }
 }

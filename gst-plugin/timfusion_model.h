@@ -55,7 +55,7 @@ class Engine {
   double warmup(cv::Size size);
   // Fuser::fuse, serialised (one frame at a time per engine). On the shared
   // CPU the deadline orders the frame among all elements' frames; a frame
-  // too large for one core (kMaxFrameMemoryInFlight) runs on the wide Fuser,
+  // over the memory rule (FuserPool::frames_fit) runs on the wide Fuser,
   // split over every core, instead.
   void fuse(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& out, timfusion::ChannelOrder order,
             std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::now());
@@ -66,14 +66,9 @@ class Engine {
   timfusion::FuserPool* frame_workers() { return frame_workers_.get(); }
   // The frame workers for frames of this size, warmed up at it (all at once,
   // the first time at a size, when none is in flight), or null: no workers,
-  // or a frame needs more than kMaxFrameMemoryInFlight of tensor memory.
-  // Why the limit: each frame in flight holds its own intermediate tensors,
-  // and a model whose frames need that much has layers large enough for the
-  // intra-op threads to split well (ivif-light at 640x480: ~1 GB, 1.86x at 2
-  // threads), while a small one (ivif-rt: tens of MB) gains most from whole
-  // frames. The engine's own Fuser then gives back its frame memory.
+  // or a frame of this size breaks the memory rule (FuserPool::frames_fit).
+  // The engine's own Fuser then gives back its frame memory.
   timfusion::FuserPool* frame_workers_for(cv::Size size);
-  static constexpr size_t kMaxFrameMemoryInFlight = size_t{256} << 20;
 
  private:
   timfusion::FuserOptions options_;

@@ -161,6 +161,8 @@ FuserPool::~FuserPool() {
 
 int FuserPool::workers_for(int threads) { return std::clamp(threads, 1, kMaxWorkers); }
 
+bool FuserPool::frames_fit(const Fuser& warmed) { return warmed.tensor_memory_bytes() <= kMaxFrameMemoryInFlight; }
+
 int FuserPool::capacity() const { return impl_->capacity(); }
 
 int FuserPool::in_flight() const {

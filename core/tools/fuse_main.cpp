@@ -176,9 +176,22 @@ int main(int argc, char** argv) {
     // Whole pairs side by side (as the element does with frames in a non-live
     // pipeline): small networks do not scale when one image is split over the
     // cores, and reading and writing the images runs in parallel too.
-    const int workers = fuser.device() == Device::Cpu
+    const int max_workers = fuser.device() == Device::Cpu
                             ? std::min(FuserPool::workers_for(fuser.threads()), std::max(1, static_cast<int>(pairs.size())))
                             : 1;
+    int workers = max_workers;
+    if (workers > 1) {
+      // The memory rule (FuserPool::frames_fit), judged on the first pair's size:
+      // ivif-light at 640x480 needs ~1 GB a frame, so its pairs go one at a time over the threads.
+      try {
+        const LoadedPair first = read_pair(pairs[0].ir, pairs[0].vis, a.resize_ir);
+        fuser.warmup(first.vis.size());
+        if (!FuserPool::frames_fit(fuser)) workers = 1;
+        if (workers > 1) fuser.release_memory();
+      } catch (const std::exception&) {
+        // That pair is reported when its turn comes; the others go side by side.
+      }
+    }
     std::vector<std::unique_ptr<Fuser>> own;  // one per worker (when there are several)
     if (workers > 1) {
       FuserOptions per_worker = a.fuser;

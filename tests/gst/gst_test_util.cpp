@@ -61,6 +61,9 @@ timfusion::Fuser& fuser_for(const std::string& model, const std::string& arch) {
     o.model = model;
     o.arch = arch;
     o.device = timfusion::Device::Cpu;
+    // As the element's default (threads=0: each frame whole on one core of the
+    // shared CPU); more intra-op threads may sum in another order.
+    o.threads = 1;
     f = std::make_unique<timfusion::Fuser>(o);
   }
   return *f;

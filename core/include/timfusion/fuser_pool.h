@@ -43,6 +43,15 @@ class FuserPool {
   // threads. The element and timfusion-fuse both size their pools this way.
   static constexpr int kMaxWorkers = 4;
   static int workers_for(int threads);
+  // The memory rule, the one place it lives: frames go side by side only
+  // while one frame needs at most this much tensor memory, measured on a
+  // Fuser that has fused (or warmed up at) that frame size. Each frame in
+  // flight holds its own intermediate tensors, and a model whose frames need
+  // that much has layers large enough for intra-op threads to split well
+  // (ivif-light at 640x480: ~1 GB a frame, 1.86x at 2 threads), while a small
+  // one (ivif-rt: tens of MB) gains most from whole frames.
+  static constexpr size_t kMaxFrameMemoryInFlight = size_t{256} << 20;
+  static bool frames_fit(const Fuser& warmed);
 
   int capacity() const;   // the number of workers: frames that can be in flight
   int in_flight() const;  // started and not yet finished
