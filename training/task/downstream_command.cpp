@@ -13,6 +13,7 @@
 #include "run/command_config.h"
 #include "run/run_dir.h"
 #include "task/downstream.h"
+#include "task/downstream_config.h"
 #include "task/downstream_inputs.h"
 #include "task/downstream_report.h"
 #include "timfusion/error.h"
@@ -93,12 +94,13 @@ int cmd_downstream(int argc, char** argv, int first) {
   if (r->resume) throw UsageError("downstream runs cannot be resumed: run it again with another --out");
   const CommandConfig& cc = r->cfg;
   const Config& cfg = cc.base;
+  const DownstreamConfig dc = cc.typed_section<DownstreamConfig>();
   const std::string dir = r->dir;
-  if (cfg.i("threads") > 0) use_threads(static_cast<int>(cfg.i("threads")));
+  if (cfg.runtime.threads > 0) use_threads(static_cast<int>(cfg.runtime.threads));
 
   std::vector<DownstreamInput> rows;
   std::set<std::string> names;
-  for (const auto& e : cc.at("inputs")) {
+  for (const auto& e : dc.inputs) {
     if (!e.is_string()) throw Error("downstream.inputs: each entry is a string NAME=SPEC, got " + e.dump());
     DownstreamInput in = parse_downstream_input(e.get<std::string>());
     if (in.is_folder()) in.spec = absolute_path(in.spec);
@@ -107,21 +109,21 @@ int cmd_downstream(int argc, char** argv, int first) {
   }
   if (rows.empty()) throw Error("downstream.inputs is empty: give at least one --input");
 
-  const int classes = static_cast<int>(cfg.i("task.classes"));
+  const int classes = static_cast<int>(cfg.task.classes);
   const DataSource src = cfg.task_source();
   PairDataset all = PairDataset::load({src}, true, classes);
-  auto [train_pairs, test_pairs] = all.split_holdout(static_cast<size_t>(cfg.i("task.eval_pairs")));
-  const int64_t n_seeds = cc.i("seeds"), seed0 = cfg.i("seed"), steps = cfg.i("steps");
-  const double scale = cc.d("scale");
+  auto [train_pairs, test_pairs] = all.split_holdout(static_cast<size_t>(cfg.task.eval_pairs));
+  const int64_t n_seeds = dc.seeds, seed0 = cfg.optim.seed, steps = cfg.optim.steps;
+  const double scale = dc.scale;
 
   json res;
   res["tool"] = "timfusion-train downstream";
   res["git_commit"] = git_commit();
   res["command_line"] = r->command_line;
   res["data"] = src.str();
-  res["labels"] = cfg.s("task.labels");
+  res["labels"] = cfg.task.labels;
   res["classes"] = classes;
-  res["reference"] = cc.s("reference");
+  res["reference"] = dc.reference;
   json tr = json::array(), te = json::array();
   for (size_t i = 0; i < train_pairs.size(); ++i) tr.push_back(train_pairs.at(i).name);
   for (size_t i = 0; i < test_pairs.size(); ++i) te.push_back(test_pairs.at(i).name);
@@ -131,11 +133,11 @@ int cmd_downstream(int argc, char** argv, int first) {
                   {"test", te}};
   json seeds = json::array();
   for (int64_t s = 0; s < n_seeds; ++s) seeds.push_back(seed0 + s);
-  res["settings"] = {{"steps", steps}, {"batch", cfg.i("batch")}, {"crop", cfg.i("crop")}, {"flip", cfg.b("flip")},
-                     {"lr", cfg.d("lr")}, {"lr_min", cfg.d("lr_min")}, {"lr_schedule", cfg.s("lr_schedule")},
-                     {"warmup", cfg.i("warmup")}, {"scale", scale}, {"width", cfg.i("task.width")},
-                     {"parameters", seg_net_parameters(cfg.i("task.width"), classes)}, {"balance", cfg.b("task.balance")},
-                     {"seeds", seeds}, {"threads", cfg.i("threads")}};
+  res["settings"] = {{"steps", steps}, {"batch", cfg.optim.batch}, {"crop", cfg.optim.crop}, {"flip", cfg.optim.flip},
+                     {"lr", cfg.optim.lr}, {"lr_min", cfg.optim.lr_min}, {"lr_schedule", cfg.optim.lr_schedule},
+                     {"warmup", cfg.optim.warmup}, {"scale", scale}, {"width", cfg.task.width},
+                     {"parameters", seg_net_parameters(cfg.task.width, classes)}, {"balance", cfg.task.balance},
+                     {"seeds", seeds}, {"threads", cfg.runtime.threads}};
   std::set<int> present;
   for (size_t i = 0; i < test_pairs.size(); ++i) {
     const cv::Mat& l = test_pairs.at(i).label;
@@ -149,7 +151,7 @@ int cmd_downstream(int argc, char** argv, int first) {
   if (!r->quiet) {
     std::fprintf(stderr, "timfusion-train downstream: %zu inputs x %lld seeds x %lld steps; %zu training pairs, %zu test pairs (%s); run folder %s\n",
                  rows.size(), static_cast<long long>(n_seeds), static_cast<long long>(steps), train_pairs.size(),
-                 test_pairs.size(), cfg.s("task.labels").c_str(), dir.c_str());
+                 test_pairs.size(), cfg.task.labels.c_str(), dir.c_str());
     for (const auto& n : all.notes()) std::fprintf(stderr, "  note: %s\n", n.c_str());
   }
   // Read every input first: a missing fused image fails before any training.

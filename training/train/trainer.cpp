@@ -103,37 +103,37 @@ Trainer::Trainer(const CommandConfig& config, const std::string& run_dir, bool q
   // Where to train, first: a missing GPU is reported before any data is loaded.
   m.plan = resolve_device(m.cfg.base, true, parallel.local_rank >= 0 ? parallel.local_rank : parallel.rank);
   if (parallel.active()) {
-    const int64_t W = parallel.world_size, batch = m.cfg.base.i("batch"), tb = m.cfg.base.i("task.batch");
-    if (batch % W || (m.cfg.base.b("task.enabled") && tb > 0 && tb % W))
+    const int64_t W = parallel.world_size, batch = m.cfg.base.optim.batch, tb = m.cfg.base.task.batch;
+    if (batch % W || (m.cfg.base.task.enabled && tb > 0 && tb % W))
       throw Error("\"batch\" (" + std::to_string(batch) + (tb > 0 ? ") and \"task.batch\" (" + std::to_string(tb) : std::string()) +
                   ") must be multiples of the world size (" + std::to_string(W) + "): each rank takes an equal share");
     m.par = std::make_unique<DataParallel>(parallel);
   }
-  if (m.cfg.base.i("threads") > 0) torch::set_num_threads(static_cast<int>(m.cfg.base.i("threads")));
-  m.spec = ArchSpec::resolve(m.cfg.base.s("arch"));
-  if (m.cfg.base.i("channels") > 0) m.spec.channels = static_cast<int>(m.cfg.base.i("channels"));
+  if (m.cfg.base.runtime.threads > 0) torch::set_num_threads(static_cast<int>(m.cfg.base.runtime.threads));
+  m.spec = ArchSpec::resolve(m.cfg.base.model.arch);
+  if (m.cfg.base.model.channels > 0) m.spec.channels = static_cast<int>(m.cfg.base.model.channels);
   m.spec.validate();
-  m.task = m.cfg.base.b("task.enabled");
+  m.task = m.cfg.base.task.enabled;
   m.w = fusion_loss_weights(m.cfg.base);
 
-  if (!m.cfg.base.at("data").empty()) {
+  if (!m.cfg.base.data.empty()) {
     m.data = PairDataset::load(m.cfg.base.data_sources());
     m.notes = m.data.notes();
   }
   if (m.task) {
-    auto all = PairDataset::load({m.cfg.base.task_source()}, true, static_cast<int>(m.cfg.base.i("task.classes")));
+    auto all = PairDataset::load({m.cfg.base.task_source()}, true, static_cast<int>(m.cfg.base.task.classes));
     for (const auto& n : all.notes()) m.notes.push_back(n);
-    std::tie(m.task_train, m.task_eval) = all.split_holdout(static_cast<size_t>(m.cfg.base.i("task.eval_pairs")));
-    if (m.cfg.base.b("task.balance"))
-      m.class_weight = balanced_class_weights(m.task_train.class_counts(static_cast<int>(m.cfg.base.i("task.classes"))));
+    std::tie(m.task_train, m.task_eval) = all.split_holdout(static_cast<size_t>(m.cfg.base.task.eval_pairs));
+    if (m.cfg.base.task.balance)
+      m.class_weight = balanced_class_weights(m.task_train.class_counts(static_cast<int>(m.cfg.base.task.classes)));
     // Without separate fusion data the fusion losses use the task batch.
-    m.fuse_task_batch = m.cfg.base.at("data").empty();
+    m.fuse_task_batch = m.cfg.base.data.empty();
   }
 
-  torch::manual_seed(static_cast<uint64_t>(m.cfg.base.i("seed")));
+  torch::manual_seed(static_cast<uint64_t>(m.cfg.base.optim.seed));
   m.net = nn::TimNet(m.spec);
-  if (!m.cfg.base.s("init").empty()) {
-    load_init(*m.net, m.spec, m.cfg.base.s("init"), m.cfg.base.s("arch"));
+  if (!m.cfg.base.model.init.empty()) {
+    load_init(*m.net, m.spec, m.cfg.base.model.init, m.cfg.base.model.arch);
   }
   m.net->to(m.plan.device);
   m.net->train();
@@ -142,10 +142,10 @@ Trainer::Trainer(const CommandConfig& config, const std::string& run_dir, bool q
   m.scale = LossScale(fp16), m.tscale = LossScale(fp16), m.bscale = LossScale(fp16);
   if (m.class_weight.defined()) m.class_weight = m.class_weight.to(m.plan.device);
   if (m.task) {
-    const int64_t width = m.cfg.base.i("task.width"), classes = m.cfg.base.i("task.classes");
-    torch::manual_seed(static_cast<uint64_t>(m.cfg.base.i("seed")) + 1);
+    const int64_t width = m.cfg.base.task.width, classes = m.cfg.base.task.classes;
+    torch::manual_seed(static_cast<uint64_t>(m.cfg.base.optim.seed) + 1);
     m.tnet = SegNet(1, width, classes);
-    torch::manual_seed(static_cast<uint64_t>(m.cfg.base.i("seed")) + 1);  // the baseline starts identical
+    torch::manual_seed(static_cast<uint64_t>(m.cfg.base.optim.seed) + 1);  // the baseline starts identical
     m.bnet = SegNet(1, width, classes);
     m.tnet->to(m.plan.device);
     m.bnet->to(m.plan.device);
@@ -176,9 +176,9 @@ SafetensorsFile Trainer::task_state() const {
 StepStats Trainer::step(int64_t k) { return impl_->step(k); }
 
 std::vector<torch::Tensor> Trainer::Impl::host_batch(int64_t k) const {
-  const uint64_t seed = static_cast<uint64_t>(cfg.base.i("seed"));
-  const int batch = static_cast<int>(cfg.base.i("batch")), crop = static_cast<int>(cfg.base.i("crop"));
-  const bool flip = cfg.base.b("flip");
+  const uint64_t seed = static_cast<uint64_t>(cfg.base.optim.seed);
+  const int batch = static_cast<int>(cfg.base.optim.batch), crop = static_cast<int>(cfg.base.optim.crop);
+  const bool flip = cfg.base.optim.flip;
   // The global batch is drawn whole, as in one process; this rank keeps its share.
   auto share = [&](const Batch& b) { return par ? share_of(b, par->rank(), par->world_size()) : b; };
   std::vector<torch::Tensor> out;
@@ -195,14 +195,14 @@ std::vector<torch::Tensor> Trainer::Impl::host_batch(int64_t k) const {
     out.push_back(planes(b.ir, b));
     out.push_back(planes(b.vis, b));
     push_means(out, b);
-    if (const double noise = cfg.base.d("noise"); noise > 0) {
+    if (const double noise = cfg.base.noise.sigma; noise > 0) {
       // Noisy inputs, clean targets (sensor_noise.h). The noise is drawn for
       // the whole global batch, so each rank gets the rows one process would.
       for (int s : {0, 1}) {
         auto clean = host_planes(s ? whole.vis : whole.ir, whole.n, whole.h, whole.w);
         torch::Tensor x;
-        if (cfg.base.s("noise_model") == "lowlight")
-          x = s ? add_lowlight_visible_noise(clean, noise, seed, k, s) : add_lowlight_ir_noise(clean, cfg.base.d("noise_ir"), seed, k, s);
+        if (cfg.base.noise.model == "lowlight")
+          x = s ? add_lowlight_visible_noise(clean, noise, seed, k, s) : add_lowlight_ir_noise(clean, cfg.base.noise.ir, seed, k, s);
         else
           x = add_sensor_noise(clean, noise, seed, k, s);
         if (par) x = x.chunk(par->world_size(), 0)[par->rank()].contiguous();
@@ -211,8 +211,8 @@ std::vector<torch::Tensor> Trainer::Impl::host_batch(int64_t k) const {
     }
   }
   if (task) {
-    const int tb = cfg.base.i("task.batch") > 0 ? static_cast<int>(cfg.base.i("task.batch")) : batch;
-    const int tc = cfg.base.i("task.crop") > 0 ? static_cast<int>(cfg.base.i("task.crop")) : crop;
+    const int tb = cfg.base.task.batch > 0 ? static_cast<int>(cfg.base.task.batch) : batch;
+    const int tc = cfg.base.task.crop > 0 ? static_cast<int>(cfg.base.task.crop) : crop;
     Batch b = share(task_train.sample(seed, k, /*stream=*/1, tb, tc, flip));
     out.push_back(planes(b.ir, b));
     out.push_back(planes(b.vis, b));
@@ -245,7 +245,7 @@ StepStats Trainer::Impl::step(int64_t k) {
     vis = in[next++];
     means.ir = in[next++];
     means.vis = in[next++];
-    if (cfg.base.d("noise") > 0) {
+    if (cfg.base.noise.sigma > 0) {
       auto noisy_ir = in[next++], noisy_vis = in[next++];
       fused = forward(noisy_ir, noisy_vis, means);  // the losses below compare with the clean crops
     } else {
@@ -262,8 +262,8 @@ StepStats Trainer::Impl::step(int64_t k) {
     // detached), theta_T <- argmin L_task(T(F(x)), y), approximated by
     // task.inner_steps Adam steps.
     auto detached = tfused.detach();
-    const double tlr = cfg.base.d("task.lr");
-    for (int64_t i = 0; i < cfg.base.i("task.inner_steps"); ++i) {
+    const double tlr = cfg.base.task.lr;
+    for (int64_t i = 0; i < cfg.base.task.inner_steps; ++i) {
       topt->zero_grad();
       auto l = task_loss(segment(tnet, detached), y, class_weight);
       tscale.scaled(l).backward();
@@ -271,7 +271,7 @@ StepStats Trainer::Impl::step(int64_t k) {
       if (tscale.unscale({tnet.ptr().get()})) topt->step(tlr);
       st.task_lower = l.item<double>();
     }
-    if (cfg.base.b("task.baseline")) {
+    if (cfg.base.task.baseline) {
       bopt->zero_grad();
       auto l = task_loss(segment(bnet, tvis), y, class_weight);
       bscale.scaled(l).backward();
@@ -285,12 +285,12 @@ StepStats Trainer::Impl::step(int64_t k) {
   }
   FusionLosses l = fusion_losses(fused, ir, vis, w, means);
   torch::Tensor total = l.total;
-  if (task) total = total + cfg.base.d("task.lambda") * upper_task;
+  if (task) total = total + cfg.base.task.lambda * upper_task;
   opt->zero_grad();
   scale.scaled(total).backward();
   if (par) par->average_gradients(*net);  // before unscaling: every rank takes the same decision
   if (scale.unscale({net.ptr().get()})) {  // fp16: a step with Inf/NaN gradients is skipped
-    if (cfg.base.d("grad_clip") > 0) clip_grad_norm(*net, cfg.base.d("grad_clip"));
+    if (cfg.base.optim.grad_clip > 0) clip_grad_norm(*net, cfg.base.optim.grad_clip);
     opt->step(st.lr);
   }
   st.loss = total.item<double>();
@@ -347,8 +347,8 @@ void Trainer::Impl::load_checkpoint(const std::string& path) {
 
 void Trainer::Impl::preview(const std::string& path) {
   const PairDataset& src = fuse_task_batch ? task_eval : data;
-  const int side = static_cast<int>(cfg.base.i("preview_size"));
-  const size_t n = std::min<size_t>(src.size(), static_cast<size_t>(cfg.base.i("preview_pairs")));
+  const int side = static_cast<int>(cfg.base.output.preview_size);
+  const size_t n = std::min<size_t>(src.size(), static_cast<size_t>(cfg.base.output.preview_pairs));
   if (n == 0) return;
   torch::NoGradGuard ng;
   net->eval();
@@ -404,7 +404,7 @@ nlohmann::json Trainer::Impl::task_evaluation() {
   net->eval();
   tnet->eval();
   bnet->eval();
-  const int C = static_cast<int>(cfg.base.i("task.classes"));
+  const int C = static_cast<int>(cfg.base.task.classes);
   Confusion on_fused(C), on_vis(C), base_vis(C);
   double l_fused = 0, l_vis = 0, l_base = 0;
   for (size_t i = 0; i < task_eval.size(); ++i) {
@@ -437,13 +437,13 @@ nlohmann::json Trainer::Impl::task_evaluation() {
     for (int64_t c = 0; c < class_weight.size(0); ++c) weights.push_back(class_weight[c].item<double>());
   nlohmann::json out = {{"held_out_pairs", names},
                         {"labels", cfg.base.task_source().labels},
-                        {"lambda", cfg.base.d("task.lambda")},
+                        {"lambda", cfg.base.task.lambda},
                         {"class_weights", weights},
                         {"steps", done},
                         {"task_net_on_fused", entry(on_fused, l_fused, "fused image, task net trained on fused images")},
                         {"task_net_on_visible", entry(on_vis, l_vis, "visible Y fed to the task net trained on fused images")}};
   // Without task.baseline the baseline net was never trained: no row for it.
-  if (cfg.base.b("task.baseline"))
+  if (cfg.base.task.baseline)
     out["baseline_on_visible"] = entry(base_vis, l_base, "visible Y, task net trained on visible only");
   return out;
 }
@@ -464,8 +464,8 @@ int Trainer::run(long stop_at, bool resume, const std::string& command_line) {
     if (!m.quiet)
       std::fprintf(stderr, "timfusion-train: resuming %s at step %lld\n", dir.c_str(), static_cast<long long>(m.done));
   }
-  if (m.done > m.cfg.base.i("steps"))
-    throw Error(ckpt + " is at step " + std::to_string(m.done) + ", beyond steps = " + std::to_string(m.cfg.base.i("steps")));
+  if (m.done > m.cfg.base.optim.steps)
+    throw Error(ckpt + " is at step " + std::to_string(m.done) + ", beyond steps = " + std::to_string(m.cfg.base.optim.steps));
   m.sessions.push_back(command_line);
   const std::string commit = git_commit();  // of the code that runs now, not at the end
   if (writer) write_run_config(m.cfg, dir);
@@ -486,7 +486,7 @@ int Trainer::run(long stop_at, bool resume, const std::string& command_line) {
     write_curve_png(dir + "/loss_curve.png", "timfusion-train: " + fs::path(dir).filename().string(), s);
   };
 
-  const int64_t steps = m.cfg.base.i("steps"), pv_every = m.cfg.base.i("preview_every");
+  const int64_t steps = m.cfg.base.optim.steps, pv_every = m.cfg.base.output.preview_every;
   if (!m.quiet) {
     std::fprintf(stderr, "timfusion-train: %s, %d channels, %lld parameters; run folder %s\n", m.spec.name.c_str(),
                  m.spec.channels, static_cast<long long>(nn::count_parameters(*m.net)), dir.c_str());
@@ -499,10 +499,10 @@ int Trainer::run(long stop_at, bool resume, const std::string& command_line) {
     std::fprintf(stderr, "  device: %s\n", m.plan.describe().c_str());
     if (m.par)
       std::fprintf(stderr, "  data-parallel: %d processes (Gloo), %lld crops each per step\n", m.par->world_size(),
-                   static_cast<long long>(m.cfg.base.i("batch") / m.par->world_size()));
+                   static_cast<long long>(m.cfg.base.optim.batch / m.par->world_size()));
   }
 
-  StepLoop loop("train", dir, steps, m.cfg.base.i("checkpoint_every"), stop_at, m.quiet);
+  StepLoop loop("train", dir, steps, m.cfg.base.output.checkpoint_every, stop_at, m.quiet);
   StepStats st;
   loop.step = [&] { st = m.step(m.done); };
   DivergenceGuard divergence;
@@ -510,7 +510,7 @@ int Trainer::run(long stop_at, bool resume, const std::string& command_line) {
     divergence.check(st.loss, m.done);
     if (!writer) return std::string();
     log.append({static_cast<double>(m.done), st.loss, st.intensity, st.gradient, st.ssim, m.task ? st.task : NAN,
-                m.task ? st.task_lower : NAN, m.task && m.cfg.base.b("task.baseline") ? st.baseline : NAN, st.lr, m.elapsed});
+                m.task ? st.task_lower : NAN, m.task && m.cfg.base.task.baseline ? st.baseline : NAN, st.lr, m.elapsed});
     log.flush();  // one write per step: the log can be watched (tail -f)
     if ((pv_every > 0 && m.done % pv_every == 0) || m.done == steps) {
       char name[64];
@@ -551,21 +551,21 @@ int Trainer::run(long stop_at, bool resume, const std::string& command_line) {
                          {"command_lines", m.sessions},
                          {"data", m.data.provenance(m.cfg.base.data_sources())},
                          {"steps", steps},
-                         {"seed", m.cfg.base.i("seed")},
-                         {"batch", m.cfg.base.i("batch")},
-                         {"crop", m.cfg.base.i("crop")},
-                         {"threads", m.cfg.base.i("threads")},
-                         {"loss_weights", m.cfg.base.at("loss")},
+                         {"seed", m.cfg.base.optim.seed},
+                         {"batch", m.cfg.base.optim.batch},
+                         {"crop", m.cfg.base.optim.crop},
+                         {"threads", m.cfg.base.runtime.threads},
+                         {"loss_weights", m.cfg.base.values()["loss"]},
                          {"final_losses", losses},
                          {"train_seconds", std::round(m.elapsed)},
                          {"finished", utc_now()},
                          {"config", m.cfg.base.values()}};
-  if (!m.cfg.base.s("init").empty()) {
+  if (!m.cfg.base.model.init.empty()) {
     // The starting weights are part of the training data's story (a
     // meta-initialisation saw its pretext tasks): carry their provenance along.
-    nlohmann::json init = {{"path", m.cfg.base.s("init")}};
+    nlohmann::json init = {{"path", m.cfg.base.model.init}};
     try {
-      init["provenance"] = nlohmann::json::parse(load_model_file(m.cfg.base.s("init"), m.cfg.base.s("arch")).provenance);
+      init["provenance"] = nlohmann::json::parse(load_model_file(m.cfg.base.model.init, m.cfg.base.model.arch).provenance);
     } catch (const std::exception& e) {
       init["provenance_error"] = e.what();
     }
@@ -573,7 +573,7 @@ int Trainer::run(long stop_at, bool resume, const std::string& command_line) {
   }
   if (m.task) {
     prov["task"] = {{"data", m.cfg.base.task_source().str()},
-                    {"lambda", m.cfg.base.d("task.lambda")},
+                    {"lambda", m.cfg.base.task.lambda},
                     {"miou_fused", task_eval["task_net_on_fused"]["miou"]},
                     {"miou_visible_baseline",
                      task_eval.contains("baseline_on_visible") ? task_eval["baseline_on_visible"]["miou"] : nlohmann::json()}};
