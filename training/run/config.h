@@ -39,9 +39,9 @@ struct DataSource {
   std::string str() const;
 };
 
-// The values live in the typed members of TrainSettings (cfg.loss.ssim);
-// set() and merge() check a key against the table and store it there, and
-// values() writes them back as the JSON object this file describes.
+// The values live in the typed members of TrainSettings (cfg.loss.ssim); set() and merge() check a key
+// against the table and store it there (user input goes through them: a member assigned directly skips
+// the table's checks), and values() writes them back as the JSON object this file describes.
 class Config : public TrainSettings {
  public:
   // The schema of the `train` command (search/meta/adapt extend it).
