@@ -27,6 +27,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -183,9 +184,8 @@ calib::Mat3 corrected_truth(const std::vector<calib::Mat3>& h0s, const calib::Ma
   return out;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+// The command line.
+struct BenchOptions {
   std::string dir;
   int cases = 15;
   int per_case = 1;  // --pairs-per-case
@@ -202,203 +202,252 @@ int main(int argc, char** argv) {
   double min_corr = CalibrationOptions{}.min_correlation;
   const double min_distinct = CalibrationOptions{}.min_distinctness;
   const double max_stab = CalibrationOptions{}.max_stability_px;
+};
+
+// Reads the command line into o; an exit status when it asks for --help or
+// is wrong (usage printed).
+std::optional<int> parse_args(int argc, char** argv, BenchOptions& o) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--help" || a == "-h") return usage(0);
     if (a == "--cases" && i + 1 < argc)
-      cases = std::atoi(argv[++i]);
+      o.cases = std::atoi(argv[++i]);
     else if (a == "--pairs-per-case" && i + 1 < argc)
-      per_case = std::atoi(argv[++i]);
+      o.per_case = std::atoi(argv[++i]);
     else if (a == "--seed" && i + 1 < argc)
-      seed = unsigned(std::atoi(argv[++i]));
+      o.seed = unsigned(std::atoi(argv[++i]));
     else if (a == "--min-correlation" && i + 1 < argc)
-      min_corr = std::atof(argv[++i]);
+      o.min_corr = std::atof(argv[++i]);
     else if (a == "--fixed" && i + 7 < argc) {
-      fixed = true;
-      double* f[] = {&fixed_case.r, &fixed_case.s, &fixed_case.theta_deg, &fixed_case.tx, &fixed_case.ty,
-                     &fixed_case.px, &fixed_case.py};
+      o.fixed = true;
+      double* f[] = {&o.fixed_case.r, &o.fixed_case.s, &o.fixed_case.theta_deg, &o.fixed_case.tx, &o.fixed_case.ty,
+                     &o.fixed_case.px, &o.fixed_case.py};
       for (double* v : f) *v = std::atof(argv[++i]);
     } else if (a == "--pair" && i + 1 < argc)
-      first = std::atoi(argv[++i]);
+      o.first = std::atoi(argv[++i]);
     else if (a == "--same-modality")
-      same = true;
+      o.same = true;
     else if (a == "--reregister")
-      reregister = true;
+      o.reregister = true;
     else if (a == "--oracle")
-      oracle = true;
+      o.oracle = true;
     else if (a == "--verbose")
-      verbose = true;
-    else if (!a.empty() && a[0] != '-' && dir.empty())
-      dir = a;
+      o.verbose = true;
+    else if (!a.empty() && a[0] != '-' && o.dir.empty())
+      o.dir = a;
     else
       return usage(2);
   }
-  if (dir.empty() || cases < 1 || per_case < 1) return usage(2);
+  if (o.dir.empty() || o.cases < 1 || o.per_case < 1) return usage(2);
+  return std::nullopt;
+}
+
+// Case k's misalignment, drawn from rng (always, so that --fixed and --pair
+// leave the other cases' draws unchanged).
+Case draw_case(int k, std::mt19937& rng, std::uniform_real_distribution<double>& u, const BenchOptions& o) {
+  static const double resolutions[] = {0.5, 0.75, 1.0};
+  Case c;
+  c.r = resolutions[k % 3];
+  c.s = std::pow(2.0, u(rng));  // log-uniform in 0.5..2
+  c.theta_deg = 5 * u(rng);
+  c.tx = 0.1 * u(rng);
+  c.ty = 0.1 * u(rng);
+  c.px = 0.03 * u(rng);
+  c.py = 0.03 * u(rng);
+  return o.fixed ? o.fixed_case : c;
+}
+
+// --oracle: the structure correlation at the truth on every level, the
+// coarse search's candidates against the truth, and the untouched pair's
+// translation per 3x3 patch.
+void print_oracle(const cv::Mat& ir, const cv::Mat& vis, const cv::Matx33d& h, const Homography& truth, cv::Size ir_size,
+                  const std::vector<calib::Level>& lv) {
+  // Structure correlation at the truth on every level (ECC from the truth).
+  auto levels = calib::build_pyramid(calib::gray_float(ir), calib::gray_float(vis), 1024, 128);
+  std::printf("oracle:");
+  for (size_t l = 0; l < levels.size(); ++l) {
+    calib::Mat3 hh = h;
+    double c0 = -2;
+    try { c0 = calib::refine(levels[l], hh, cv::MOTION_HOMOGRAPHY, 1, 1e-9); } catch (...) {}
+    double c1 = -2;
+    try { hh = h; c1 = calib::refine(levels[l], hh, cv::MOTION_HOMOGRAPHY, 60, 1e-5); } catch (...) {}
+    std::printf(" L%zu %.3f->%.3f (moved %.2f)", l, c0, c1,
+                reprojection_error(calib::to_homography(hh), truth, ir_size, vis.size()));
+  }
+  std::printf("\n");
+  auto cands = calib::coarse_search(levels.back(), ir_size, vis.size(), CalibrationOptions{});
+  std::printf("coarse candidates (error to truth px, score):");
+  for (size_t i = 0; i < cands.size() && i < 12; ++i)
+    std::printf(" %.1f/%.3f", reprojection_error(calib::to_homography(cands[i].h), truth, ir_size, vis.size()),
+                cands[i].score);
+  std::printf("\n");
+  // The same measure on 3x3 patches of the untouched pair: one common
+  // shift means the data set's registration is off; scattered shifts
+  // mean local parallax or a noisy measure.
+  std::printf("untouched pair, translation per 3x3 patch (dx,dy px, corr):");
+  const int pw = lv[0].vis.cols / 3, ph = lv[0].vis.rows / 3;
+  for (int gy = 0; gy < 3; ++gy)
+    for (int gx = 0; gx < 3; ++gx) {
+      const cv::Rect rr(gx * pw, gy * ph, pw, ph);
+      cv::Mat w = cv::Mat::eye(2, 3, CV_32F);
+      double cc = -2;
+      try {
+        cc = cv::findTransformECC(lv[0].ir(rr), lv[0].vis(rr), w, cv::MOTION_TRANSLATION,
+                                  cv::TermCriteria(cv::TermCriteria::COUNT + cv::TermCriteria::EPS, 100, 1e-5),
+                                  cv::noArray(), 5);
+      } catch (const cv::Exception&) {
+      }
+      std::printf(" (%+.1f,%+.1f %.2f)", w.at<float>(0, 2) / lv[0].vis_from_full(0, 0),
+                  w.at<float>(1, 2) / lv[0].vis_from_full(1, 1), cc);
+    }
+  std::printf("\n");
+}
+
+// What the summary line is made of, over all cases.
+struct Totals {
+  std::vector<double> errors, own_errors, times, floors, refused_errors;
+  int refused = 0, wrong = 0, skipped_pairs = 0;
+};
+
+// One case's rig: the IR frames rendered through its homography from K
+// registered pairs, and each pair's misregistration H0 (for the own truth).
+struct CaseRig {
+  std::vector<CalibrationPair> rig;
+  std::vector<calib::Mat3> h0s;
+  std::string names, case_floors, skipped;
+};
+
+CaseRig build_rig(const std::vector<ImagePair>& pairs, size_t base, const Case& c, const cv::Matx33d& h,
+                  const Homography& truth, cv::Size ir_size, cv::Size vis_size, const BenchOptions& o, Totals& t) {
+  CaseRig r;
+  for (size_t j = 0, taken = 0; taken < size_t(o.per_case) && j < pairs.size(); ++j) {
+    const ImagePair& ip = pairs[(base + j) % pairs.size()];
+    cv::Mat vis = read_image(ip.vis, -1);
+    cv::Mat ir_reg = o.same ? read_image(ip.vis, 0) : read_image(ip.ir, 0);
+    if (ir_reg.size() != vis.size()) throw Error(ip.name + ": IR and visible sizes differ: not registered");
+    if (vis.size() != vis_size) {
+      cv::resize(vis, vis, vis_size, 0, 0, cv::INTER_AREA);
+      cv::resize(ir_reg, ir_reg, vis_size, 0, 0, cv::INTER_AREA);
+    }
+    const StructureOptimum opt = structure_optimum(ir_reg, vis, ir_view(h, ir_size, vis_size));
+    const double floor_px = opt.floor_px;
+    const calib::Mat3& h0 = opt.full;
+    if (o.reregister && !reliable_optimum(opt)) {
+      // Its structure does not pin down where the IR belongs: it cannot
+      // be re-registered, so the next pair takes its place.
+      r.skipped += (r.skipped.empty() ? "" : ",") + ip.name;
+      ++t.skipped_pairs;
+      continue;
+    }
+    // --reregister: the IR scene moved onto its structure optimum first,
+    // so that h is every frame's exact map (a rig whose frames agree).
+    const cv::Mat ir = render_ir(ir_reg, c, o.reregister ? h0.inv() * h : h, ir_size);
+    r.h0s.push_back(o.reregister ? calib::Mat3::eye() : h0);
+    t.floors.push_back(floor_px);
+    char fb[32];
+    std::snprintf(fb, sizeof fb, "%s%.2f", taken ? "/" : "", floor_px);
+    r.case_floors += fb;
+    r.names += (taken ? "+" : "") + ip.name;
+    r.rig.push_back({ip.name, ir, vis});
+    if (o.oracle && taken == 0) print_oracle(ir, vis, h, truth, ir_size, opt.levels);
+    ++taken;
+  }
+  if (r.rig.empty()) throw Error("no pair of " + o.dir + " has a reliable structure optimum to re-register");
+  return r;
+}
+
+// Calibrates the rig with no thresholds, applies them here (so that the error
+// of a refused estimate is known too: was refusing it right?), counts the
+// case in t and prints its line.
+void run_case(int k, const Case& c, const CaseRig& r, const cv::Matx33d& h, const Homography& truth, cv::Size ir_size,
+              cv::Size vis_size, const BenchOptions& o, Totals& t) {
+  const Homography own_truth = calib::to_homography(corrected_truth(r.h0s, h, ir_size));
+  const auto t0 = std::chrono::steady_clock::now();
+  std::string status;
+  double own = NAN;
+  double err = NAN, corr = NAN, resid = NAN, distinct = NAN, stab = NAN;
+  int used = 0;
   try {
-    const auto pairs = list_pairs(dir + "/ir", dir + "/vis");
-    if (pairs.empty()) throw Error(dir + ": no IR/visible pairs");
-    std::mt19937 rng(seed);
+    CalibrationOptions opt;
+    opt.min_correlation = -1;
+    opt.min_distinctness = -1;
+    opt.max_stability_px = -1;
+    const Calibration cal = calibrate(r.rig, opt);
+    err = reprojection_error(cal.h, truth, ir_size, vis_size);
+    own = reprojection_error(cal.h, own_truth, ir_size, vis_size);
+    corr = cal.correlation;
+    resid = cal.residual_px;
+    distinct = cal.distinctness;
+    stab = cal.stability_px;
+    for (const auto& pr : cal.pairs) used += pr.used;
+    if (corr < o.min_corr || distinct < o.min_distinct || (o.max_stab >= 0 && stab > o.max_stab)) {
+      ++t.refused;
+      t.refused_errors.push_back(err);
+      status = corr < o.min_corr           ? "refused (correlation)"
+               : distinct < o.min_distinct ? "refused (distinctness)"
+                                           : "refused (stability)";
+    } else {
+      t.errors.push_back(err);
+      t.own_errors.push_back(own);
+      if (err > 10) ++t.wrong;
+      status = err > 10 ? "WRONG" : "ok";
+    }
+  } catch (const CalibrationRefused& e) {
+    ++t.refused;
+    status = std::string("refused: ") + e.what();
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  t.times.push_back(secs);
+  std::printf("case %2d %-12s r=%.2f s=%.3f rot=%+.2f t=(%+.3f,%+.3f) p=(%+.3f,%+.3f) err=%.3f own=%.3f corr=%.3f "
+              "dist=%.3f stab=%.2f resid=%.2f floor=%s used=%d/%d %.2fs %s%s%s\n",
+              k, r.names.c_str(), c.r, c.s, c.theta_deg, c.tx, c.ty, c.px, c.py, err, own, corr, distinct, stab, resid,
+              r.case_floors.c_str(), used, o.per_case, secs,
+              o.verbose || status.rfind("refused", 0) != 0 ? status.c_str() : status.substr(0, 160).c_str(),
+              r.skipped.empty() ? "" : " (not re-registrable, skipped: ", r.skipped.empty() ? "" : (r.skipped + ")").c_str());
+  std::fflush(stdout);
+}
+
+// SUMMARY name cases refused wrong median_px p90_px mean_s floor_px
+// refused_median_px own_median_px own_p90_px pairs_per_case skipped_pairs.
+void print_summary(const BenchOptions& o, const Totals& t) {
+  double mean_t = 0;
+  for (double x : t.times) mean_t += x / t.times.size();
+  std::string name = o.dir;
+  while (!name.empty() && name.back() == '/') name.pop_back();
+  name = name.substr(name.find_last_of('/') + 1);
+  std::vector<double> fl;
+  for (double f : t.floors)
+    if (std::isfinite(f)) fl.push_back(f);
+  std::printf("SUMMARY %s %d %d %d %.3f %.3f %.2f %.2f %.2f %.3f %.3f %d %d\n", name.c_str(), o.cases, t.refused, t.wrong,
+              percentile(t.errors, 0.5), percentile(t.errors, 0.9), mean_t, percentile(fl, 0.5),
+              percentile(t.refused_errors, 0.5), percentile(t.own_errors, 0.5), percentile(t.own_errors, 0.9), o.per_case,
+              t.skipped_pairs);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  BenchOptions o;
+  if (std::optional<int> code = parse_args(argc, argv, o)) return *code;
+  try {
+    const auto pairs = list_pairs(o.dir + "/ir", o.dir + "/vis");
+    if (pairs.empty()) throw Error(o.dir + ": no IR/visible pairs");
+    std::mt19937 rng(o.seed);
     std::uniform_real_distribution<double> u(-1, 1);
-    std::vector<double> errors, own_errors, times, floors, refused_errors;
-    int refused = 0, wrong = 0, skipped_pairs = 0;
-    const double resolutions[] = {0.5, 0.75, 1.0};
-    for (int k = 0; k < cases; ++k) {
-      const size_t base = size_t(k) * pairs.size() / cases;
-      Case c;
-      c.r = resolutions[k % 3];
-      c.s = std::pow(2.0, u(rng));  // log-uniform in 0.5..2
-      c.theta_deg = 5 * u(rng);
-      c.tx = 0.1 * u(rng);
-      c.ty = 0.1 * u(rng);
-      c.px = 0.03 * u(rng);
-      c.py = 0.03 * u(rng);
-      if (fixed) c = fixed_case;
-      if (first >= 0 && k != first) continue;
+    Totals t;
+    for (int k = 0; k < o.cases; ++k) {
+      const size_t base = size_t(k) * pairs.size() / o.cases;
+      const Case c = draw_case(k, rng, u, o);
+      if (o.first >= 0 && k != o.first) continue;
       const cv::Size vis_size = read_image(pairs[base].vis, -1).size();
       const cv::Size ir_size(int(std::lround(c.r * vis_size.width)), int(std::lround(c.r * vis_size.height)));
       const cv::Matx33d h = homography_for(c, ir_size, vis_size);
       Homography truth;
       for (int i = 0; i < 9; ++i) truth.m[i] = h.val[i] / h(2, 2);
-
-      std::vector<CalibrationPair> rig;
-      std::vector<calib::Mat3> h0s;
-      std::string names, case_floors;
-      std::string skipped;
-      for (size_t j = 0, taken = 0; taken < size_t(per_case) && j < pairs.size(); ++j) {
-        const ImagePair& ip = pairs[(base + j) % pairs.size()];
-        cv::Mat vis = read_image(ip.vis, -1);
-        cv::Mat ir_reg = same ? read_image(ip.vis, 0) : read_image(ip.ir, 0);
-        if (ir_reg.size() != vis.size()) throw Error(ip.name + ": IR and visible sizes differ: not registered");
-        if (vis.size() != vis_size) {
-          cv::resize(vis, vis, vis_size, 0, 0, cv::INTER_AREA);
-          cv::resize(ir_reg, ir_reg, vis_size, 0, 0, cv::INTER_AREA);
-        }
-        const StructureOptimum opt = structure_optimum(ir_reg, vis, ir_view(h, ir_size, vis_size));
-        const double floor_px = opt.floor_px;
-        const calib::Mat3& h0 = opt.full;
-        const std::vector<calib::Level>& lv = opt.levels;
-        if (reregister && !reliable_optimum(opt)) {
-          // Its structure does not pin down where the IR belongs: it cannot
-          // be re-registered, so the next pair takes its place.
-          skipped += (skipped.empty() ? "" : ",") + ip.name;
-          ++skipped_pairs;
-          continue;
-        }
-        // --reregister: the IR scene moved onto its structure optimum first,
-        // so that h is every frame's exact map (a rig whose frames agree).
-        const cv::Mat ir = render_ir(ir_reg, c, reregister ? h0.inv() * h : h, ir_size);
-        h0s.push_back(reregister ? calib::Mat3::eye() : h0);
-        floors.push_back(floor_px);
-        char fb[32];
-        std::snprintf(fb, sizeof fb, "%s%.2f", taken ? "/" : "", floor_px);
-        case_floors += fb;
-        names += (taken ? "+" : "") + ip.name;
-        rig.push_back({ip.name, ir, vis});
-
-        if (oracle && taken == 0) {
-          // Structure correlation at the truth on every level (ECC from the truth).
-          auto levels = calib::build_pyramid(calib::gray_float(ir), calib::gray_float(vis), 1024, 128);
-          std::printf("oracle:");
-          for (size_t l = 0; l < levels.size(); ++l) {
-            calib::Mat3 hh = h;
-            double c0 = -2;
-            try { c0 = calib::refine(levels[l], hh, cv::MOTION_HOMOGRAPHY, 1, 1e-9); } catch (...) {}
-            double c1 = -2;
-            try { hh = h; c1 = calib::refine(levels[l], hh, cv::MOTION_HOMOGRAPHY, 60, 1e-5); } catch (...) {}
-            std::printf(" L%zu %.3f->%.3f (moved %.2f)", l, c0, c1,
-                        reprojection_error(calib::to_homography(hh), truth, ir_size, vis.size()));
-          }
-          std::printf("\n");
-          auto cands = calib::coarse_search(levels.back(), ir_size, vis.size(), CalibrationOptions{});
-          std::printf("coarse candidates (error to truth px, score):");
-          for (size_t i = 0; i < cands.size() && i < 12; ++i)
-            std::printf(" %.1f/%.3f", reprojection_error(calib::to_homography(cands[i].h), truth, ir_size, vis.size()),
-                        cands[i].score);
-          std::printf("\n");
-          // The same measure on 3x3 patches of the untouched pair: one common
-          // shift means the data set's registration is off; scattered shifts
-          // mean local parallax or a noisy measure.
-          std::printf("untouched pair, translation per 3x3 patch (dx,dy px, corr):");
-          const int pw = lv[0].vis.cols / 3, ph = lv[0].vis.rows / 3;
-          for (int gy = 0; gy < 3; ++gy)
-            for (int gx = 0; gx < 3; ++gx) {
-              const cv::Rect rr(gx * pw, gy * ph, pw, ph);
-              cv::Mat w = cv::Mat::eye(2, 3, CV_32F);
-              double cc = -2;
-              try {
-                cc = cv::findTransformECC(lv[0].ir(rr), lv[0].vis(rr), w, cv::MOTION_TRANSLATION,
-                                          cv::TermCriteria(cv::TermCriteria::COUNT + cv::TermCriteria::EPS, 100, 1e-5),
-                                          cv::noArray(), 5);
-              } catch (const cv::Exception&) {
-              }
-              std::printf(" (%+.1f,%+.1f %.2f)", w.at<float>(0, 2) / lv[0].vis_from_full(0, 0),
-                          w.at<float>(1, 2) / lv[0].vis_from_full(1, 1), cc);
-            }
-          std::printf("\n");
-        }
-        ++taken;
-      }
-      if (rig.empty()) throw Error("no pair of " + dir + " has a reliable structure optimum to re-register");
-      const Homography own_truth = calib::to_homography(corrected_truth(h0s, h, ir_size));
-
-      const auto t0 = std::chrono::steady_clock::now();
-      std::string status;
-      double own = NAN;
-      double err = NAN, corr = NAN, resid = NAN, distinct = NAN, stab = NAN;
-      int used = 0;
-      try {
-        // The correlation threshold is applied here, so that the error of a
-        // refused estimate is known too (was refusing it right?).
-        CalibrationOptions opt;
-        opt.min_correlation = -1;
-        opt.min_distinctness = -1;
-        opt.max_stability_px = -1;
-        const Calibration cal = calibrate(rig, opt);
-        err = reprojection_error(cal.h, truth, ir_size, vis_size);
-        own = reprojection_error(cal.h, own_truth, ir_size, vis_size);
-        corr = cal.correlation;
-        resid = cal.residual_px;
-        distinct = cal.distinctness;
-        stab = cal.stability_px;
-        for (const auto& pr : cal.pairs) used += pr.used;
-        if (corr < min_corr || distinct < min_distinct || (max_stab >= 0 && stab > max_stab)) {
-          ++refused;
-          refused_errors.push_back(err);
-          status = corr < min_corr           ? "refused (correlation)"
-                   : distinct < min_distinct ? "refused (distinctness)"
-                                             : "refused (stability)";
-        } else {
-          errors.push_back(err);
-          own_errors.push_back(own);
-          if (err > 10) ++wrong;
-          status = err > 10 ? "WRONG" : "ok";
-        }
-      } catch (const CalibrationRefused& e) {
-        ++refused;
-        status = std::string("refused: ") + e.what();
-      }
-      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      times.push_back(secs);
-      std::printf("case %2d %-12s r=%.2f s=%.3f rot=%+.2f t=(%+.3f,%+.3f) p=(%+.3f,%+.3f) err=%.3f own=%.3f corr=%.3f "
-                  "dist=%.3f stab=%.2f resid=%.2f floor=%s used=%d/%d %.2fs %s%s%s\n",
-                  k, names.c_str(), c.r, c.s, c.theta_deg, c.tx, c.ty, c.px, c.py, err, own, corr, distinct, stab, resid,
-                  case_floors.c_str(), used, per_case, secs,
-                  verbose || status.rfind("refused", 0) != 0 ? status.c_str() : status.substr(0, 160).c_str(),
-                  skipped.empty() ? "" : " (not re-registrable, skipped: ", skipped.empty() ? "" : (skipped + ")").c_str());
-      std::fflush(stdout);
+      const CaseRig r = build_rig(pairs, base, c, h, truth, ir_size, vis_size, o, t);
+      run_case(k, c, r, h, truth, ir_size, vis_size, o, t);
     }
-    double mean_t = 0;
-    for (double t : times) mean_t += t / times.size();
-    std::string name = dir;
-    while (!name.empty() && name.back() == '/') name.pop_back();
-    name = name.substr(name.find_last_of('/') + 1);
-    std::vector<double> fl;
-    for (double f : floors)
-      if (std::isfinite(f)) fl.push_back(f);
-    std::printf("SUMMARY %s %d %d %d %.3f %.3f %.2f %.2f %.2f %.3f %.3f %d %d\n", name.c_str(), cases, refused, wrong,
-                percentile(errors, 0.5), percentile(errors, 0.9), mean_t, percentile(fl, 0.5),
-                percentile(refused_errors, 0.5), percentile(own_errors, 0.5), percentile(own_errors, 0.9), per_case,
-                skipped_pairs);
+    print_summary(o, t);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "timfusion-calibrate-bench: %s\n", e.what());
     return 1;

@@ -171,7 +171,7 @@ TEST(Adapter, OneStepIsOneAdamStepOfTheFusionLoss) {
   SafetensorsFile before = ad.state();
   // The gradient by hand, on the batch the adapter draws for step 0.
   PairDataset data = PairDataset::load(c.base.data_sources());
-  Batch b = data.sample(static_cast<uint64_t>(c.base.i("seed")), 0, 0, 2, 32, false);
+  Batch b = data.sample(static_cast<uint64_t>(c.base.optim.seed), 0, 0, 2, 32, false);
   nn::TimNet ref(ad.spec());
   nn::load_state(*ref, before, "before");
   ref->train();
@@ -266,7 +266,7 @@ TEST(CommandConfig, SectionKeysAreCheckedAndResumeLocksThem) {
   EXPECT_THROW(make_config(meta_spec(), {"--set", "meta.epsilon=2"}), Error);
   EXPECT_THROW(make_config(adapt_spec(), {"--set", "adapt.eval_at=5", "--data", root + "/d"}), Error);
   CommandConfig c = make_config(adapt_spec(), {"--data", root + "/d", "--out", root + "/r", "--set", "adapt.eval_every=7"});
-  EXPECT_EQ(c.i("eval_every"), 7);
+  EXPECT_EQ(c.typed_section<AdaptConfig>().eval_every, 7);
   write_run_config(c, root + "/r");
   auto j = nlohmann::json::parse(std::ifstream(root + "/r/config.json"));
   EXPECT_EQ(j["adapt"]["eval_every"], 7);
@@ -284,6 +284,6 @@ TEST(CommandConfig, SectionKeysAreCheckedAndResumeLocksThem) {
   for (auto& s : args) argv.push_back(s.data());
   CommandConfig r = resolve_command_config(parse_command_args(static_cast<int>(argv.size()), argv.data(), 2, adapt_spec()),
                                            adapt_spec());
-  EXPECT_EQ(r.i("eval_every"), 7);
-  EXPECT_EQ(r.base.i("steps"), 9);
+  EXPECT_EQ(r.typed_section<AdaptConfig>().eval_every, 7);
+  EXPECT_EQ(r.base.optim.steps, 9);
 }

@@ -385,8 +385,8 @@ TEST(SearchCommand, StepsMoveAlphaAndWeights) {
   const std::string root = tftest::temp_dir("search-steps");
   trtest::make_pairs(root + "/d", {"a", "b", "c", "d"}, 40, 36, true);
   CommandConfig c = search_config(root + "/d", root + "/run");
-  EXPECT_EQ(c.i("downscale"), 2);
-  EXPECT_EQ(c.base.i("channels"), 4);
+  EXPECT_EQ(c.typed_section<SearchConfig>().downscale, 2);
+  EXPECT_EQ(c.base.model.channels, 4);
   Searcher s(c, root + "/run");
   EXPECT_TRUE(std::filesystem::exists(root + "/run/latency.json"));
   auto a0 = s.supernet().alpha().detach().clone();
@@ -402,7 +402,7 @@ TEST(SearchCommand, StepsMoveAlphaAndWeights) {
   EXPECT_GT(st1.latency_ms, 0.0);
   // First Adam step on alpha: every entry moves by alpha_lr against the sign of g_alpha.
   auto moved = (s.supernet().alpha().detach() - a0).abs();
-  EXPECT_LE(moved.max().item<double>(), c.d("alpha_lr") * (1 + 1e-4));
+  EXPECT_LE(moved.max().item<double>(), c.typed_section<SearchConfig>().alpha_lr * (1 + 1e-4));
   ArchSpec g = s.genotype();
   EXPECT_EQ(g.normal.size(), 2u);
   EXPECT_NE(s.alpha_markdown().find("SPAattention_3"), std::string::npos);

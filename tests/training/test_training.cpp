@@ -94,8 +94,8 @@ TEST(Config, DefaultsAreValidWithData) {
   ASSERT_EQ(c.data_sources().size(), 1u);
   EXPECT_EQ(c.data_sources()[0].ir, "some/dir/ir");
   EXPECT_EQ(c.data_sources()[0].vis, "some/dir/vis");
-  EXPECT_EQ(c.i("steps"), 2000);
-  EXPECT_DOUBLE_EQ(c.d("loss.gradient"), 10.0);
+  EXPECT_EQ(c.optim.steps, 2000);
+  EXPECT_DOUBLE_EQ(c.loss.gradient, 10.0);
 }
 
 TEST(Config, UnknownKeyIsNamedWithSuggestion) {
@@ -123,9 +123,9 @@ TEST(Config, BadValuesAreNamed) {
   EXPECT_NE(e.find("key=value"), std::string::npos) << e;
   // Numbers given where strings are expected are taken as text.
   c.set("out=123");
-  EXPECT_EQ(c.s("out"), "123");
+  EXPECT_EQ(c.output.out, "123");
   c.set("steps=10");
-  EXPECT_EQ(c.i("steps"), 10);
+  EXPECT_EQ(c.optim.steps, 10);
 }
 
 TEST(Config, CrossKeyChecks) {
@@ -149,13 +149,61 @@ TEST(Config, FileAndCommandLineLayering) {
   std::string path = dir + "/c.json";
   argv[3] = path.c_str();
   Config c = resolve_command_config(parse_command_args(8, const_cast<char**>(argv), 2, train_spec()), train_spec()).base;
-  EXPECT_EQ(c.i("steps"), 9);  // command line wins over the file
-  EXPECT_DOUBLE_EQ(c.d("loss.ssim"), 0.25);
-  EXPECT_DOUBLE_EQ(c.d("loss.gradient"), 2.0);
-  EXPECT_DOUBLE_EQ(c.d("task.lambda"), 0.5);
+  EXPECT_EQ(c.optim.steps, 9);  // command line wins over the file
+  EXPECT_DOUBLE_EQ(c.loss.ssim, 0.25);
+  EXPECT_DOUBLE_EQ(c.loss.gradient, 2.0);
+  EXPECT_DOUBLE_EQ(c.task.lambda, 0.5);
   { std::ofstream(dir + "/bad.json") << "{\"steps\": 7,"; }
   EXPECT_NE(error_of([&] { Config::defaults().merge_file(dir + "/bad.json"); }).find("not valid JSON"), std::string::npos);
   EXPECT_NE(error_of([&] { Config::defaults().merge_file(dir + "/missing.json"); }).find("cannot read"), std::string::npos);
+}
+
+// The typed members (run/train_settings.h) are the configuration: what
+// --set, a config file or --resume's config.json sets is what the code reads,
+// and values() (config.json, the provenance) writes them back unchanged.
+TEST(Config, TypedMembersRoundTrip) {
+  const char* argv[] = {"timfusion-train", "train", "--data", "d", "--set", "loss.intensity=8", "--set", "task.lambda=0.25",
+                        "--set", "noise_model=lowlight", "--steps", "7"};
+  CommandConfig cc = resolve_command_config(parse_command_args(12, const_cast<char**>(argv), 2, train_spec()), train_spec());
+  const Config& c = cc.base;
+  EXPECT_EQ(c.loss.intensity, 8);
+  EXPECT_EQ(c.task.lambda, 0.25);
+  EXPECT_EQ(c.noise.model, "lowlight");
+  EXPECT_EQ(c.optim.steps, 7);
+  EXPECT_EQ(c.loss.gradient, 10);  // untouched keys keep the table's default
+  EXPECT_EQ(c.values()["loss"]["intensity"], 8.0);
+  EXPECT_TRUE(c.values()["loss"]["intensity"].is_number_float());  // a Number key stays a number ("8.0")
+  EXPECT_TRUE(c.values()["steps"].is_number_integer());
+  // config.json read back (as --resume does) gives the same members and text.
+  Config back = Config::defaults();
+  back.merge(json::parse(c.dump()), "config.json");
+  EXPECT_EQ(back.dump(), c.dump());
+  EXPECT_EQ(back.loss.intensity, 8);
+  EXPECT_EQ(back.data, c.data);
+  // Setting a member through the table and reading it back agree for every key.
+  const json v = Config::defaults().values();
+  for (const auto& k : Config::schema()) {
+    const json* p = find_dotted(v, k.key);
+    ASSERT_NE(p, nullptr) << k.key;
+    EXPECT_EQ(*p, k.def) << k.key;
+  }
+}
+
+// The defaults as the table writes them (what config.json held before the
+// typed members): the same text, key for key.
+TEST(Config, DefaultsDumpAsTheTable) {
+  json legacy = json::object();
+  for (const auto& k : Config::schema()) WriteFields{legacy}(k.key.c_str(), k.def);
+  EXPECT_EQ(Config::defaults().dump(), legacy.dump(2));
+}
+
+TEST(Config, UnknownKeyMessageIsUnchanged) {
+  Config c = Config::defaults();
+  EXPECT_EQ(error_of([&] { c.set("loss.intensitx=8"); }),
+            "--set loss.intensitx: unknown config key \"loss.intensitx\" (did you mean \"loss.intensity\"?) (see --help-config)");
+  EXPECT_EQ(error_of([&] { c.merge(json::parse(R"({"frobnicate": 1})"), "c.json"); }),
+            "c.json: unknown config key \"frobnicate\" (see --help-config)");
+  EXPECT_EQ(c.loss.intensity, 1);  // a rejected key changes nothing
 }
 
 TEST(Config, ToolReportsConfigErrorsClearly) {

@@ -10,23 +10,23 @@ namespace timfusion::train {
 
 FusionLossWeights fusion_loss_weights(const Config& cfg) {
   FusionLossWeights w;
-  w.intensity = cfg.d("loss.intensity");
-  w.gradient = cfg.d("loss.gradient");
-  w.ssim = cfg.d("loss.ssim");
-  w.ssim_window = static_cast<int>(cfg.i("loss.ssim_window"));
-  w.gradient_gain = cfg.d("loss.gradient_gain");
-  const std::string target = cfg.s("loss.intensity_target");
+  w.intensity = cfg.loss.intensity;
+  w.gradient = cfg.loss.gradient;
+  w.ssim = cfg.loss.ssim;
+  w.ssim_window = static_cast<int>(cfg.loss.ssim_window);
+  w.gradient_gain = cfg.loss.gradient_gain;
+  const std::string target = cfg.loss.intensity_target;
   if (target == "max")
     w.intensity_target = IntensityTarget::Max;
   else if (target == "salient")
     w.intensity_target = IntensityTarget::Salient;
   else
     throw Error("loss.intensity_target: unknown target \"" + target + "\" (max or salient)");
-  w.salient_window = static_cast<int>(cfg.i("loss.salient_window"));
-  w.salient_softness = cfg.d("loss.salient_softness") / 255.0;
-  w.contrast = cfg.d("loss.contrast");
-  w.contrast_window = static_cast<int>(cfg.i("loss.contrast_window"));
-  w.edge = cfg.d("loss.edge");
+  w.salient_window = static_cast<int>(cfg.loss.salient_window);
+  w.salient_softness = cfg.loss.salient_softness / 255.0;
+  w.contrast = cfg.loss.contrast;
+  w.contrast_window = static_cast<int>(cfg.loss.contrast_window);
+  w.edge = cfg.loss.edge;
   return w;
 }
 

@@ -69,6 +69,7 @@ const CommandSpec& adapt_spec() {
 
 struct Adapter::Impl : CommandState {
   using CommandState::CommandState;
+  AdaptConfig adapt = cfg.typed_section<AdaptConfig>();  // the "adapt" section, read once
   ArchSpec spec;
   std::string init_desc;
   PairDataset train, held;
@@ -81,9 +82,9 @@ struct Adapter::Impl : CommandState {
 
   void recalibrate() {
     const Config& b = cfg.base;
-    if (cfg.i("bn_recalibrate") > 0)
-      recalibrate_bn(*net, train, static_cast<int>(cfg.i("bn_recalibrate")), static_cast<int>(b.i("batch")),
-                     static_cast<int>(b.i("crop")), static_cast<uint64_t>(b.i("seed")));
+    if (adapt.bn_recalibrate > 0)
+      recalibrate_bn(*net, train, static_cast<int>(adapt.bn_recalibrate), static_cast<int>(b.optim.batch),
+                     static_cast<int>(b.optim.crop), static_cast<uint64_t>(b.optim.seed));
   }
 };
 
@@ -91,17 +92,17 @@ Adapter::Adapter(const CommandConfig& config, const std::string& run_dir, bool q
     : impl_(std::make_unique<Impl>(config, run_dir, quiet)) {
   Impl& m = *impl_;
   const Config& b = m.cfg.base;
-  if (b.i("threads") > 0) torch::set_num_threads(static_cast<int>(b.i("threads")));
+  if (b.runtime.threads > 0) torch::set_num_threads(static_cast<int>(b.runtime.threads));
   m.w = fusion_loss_weights(b);
-  m.metrics = m.cfg.s("metrics").empty() ? std::vector<std::string>{} : parse_metric_list(m.cfg.s("metrics"));
+  m.metrics = m.adapt.metrics.empty() ? std::vector<std::string>{} : parse_metric_list(m.adapt.metrics);
 
-  nlohmann::json tr = m.cfg.at("train"), ev = m.cfg.at("eval");
-  if (!m.cfg.s("split_dir").empty()) {
-    auto [a, t] = split_dir_entries(m.cfg.s("split_dir"));
+  nlohmann::json tr = m.adapt.train, ev = m.adapt.eval;
+  if (!m.adapt.split_dir.empty()) {
+    auto [a, t] = split_dir_entries(m.adapt.split_dir);
     if (tr.empty()) tr = nlohmann::json::array({a});
     if (ev.empty()) ev = nlohmann::json::array({t});
   }
-  if (tr.empty()) tr = b.at("data");
+  if (tr.empty()) tr = b.data;
   if (tr.empty()) throw Error("adapt: no training data: give --split-dir DIR, --data DIR or adapt.train");
   m.train_src = resolve_sources(tr, run_dir, "adapt training data");
   m.train = PairDataset::load(m.train_src);
@@ -115,22 +116,22 @@ Adapter::Adapter(const CommandConfig& config, const std::string& run_dir, bool q
         throw Error("adapt: held-out pair " + m.held.at(i).name + " is also a training pair");
   }
 
-  torch::manual_seed(static_cast<uint64_t>(b.i("seed")));
-  if (!b.s("init").empty()) {
-    ModelFile f = load_model_file(b.s("init"));
+  torch::manual_seed(static_cast<uint64_t>(b.optim.seed));
+  if (!b.model.init.empty()) {
+    ModelFile f = load_model_file(b.model.init);
     m.spec = f.arch;
-    if (b.i("channels") > 0 && b.i("channels") != m.spec.channels)
-      throw Error("adapt: --channels " + std::to_string(b.i("channels")) + " differs from the init's " +
+    if (b.model.channels > 0 && b.model.channels != m.spec.channels)
+      throw Error("adapt: --channels " + std::to_string(b.model.channels) + " differs from the init's " +
                   std::to_string(m.spec.channels));
     m.net = nn::TimNet(m.spec);
-    nn::load_state(*m.net, f.weights, b.s("init"));
-    m.init_desc = b.s("init");
+    nn::load_state(*m.net, f.weights, b.model.init);
+    m.init_desc = b.model.init;
   } else {
-    m.spec = ArchSpec::resolve(b.s("arch"));
-    if (b.i("channels") > 0) m.spec.channels = static_cast<int>(b.i("channels"));
+    m.spec = ArchSpec::resolve(b.model.arch);
+    if (b.model.channels > 0) m.spec.channels = static_cast<int>(b.model.channels);
     m.spec.validate();
     m.net = nn::TimNet(m.spec);
-    m.init_desc = "random (seed " + std::to_string(b.i("seed")) + ")";
+    m.init_desc = "random (seed " + std::to_string(b.optim.seed) + ")";
   }
   m.device = resolve_device(b, /*mixed_precision=*/false);
   m.net->to(m.device.device);
@@ -151,9 +152,9 @@ AdaptStats Adapter::step(int64_t k) {
   const Config& b = m.cfg.base;
   AdaptStats st;
   st.lr = scheduled_lr(b, k);
-  Batch batch = m.train.sample(static_cast<uint64_t>(b.i("seed")), k, 0, static_cast<int>(b.i("batch")),
-                               static_cast<int>(b.i("crop")), b.b("flip"));
-  FusionLosses l = fusion_step(*m.net, *m.opt, batch, m.w, st.lr, b.d("grad_clip"));
+  Batch batch = m.train.sample(static_cast<uint64_t>(b.optim.seed), k, 0, static_cast<int>(b.optim.batch),
+                               static_cast<int>(b.optim.crop), b.optim.flip);
+  FusionLosses l = fusion_step(*m.net, *m.opt, batch, m.w, st.lr, b.optim.grad_clip);
   st.loss = l.total.item<double>();
   st.intensity = l.intensity.item<double>();
   st.gradient = l.gradient.item<double>();
@@ -171,7 +172,7 @@ int Adapter::run(long stop_at, bool resume, const std::string& command_line) {
     load_module(*m.net, f, "fusion/", ckpt);
     m.opt->load(f, "adam.fusion/");
   }
-  const int64_t steps = m.cfg.base.i("steps"), ck_every = m.cfg.base.i("checkpoint_every");
+  const int64_t steps = m.cfg.base.optim.steps, ck_every = m.cfg.base.output.checkpoint_every;
   if (m.done > steps) throw Error(ckpt + " is beyond steps = " + std::to_string(steps));
   m.sessions.push_back(command_line);
   write_run_config(m.cfg, m.dir);
@@ -184,10 +185,10 @@ int Adapter::run(long stop_at, bool resume, const std::string& command_line) {
     write_checkpoint(ckpt, f);
   };
   std::set<int64_t> eval_steps;
-  for (const auto& v : m.cfg.at("eval_at"))
+  for (const auto& v : m.adapt.eval_at)
     if (v.is_number_integer() && v.get<int64_t>() <= steps) eval_steps.insert(v.get<int64_t>());
-  if (m.cfg.i("eval_every") > 0)
-    for (int64_t s = 0; s <= steps; s += m.cfg.i("eval_every")) eval_steps.insert(s);
+  if (m.adapt.eval_every > 0)
+    for (int64_t s = 0; s <= steps; s += m.adapt.eval_every) eval_steps.insert(s);
   eval_steps.insert(steps);
 
   const std::vector<std::string> cols = {"step", "loss", "intensity", "gradient", "ssim", "lr", "seconds"};

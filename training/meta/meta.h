@@ -29,6 +29,8 @@
 #include "data/pair_dataset.h"
 #include "losses/fusion_losses.h"
 #include "meta/adapt_compare.h"
+#include "meta/adapt_config.h"
+#include "meta/meta_config.h"
 #include "timfusion/torch/networks.h"
 #include "run/checkpoint.h"
 #include "run/command_config.h"

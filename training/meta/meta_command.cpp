@@ -134,6 +134,7 @@ const CommandSpec& meta_spec() {
 
 struct MetaLearner::Impl : CommandState {
   using CommandState::CommandState;
+  MetaConfig meta = cfg.typed_section<MetaConfig>();  // the "meta" section, read once
   ArchSpec spec;
   std::vector<MetaTask> tasks;
   DevicePlan device;
@@ -142,13 +143,13 @@ struct MetaLearner::Impl : CommandState {
 
   int task_of(int64_t k) const {
     const auto T = static_cast<uint64_t>(tasks.size());
-    if (cfg.s("task_order") == "random")
-      return static_cast<int>(mix64(static_cast<uint64_t>(cfg.base.i("seed")) * 0x9e37ULL + static_cast<uint64_t>(k)) % T);
+    if (meta.task_order == "random")
+      return static_cast<int>(mix64(static_cast<uint64_t>(cfg.base.optim.seed) * 0x9e37ULL + static_cast<uint64_t>(k)) % T);
     return static_cast<int>(static_cast<uint64_t>(k) % T);
   }
   double epsilon_at(int64_t k) const {
-    const double e0 = cfg.d("epsilon"), e1 = cfg.d("epsilon_min");
-    const int64_t steps = cfg.base.i("steps");
+    const double e0 = meta.epsilon, e1 = meta.epsilon_min;
+    const int64_t steps = cfg.base.optim.steps;
     const double p = steps > 1 ? static_cast<double>(k) / static_cast<double>(steps - 1) : 0.0;
     return e0 + (e1 - e0) * std::min(1.0, p);
   }
@@ -160,17 +161,17 @@ MetaLearner::MetaLearner(const CommandConfig& config, const std::string& run_dir
   Impl& m = *impl_;
   const Config& b = m.cfg.base;
   m.device = resolve_device(b, /*mixed_precision=*/false);  // before loading data: errors come first
-  if (b.i("threads") > 0) torch::set_num_threads(static_cast<int>(b.i("threads")));
-  m.spec = ArchSpec::resolve(b.s("arch"));
-  if (b.i("channels") > 0) m.spec.channels = static_cast<int>(b.i("channels"));
+  if (b.runtime.threads > 0) torch::set_num_threads(static_cast<int>(b.runtime.threads));
+  m.spec = ArchSpec::resolve(b.model.arch);
+  if (b.model.channels > 0) m.spec.channels = static_cast<int>(b.model.channels);
   m.spec.validate();
   m.w = fusion_loss_weights(b);
-  m.tasks = load_tasks(m.cfg.at("tasks"), run_dir);
-  torch::manual_seed(static_cast<uint64_t>(b.i("seed")));
+  m.tasks = load_tasks(m.meta.tasks, run_dir);
+  torch::manual_seed(static_cast<uint64_t>(b.optim.seed));
   m.theta = nn::TimNet(m.spec);
-  if (!b.s("init").empty()) {
-    ModelFile f = load_model_file(b.s("init"), b.s("arch"));
-    nn::load_state(*m.theta, f.weights, b.s("init"));
+  if (!b.model.init.empty()) {
+    ModelFile f = load_model_file(b.model.init, b.model.arch);
+    nn::load_state(*m.theta, f.weights, b.model.init);
   }
   m.phi = nn::TimNet(m.spec);
   m.theta->to(m.device.device);
@@ -194,15 +195,15 @@ MetaStats MetaLearner::Impl::step(int64_t k) {
   st.task = task_of(k);
   st.lr = scheduled_lr(b, k);
   st.epsilon = epsilon_at(k);
-  const int64_t inner = cfg.i("inner_steps");
+  const int64_t inner = meta.inner_steps;
   copy_state(*phi, *theta);
   Adam opt(*phi);  // fresh moments: each inner loop is an independent adaptation
   const auto& task = tasks[static_cast<size_t>(st.task)];
   for (int64_t j = 0; j < inner; ++j) {
     // Batch index k*inner + j, stream 1 + task: every (step, task) draws its own crops.
-    Batch batch = task.data.sample(static_cast<uint64_t>(b.i("seed")), k * inner + j, 1 + static_cast<uint64_t>(st.task),
-                                   static_cast<int>(b.i("batch")), static_cast<int>(b.i("crop")), b.b("flip"));
-    double l = fusion_step(*phi, opt, batch, w, st.lr, b.d("grad_clip")).total.item<double>();
+    Batch batch = task.data.sample(static_cast<uint64_t>(b.optim.seed), k * inner + j, 1 + static_cast<uint64_t>(st.task),
+                                   static_cast<int>(b.optim.batch), static_cast<int>(b.optim.crop), b.optim.flip);
+    double l = fusion_step(*phi, opt, batch, w, st.lr, b.optim.grad_clip).total.item<double>();
     if (j == 0) st.inner_first = l;
     st.inner_last = l;
   }
@@ -220,7 +221,7 @@ int MetaLearner::run(long stop_at, bool resume, const std::string& command_line)
     load_module(*m.theta, f, "theta/", ckpt);
     if (!m.quiet) std::fprintf(stderr, "timfusion-train meta: resuming %s at step %lld\n", m.dir.c_str(), static_cast<long long>(m.done));
   }
-  const int64_t steps = m.cfg.base.i("steps"), ck_every = m.cfg.base.i("checkpoint_every");
+  const int64_t steps = m.cfg.base.optim.steps, ck_every = m.cfg.base.output.checkpoint_every;
   if (m.done > steps) throw Error(ckpt + " is beyond steps = " + std::to_string(steps));
   m.sessions.push_back(command_line);
   write_run_config(m.cfg, m.dir);
@@ -248,7 +249,7 @@ int MetaLearner::run(long stop_at, bool resume, const std::string& command_line)
   if (!m.quiet) {
     std::fprintf(stderr, "timfusion-train meta: %s, %d channels, %lld parameters; Reptile, %lld inner steps; run folder %s\n",
                  m.spec.name.c_str(), m.spec.channels, static_cast<long long>(nn::count_parameters(*m.theta)),
-                 static_cast<long long>(m.cfg.i("inner_steps")), m.dir.c_str());
+                 static_cast<long long>(m.meta.inner_steps), m.dir.c_str());
     std::fprintf(stderr, "  device: %s\n", m.device.describe().c_str());
     for (const auto& t : m.tasks) {
       std::fprintf(stderr, "  task %s: %zu pairs\n", t.name.c_str(), t.data.size());
@@ -287,8 +288,8 @@ int MetaLearner::run(long stop_at, bool resume, const std::string& command_line)
                          {"command_lines", m.sessions},
                          {"tasks", tj},
                          {"outer_steps", steps},
-                         {"inner_steps", m.cfg.i("inner_steps")},
-                         {"epsilon", {m.cfg.d("epsilon"), m.cfg.d("epsilon_min")}},
+                         {"inner_steps", m.meta.inner_steps},
+                         {"epsilon", {m.meta.epsilon, m.meta.epsilon_min}},
                          {"train_seconds", std::round(m.elapsed)},
                          {"finished", utc_now()},
                          {"config", m.cfg.values()}};

@@ -47,12 +47,6 @@ std::string rel_to(const std::string& base_dir, const std::string& p) {
 
 }  // namespace
 
-const json& CommandConfig::at(const std::string& k) const {
-  auto it = own.find(k);
-  if (it == own.end()) throw Error("internal: " + section + " key \"" + k + "\" missing");
-  return *it;
-}
-
 json CommandConfig::values() const {
   json v = base.values();
   if (!own.empty()) v[section] = own;  // `train` has no section of its own
@@ -162,7 +156,7 @@ CommandConfig resolve_command_config(const CommandArgs& a, const CommandSpec& sp
       }
     }
   }
-  if (!spec.data_required && c.base.at("data").empty()) {
+  if (!spec.data_required && c.base.data.empty()) {
     Config probe = c.base;  // validate() insists on data; these commands take theirs elsewhere
     probe.set("data", json::array({"."}), "internal");
     probe.validate();
@@ -294,7 +288,7 @@ std::pair<json, json> split_dir_entries(const std::string& dir_in) {
 }
 
 std::string prepare_run_dir(CommandConfig& c, const CommandArgs& a, bool* created) {
-  std::string dir = c.base.s("out");
+  std::string dir = c.base.output.out;
   const bool writer = a.cli.parallel.rank == 0;
   if (a.cli.resume.empty()) {
     if (dir.empty()) dir = default_run_dir(c.section);
@@ -302,12 +296,12 @@ std::string prepare_run_dir(CommandConfig& c, const CommandArgs& a, bool* create
       throw Error(dir + " already holds a run: continue it with --resume " + dir + ", or choose another --out");
     if (writer && fs::exists(dir) && !fs::is_directory(dir)) throw Error(dir + ": exists and is not a folder");
     c.base.set("out", absolute_path(dir), "config");
-    c.base.set("data", absolutize_entries(c.base.at("data")), "config");
-    c.base.set("task.data", absolute_path(c.base.s("task.data")), "config");
-    if (!c.base.s("init").empty()) c.base.set("init", absolute_path(c.base.s("init")), "config");
-    if (fs::exists(c.base.s("arch"))) c.base.set("arch", absolute_path(c.base.s("arch")), "config");
+    c.base.set("data", absolutize_entries(c.base.data), "config");
+    c.base.set("task.data", absolute_path(c.base.task.data), "config");
+    if (!c.base.model.init.empty()) c.base.set("init", absolute_path(c.base.model.init), "config");
+    if (fs::exists(c.base.model.arch)) c.base.set("arch", absolute_path(c.base.model.arch), "config");
   }
-  dir = c.base.s("out");
+  dir = c.base.output.out;
   if (writer) {
     const bool existed = fs::exists(dir);
     fs::create_directories(dir);

@@ -22,6 +22,7 @@
 #include "run/cli.h"
 #include "run/config.h"
 #include "run/run_loop.h"
+#include "run/typed_fields.h"
 
 namespace timfusion::train {
 
@@ -35,15 +36,16 @@ struct CommandSpec {
 };
 
 struct CommandConfig {
-  Config base;
+  Config base;                // the shared keys, typed (cfg.base.loss.ssim)
   json own = json::object();  // the section, every key present
   std::string section;
 
-  int64_t i(const std::string& k) const { return at(k).get<int64_t>(); }
-  double d(const std::string& k) const { return at(k).get<double>(); }
-  bool b(const std::string& k) const { return at(k).get<bool>(); }
-  std::string s(const std::string& k) const { return at(k).get<std::string>(); }
-  const json& at(const std::string& k) const;
+  // The section as its typed struct S (S::fields binds its keys, as
+  // TrainSettings does): read once by the command that owns the section.
+  template <typename S>
+  S typed_section() const {
+    return read_fields<S>(own, section);
+  }
   // Shared keys and the section, as written to the run folder.
   json values() const;
   std::string dump() const { return values().dump(2); }

@@ -1,5 +1,7 @@
 #include "run/config.h"
 
+#include "run/typed_fields.h"
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -209,22 +211,6 @@ json coerce_value(const KeySpec& k, json v, const std::string& name, const std::
 
 namespace {
 
-json* slot(json& root, const std::string& key, bool create) {
-  json* cur = &root;
-  size_t start = 0;
-  while (true) {
-    size_t dot = key.find('.', start);
-    std::string part = key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    if (!cur->contains(part)) {
-      if (!create) return nullptr;
-      (*cur)[part] = dot == std::string::npos ? json() : json::object();
-    }
-    cur = &(*cur)[part];
-    if (dot == std::string::npos) return cur;
-    start = dot + 1;
-  }
-}
-
 void flatten(const json& j, const std::string& prefix, std::vector<std::pair<std::string, json>>& out) {
   for (auto it = j.begin(); it != j.end(); ++it) {
     std::string key = prefix.empty() ? it.key() : prefix + "." + it.key();
@@ -267,15 +253,39 @@ std::string DataSource::str() const {
   return r;
 }
 
+namespace {
+// The table and TrainSettings::fields() must name the same keys: a key
+// without a member could be set but never read, a member without a key
+// would keep its C++ initialiser instead of the table's default.
+void check_bindings(const std::vector<KeySpec>& schema) {
+  CollectKeys bound;
+  TrainSettings::fields(static_cast<const TrainSettings&>(TrainSettings()), bound);
+  for (const auto& k : schema)
+    if (!bound.keys.erase(k.key)) throw Error("internal: config key \"" + k.key + "\" has no typed field");
+  if (!bound.keys.empty()) throw Error("internal: typed field \"" + *bound.keys.begin() + "\" is not a config key");
+}
+}  // namespace
+
 const std::vector<KeySpec>& Config::schema() {
-  static const std::vector<KeySpec> s = make_schema();
+  static const std::vector<KeySpec> s = [] {
+    std::vector<KeySpec> keys = make_schema();
+    check_bindings(keys);
+    return keys;
+  }();
   return s;
 }
 
-Config Config::defaults() {
-  Config c;
-  for (const auto& k : schema()) *slot(c.values_, k.key, true) = k.def;
-  return c;
+Config::Config() {
+  for (const auto& k : schema()) {
+    AssignField a{k.key, k.def};
+    TrainSettings::fields(static_cast<TrainSettings&>(*this), a);
+  }
+}
+
+json Config::values() const {
+  json j = json::object();
+  TrainSettings::fields(static_cast<const TrainSettings&>(*this), WriteFields{j});
+  return j;
 }
 
 namespace {
@@ -295,7 +305,8 @@ void Config::set(const std::string& key, const json& value, const std::string& o
   if (!k) throw Error(origin + ": unknown config key \"" + key + "\"" + suggestion(key) + " (see --help-config)");
   json v = coerce_value(*k, value, key, origin);
   if (key == "device") check_device_value(v.get<std::string>());  // at once: a command-line mistake is a usage error
-  *slot(values_, key, true) = std::move(v);
+  AssignField a{key, v};
+  TrainSettings::fields(static_cast<TrainSettings&>(*this), a);
 }
 
 void Config::merge(const json& j, const std::string& origin) {
@@ -331,33 +342,27 @@ void Config::set(const std::string& assignment) {
   set(key, v, "--set " + key);
 }
 
-const json& Config::at(const std::string& key) const {
-  json* p = slot(const_cast<json&>(values_), key, false);
-  if (!p) throw Error("internal: config key \"" + key + "\" missing");
-  return *p;
-}
-
 void Config::validate() const {
-  if (i("loss.ssim_window") % 2 == 0) throw Error("\"loss.ssim_window\" must be odd, got " + std::to_string(i("loss.ssim_window")));
-  if (d("loss.ssim") > 0 && i("crop") < i("loss.ssim_window"))
-    throw Error("\"crop\" (" + std::to_string(i("crop")) + ") must be at least \"loss.ssim_window\" (" +
-                std::to_string(i("loss.ssim_window")) + ")");
-  if (d("loss.intensity") + d("loss.gradient") + d("loss.ssim") <= 0 && !(b("task.enabled") && d("task.lambda") > 0))
+  if (loss.ssim_window % 2 == 0) throw Error("\"loss.ssim_window\" must be odd, got " + std::to_string(loss.ssim_window));
+  if (loss.ssim > 0 && optim.crop < loss.ssim_window)
+    throw Error("\"crop\" (" + std::to_string(optim.crop) + ") must be at least \"loss.ssim_window\" (" +
+                std::to_string(loss.ssim_window) + ")");
+  if (loss.intensity + loss.gradient + loss.ssim <= 0 && !(task.enabled && task.lambda > 0))
     throw Error("all loss weights are 0: nothing to train");
-  if (d("lr_min") > d("lr")) throw Error("\"lr_min\" must not exceed \"lr\"");
-  check_device_value(s("device"));
-  if (at("data").empty() && !b("task.enabled"))
+  if (optim.lr_min > optim.lr) throw Error("\"lr_min\" must not exceed \"lr\"");
+  check_device_value(runtime.device);
+  if (data.empty() && !task.enabled)
     throw Error("no training data: give --data DIR (a folder with ir/ and vis/) or \"data\" in the config");
 }
 
 std::vector<DataSource> Config::data_sources() const {
   std::vector<DataSource> r;
-  for (const auto& e : at("data")) r.push_back(source_of(e));
+  for (const auto& e : data) r.push_back(source_of(e));
   return r;
 }
 
 DataSource Config::task_source() const {
-  json e = {{"dir", s("task.data")}, {"labels", s("task.labels")}};
+  json e = {{"dir", task.data}, {"labels", task.labels}};
   return source_of(e);
 }
 
@@ -384,10 +389,10 @@ json data_entry(const std::string& dir, const std::string& exclude) {
 }
 
 double scheduled_lr(const Config& cfg, int64_t k) {
-  const double lr = cfg.d("lr"), lo = cfg.d("lr_min");
-  const int64_t steps = cfg.i("steps"), warm = cfg.i("warmup");
+  const double lr = cfg.optim.lr, lo = cfg.optim.lr_min;
+  const int64_t steps = cfg.optim.steps, warm = cfg.optim.warmup;
   if (k < warm) return lr * static_cast<double>(k + 1) / static_cast<double>(warm);
-  if (cfg.s("lr_schedule") == "constant") return lr;
+  if (cfg.optim.lr_schedule == "constant") return lr;
   double p = steps > warm ? static_cast<double>(k - warm) / static_cast<double>(steps - warm) : 1.0;
   return lo + (lr - lo) * 0.5 * (1 + std::cos(M_PI * std::min(1.0, p)));
 }

@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "run/train_settings.h"
+
 namespace timfusion::train {
 
 using json = nlohmann::json;
@@ -37,11 +39,16 @@ struct DataSource {
   std::string str() const;
 };
 
-class Config {
+// The values live in the typed members of TrainSettings (cfg.loss.ssim); set() and merge() check a key
+// against the table and store it there (user input goes through them: a member assigned directly skips
+// the table's checks), and values() writes them back as the JSON object this file describes.
+class Config : public TrainSettings {
  public:
   // The schema of the `train` command (search/meta/adapt extend it).
   static const std::vector<KeySpec>& schema();
-  static Config defaults();
+  // Every key at its default.
+  Config();
+  static Config defaults() { return Config(); }
 
   // Deep-merges a JSON object; throws Error for unknown keys / bad values.
   void merge(const json& j, const std::string& origin);
@@ -52,24 +59,16 @@ class Config {
   // Checks cross-key constraints (e.g. crop vs. SSIM window).
   void validate() const;
 
-  const json& at(const std::string& key) const;
-  int64_t i(const std::string& key) const { return at(key).get<int64_t>(); }
-  double d(const std::string& key) const { return at(key).get<double>(); }
-  bool b(const std::string& key) const { return at(key).get<bool>(); }
-  std::string s(const std::string& key) const { return at(key).get<std::string>(); }
-
   // The "data" key normalised; a dataset folder "D" means D/ir + D/vis.
   std::vector<DataSource> data_sources() const;
   // The task dataset (task.data, task.labels) as a source.
   DataSource task_source() const;
 
-  const json& values() const { return values_; }
-  std::string dump() const { return values_.dump(2); }
+  // The configuration as a JSON object (nested by the keys' dots).
+  json values() const;
+  std::string dump() const { return values().dump(2); }
   // Human-readable list of keys, defaults and meanings (--help-config).
   static std::string describe();
-
- private:
-  json values_ = json::object();
 };
 
 // The shared data folder: $TIMFUSION_DATA_DIR when set, else (uninstalled build)

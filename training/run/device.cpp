@@ -29,7 +29,7 @@ bool cuda_usable(std::string* why_not) {
 
 DevicePlan resolve_device(const Config& cfg, bool mixed_precision, int cuda_index) {
   DevicePlan p;
-  const std::string dev = cfg.s("device");
+  const std::string dev = cfg.runtime.device;
   const DeviceName name = parse_device_name(dev);  // also checked when set (config.cpp)
   if (name.kind == Device::Auto) {
     const int count = cuda_usable() ? static_cast<int>(torch::cuda::device_count()) : 0;
@@ -48,7 +48,7 @@ DevicePlan resolve_device(const Config& cfg, bool mixed_precision, int cuda_inde
     p.device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
   }
 
-  const std::string prec = cfg.s("precision");
+  const std::string prec = cfg.runtime.precision;
   if (prec == "auto") {
     p.precision = p.cuda() && mixed_precision ? Precision::Bf16 : Precision::Fp32;
   } else if (prec == "fp32") {
@@ -62,7 +62,7 @@ DevicePlan resolve_device(const Config& cfg, bool mixed_precision, int cuda_inde
     p.precision = prec == "bf16" ? Precision::Bf16 : Precision::Fp16;
   }
 
-  const std::string lt = cfg.s("loader_thread");
+  const std::string lt = cfg.runtime.loader_thread;
   p.loader_thread = lt == "on" || (lt == "auto" && p.cuda());
   p.pinned = p.cuda();
   if (p.cuda()) {

@@ -20,6 +20,7 @@
 #include "losses/fusion_losses.h"
 #include "run/command_config.h"
 #include "search/hypergradient.h"
+#include "search/search_config.h"
 #include "search/supernet.h"
 #include "timfusion/safetensors.h"
 

@@ -130,6 +130,7 @@ IasStep ias_hypergradient(SuperNetImpl& net, const LatencyTable* lat, double lam
 
 struct Searcher::Impl : CommandState {
   using CommandState::CommandState;
+  SearchConfig search = cfg.typed_section<SearchConfig>();  // the "search" section, read once
   SuperNetOptions so;
   PairDataset wdata, adata;  // weight split (f), architecture split (F)
   DevicePlan device;
@@ -149,26 +150,26 @@ Searcher::Searcher(const CommandConfig& config, const std::string& run_dir, bool
     : impl_(std::make_unique<Impl>(config, run_dir, quiet)) {
   Impl& m = *impl_;
   const Config& b = m.cfg.base;
-  if (b.i("threads") > 0) torch::set_num_threads(static_cast<int>(b.i("threads")));
-  m.so.channels = b.i("channels") > 0 ? static_cast<int>(b.i("channels")) : 8;
-  m.so.downscale = static_cast<int>(m.cfg.i("downscale"));
-  m.so.head = parse_head(m.cfg.s("head"));
-  m.so.cells = static_cast<int>(m.cfg.i("cells"));
+  if (b.runtime.threads > 0) torch::set_num_threads(static_cast<int>(b.runtime.threads));
+  m.so.channels = b.model.channels > 0 ? static_cast<int>(b.model.channels) : 8;
+  m.so.downscale = static_cast<int>(m.search.downscale);
+  m.so.head = parse_head(m.search.head);
+  m.so.cells = static_cast<int>(m.search.cells);
   m.so.edges = 2;
-  m.so.candidates = m.cfg.at("candidates").get<std::vector<std::string>>();
+  m.so.candidates = m.search.candidates;
   m.so.validate();
-  if (b.i("crop") % m.so.downscale) throw Error("search: crop must be divisible by search.downscale");
+  if (b.optim.crop % m.so.downscale) throw Error("search: crop must be divisible by search.downscale");
   m.w = fusion_loss_weights(b);
 
   PairDataset all = PairDataset::load(b.data_sources());
   m.notes = all.notes();
-  const auto n_val = static_cast<size_t>(std::lround(static_cast<double>(all.size()) * m.cfg.d("val_fraction")));
+  const auto n_val = static_cast<size_t>(std::lround(static_cast<double>(all.size()) * m.search.val_fraction));
   if (n_val < 1 || n_val >= all.size())
     throw Error("search: needs at least 2 pairs to split into a weight and an architecture set (have " +
                 std::to_string(all.size()) + ")");
   std::tie(m.wdata, m.adata) = all.split_holdout(n_val);  // evenly spaced in name order
 
-  torch::manual_seed(static_cast<uint64_t>(b.i("seed")));
+  torch::manual_seed(static_cast<uint64_t>(b.optim.seed));
   m.net = SuperNet(m.so);
   m.device = resolve_device(b, /*mixed_precision=*/false);
   m.net->to(m.device.device);
@@ -182,8 +183,8 @@ Searcher::Searcher(const CommandConfig& config, const std::string& run_dir, bool
   m.aopt = std::make_unique<Adam>(*m.arch, 0.5, 0.999);  // the reference's arch optimiser betas
 
   // Latency table: cached in the run folder (a resumed run keeps its table).
-  const int lw = static_cast<int>(m.cfg.i("latency_width")), lh = static_cast<int>(m.cfg.i("latency_height"));
-  const int lt = static_cast<int>(m.cfg.i("latency_threads"));
+  const int lw = static_cast<int>(m.search.latency_width), lh = static_cast<int>(m.search.latency_height);
+  const int lt = static_cast<int>(m.search.latency_threads);
   const std::string cache = run_dir + "/latency.json";
   bool have = false;
   if (fs::exists(cache)) {
@@ -192,7 +193,7 @@ Searcher::Searcher(const CommandConfig& config, const std::string& run_dir, bool
   }
   if (!have) {
     if (!quiet) std::fprintf(stderr, "timfusion-train search: measuring the per-op latency table (%d thread(s))...\n", lt);
-    m.lat = measure_latency(m.so, lw, lh, lt, static_cast<int>(m.cfg.i("latency_reps")));
+    m.lat = measure_latency(m.so, lw, lh, lt, static_cast<int>(m.search.latency_reps));
     fs::create_directories(run_dir);
     write_text_atomic(cache, m.lat.to_json().dump(2) + "\n");
   }
@@ -202,29 +203,29 @@ Searcher::~Searcher() = default;
 
 SuperNetImpl& Searcher::supernet() { return *impl_->net; }
 const LatencyTable& Searcher::latency() const { return impl_->lat; }
-ArchSpec Searcher::genotype() const { return impl_->net->derive(impl_->cfg.s("name")); }
+ArchSpec Searcher::genotype() const { return impl_->net->derive(impl_->search.name); }
 SearchStats Searcher::step(int64_t k) { return impl_->step(k); }
 
 SearchStats Searcher::Impl::step(int64_t k) {
   SearchStats st;
   const Config& b = cfg.base;
   st.lr = scheduled_lr(b, k);
-  const uint64_t seed = static_cast<uint64_t>(b.i("seed"));
-  const int n = static_cast<int>(b.i("batch")), crop = static_cast<int>(b.i("crop"));
-  const bool flip = b.b("flip");
+  const uint64_t seed = static_cast<uint64_t>(b.optim.seed);
+  const int n = static_cast<int>(b.optim.batch), crop = static_cast<int>(b.optim.crop);
+  const bool flip = b.optim.flip;
   SearchBatch tr = batch_of(wdata, seed, k, 0, n, crop, flip, device.device);
   auto params = net->parameters();
   opt->zero_grad();
-  if (k >= cfg.i("alpha_start")) {
+  if (k >= search.alpha_start) {
     SearchBatch va = batch_of(adata, seed, k, 1, n, crop, flip, device.device);
-    IasStep s = ias_hypergradient(*net, &lat, cfg.d("latency_weight"), tr, va, w, cfg.s("hypergradient") == "first-order",
-                                  cfg.d("latency_budget"));
+    IasStep s = ias_hypergradient(*net, &lat, search.latency_weight, tr, va, w, search.hypergradient == "first-order",
+                                  search.latency_budget);
     {
       torch::NoGradGuard ng;
       net->alpha().mutable_grad() = s.h.g_alpha[0].clone();
       for (size_t i = 0; i < params.size(); ++i) params[i].mutable_grad() = s.h.df_domega[i].clone();
     }
-    aopt->step(cfg.d("alpha_lr"));
+    aopt->step(search.alpha_lr);
     st.f = s.f, st.F_fusion = s.F_fusion, st.latency_ms = s.latency_ms, st.c = s.h.c;
     st.g_alpha_norm = s.h.g_alpha[0].norm().item<double>();
   } else {
@@ -234,7 +235,7 @@ SearchStats Searcher::Impl::step(int64_t k) {
     st.f = l.total.item<double>();
     st.latency_ms = lat.expected(net->probabilities()).item<double>();
   }
-  if (b.d("grad_clip") > 0) clip_grad_norm(*net, b.d("grad_clip"));
+  if (b.optim.grad_clip > 0) clip_grad_norm(*net, b.optim.grad_clip);
   opt->step(st.lr);
   done = k + 1;
   return st;
@@ -307,7 +308,7 @@ int Searcher::run(long stop_at, bool resume, const std::string& command_line) {
     if (!m.quiet)
       std::fprintf(stderr, "timfusion-train search: resuming %s at step %lld\n", m.dir.c_str(), static_cast<long long>(m.done));
   }
-  const int64_t steps = m.cfg.base.i("steps"), ck_every = m.cfg.base.i("checkpoint_every");
+  const int64_t steps = m.cfg.base.optim.steps, ck_every = m.cfg.base.output.checkpoint_every;
   if (m.done > steps)
     throw Error(ckpt + " is at step " + std::to_string(m.done) + ", beyond steps = " + std::to_string(steps));
   m.sessions.push_back(command_line);
@@ -382,12 +383,12 @@ int Searcher::run(long stop_at, bool resume, const std::string& command_line) {
   write_text_atomic(m.dir + "/genotype.json", genotype_json(g));
   write_text_atomic(m.dir + "/alpha.csv", alpha_csv());
   const double predicted = m.lat.predict(g.normal);
-  auto [best, med] = time_network(g, m.lat.width, m.lat.height, m.lat.threads, static_cast<int>(m.cfg.i("latency_reps")));
+  auto [best, med] = time_network(g, m.lat.width, m.lat.height, m.lat.threads, static_cast<int>(m.search.latency_reps));
   std::string md = "# Implicit architecture search: " + g.name + "\n\n";
   md += "Run folder: `" + m.dir + "`; " + std::to_string(steps) + " steps, " + fmt("%.0f", m.elapsed) + " s.\n\n";
   md += "Command: `" + (m.sessions.empty() ? std::string() : m.sessions.front()) + "`\n\n";
-  md += "Hypergradient: " + m.cfg.s("hypergradient") + "; latency weight lambda = " + fmt("%g", m.cfg.d("latency_weight")) +
-        " per ms over a budget of " + fmt("%g", m.cfg.d("latency_budget")) + " ms; alpha lr " + fmt("%g", m.cfg.d("alpha_lr")) + ".\n\n";
+  md += "Hypergradient: " + m.search.hypergradient + "; latency weight lambda = " + fmt("%g", m.search.latency_weight) +
+        " per ms over a budget of " + fmt("%g", m.search.latency_budget) + " ms; alpha lr " + fmt("%g", m.search.alpha_lr) + ".\n\n";
   md += "## softmax(alpha) per edge (raw alpha in parentheses; bold = chosen)\n\n" + alpha_markdown() + "\n";
   md += "Genotype: `" + g.to_json() + "`\n\n";
   md += "Latency of the derived network at " + std::to_string(m.lat.width) + "x" + std::to_string(m.lat.height) + ", " +

@@ -80,13 +80,13 @@ SeedScore train_and_score(const std::vector<SegImage>& train, const std::vector<
           s.image.size() != s.label_small.size())
         throw Error("internal: downstream image \"" + s.name + "\" is not a float plane with matching labels");
   const auto t0 = std::chrono::steady_clock::now();
-  const int classes = static_cast<int>(cfg.i("task.classes"));
-  const int64_t steps = cfg.i("steps");
-  const int batch = static_cast<int>(cfg.i("batch")), crop = static_cast<int>(cfg.i("crop"));
-  const bool flip = cfg.b("flip");
+  const int classes = static_cast<int>(cfg.task.classes);
+  const int64_t steps = cfg.optim.steps;
+  const int batch = static_cast<int>(cfg.optim.batch), crop = static_cast<int>(cfg.optim.crop);
+  const bool flip = cfg.optim.flip;
 
   torch::Tensor weight;
-  if (cfg.b("task.balance")) {
+  if (cfg.task.balance) {
     std::vector<int64_t> counts(classes, 0);
     for (const auto& s : train)
       for (int r = 0; r < s.label_small.rows; ++r)
@@ -96,7 +96,7 @@ SeedScore train_and_score(const std::vector<SegImage>& train, const std::vector<
   }
 
   torch::manual_seed(static_cast<uint64_t>(seed));
-  SegNet net(1, cfg.i("task.width"), classes);
+  SegNet net(1, cfg.task.width, classes);
   net->train();
   Adam opt(*net);
   SeedScore out;

@@ -13,6 +13,7 @@
 #include "run/command_config.h"
 #include "run/run_dir.h"
 #include "task/downstream.h"
+#include "task/downstream_config.h"
 #include "task/downstream_inputs.h"
 #include "task/downstream_report.h"
 #include "timfusion/error.h"
@@ -67,8 +68,11 @@ const CommandSpec& downstream_spec() {
 
 }  // namespace
 
-int cmd_downstream(int argc, char** argv, int first) {
-  // --input is repeatable: gather it into one downstream.inputs list.
+namespace {
+
+// start_command() with the repeatable --input gathered into one
+// downstream.inputs list; nothing when --help / --help-config answered.
+std::optional<CommandRun> start_downstream(int argc, char** argv, int first) {
   std::vector<std::string> args(argv, argv + argc);
   std::vector<std::string> kept(args.begin(), args.begin() + first);
   json inputs = json::array();
@@ -88,17 +92,17 @@ int cmd_downstream(int argc, char** argv, int first) {
 
   std::optional<CommandRun> r =
       start_command(static_cast<int>(ptrs.size()), ptrs.data(), first, downstream_spec(), kDownstreamUsage);
-  if (!r) return 0;
+  if (!r) return r;
   r->command_line = command_line(argc, argv);  // as typed (--input, not the --set it became)
   if (r->resume) throw UsageError("downstream runs cannot be resumed: run it again with another --out");
-  const CommandConfig& cc = r->cfg;
-  const Config& cfg = cc.base;
-  const std::string dir = r->dir;
-  if (cfg.i("threads") > 0) use_threads(static_cast<int>(cfg.i("threads")));
+  return r;
+}
 
+// The rows: downstream.inputs parsed, folders made absolute, names unique.
+std::vector<DownstreamInput> downstream_rows(const DownstreamConfig& dc) {
   std::vector<DownstreamInput> rows;
   std::set<std::string> names;
-  for (const auto& e : cc.at("inputs")) {
+  for (const auto& e : dc.inputs) {
     if (!e.is_string()) throw Error("downstream.inputs: each entry is a string NAME=SPEC, got " + e.dump());
     DownstreamInput in = parse_downstream_input(e.get<std::string>());
     if (in.is_folder()) in.spec = absolute_path(in.spec);
@@ -106,22 +110,23 @@ int cmd_downstream(int argc, char** argv, int first) {
     rows.push_back(in);
   }
   if (rows.empty()) throw Error("downstream.inputs is empty: give at least one --input");
+  return rows;
+}
 
-  const int classes = static_cast<int>(cfg.i("task.classes"));
-  const DataSource src = cfg.task_source();
-  PairDataset all = PairDataset::load({src}, true, classes);
-  auto [train_pairs, test_pairs] = all.split_holdout(static_cast<size_t>(cfg.i("task.eval_pairs")));
-  const int64_t n_seeds = cc.i("seeds"), seed0 = cfg.i("seed"), steps = cfg.i("steps");
-  const double scale = cc.d("scale");
-
+// results.json before any row: provenance, the split, the settings and the
+// classes the test labels hold.
+json downstream_results_head(const CommandRun& r, const DownstreamConfig& dc, const DataSource& src,
+                             const PairDataset& train_pairs, const PairDataset& test_pairs) {
+  const Config& cfg = r.cfg.base;
+  const int classes = static_cast<int>(cfg.task.classes);
   json res;
   res["tool"] = "timfusion-train downstream";
   res["git_commit"] = git_commit();
-  res["command_line"] = r->command_line;
+  res["command_line"] = r.command_line;
   res["data"] = src.str();
-  res["labels"] = cfg.s("task.labels");
+  res["labels"] = cfg.task.labels;
   res["classes"] = classes;
-  res["reference"] = cc.s("reference");
+  res["reference"] = dc.reference;
   json tr = json::array(), te = json::array();
   for (size_t i = 0; i < train_pairs.size(); ++i) tr.push_back(train_pairs.at(i).name);
   for (size_t i = 0; i < test_pairs.size(); ++i) te.push_back(test_pairs.at(i).name);
@@ -130,12 +135,12 @@ int cmd_downstream(int argc, char** argv, int first) {
                   {"train", tr},
                   {"test", te}};
   json seeds = json::array();
-  for (int64_t s = 0; s < n_seeds; ++s) seeds.push_back(seed0 + s);
-  res["settings"] = {{"steps", steps}, {"batch", cfg.i("batch")}, {"crop", cfg.i("crop")}, {"flip", cfg.b("flip")},
-                     {"lr", cfg.d("lr")}, {"lr_min", cfg.d("lr_min")}, {"lr_schedule", cfg.s("lr_schedule")},
-                     {"warmup", cfg.i("warmup")}, {"scale", scale}, {"width", cfg.i("task.width")},
-                     {"parameters", seg_net_parameters(cfg.i("task.width"), classes)}, {"balance", cfg.b("task.balance")},
-                     {"seeds", seeds}, {"threads", cfg.i("threads")}};
+  for (int64_t s = 0; s < dc.seeds; ++s) seeds.push_back(cfg.optim.seed + s);
+  res["settings"] = {{"steps", cfg.optim.steps}, {"batch", cfg.optim.batch}, {"crop", cfg.optim.crop}, {"flip", cfg.optim.flip},
+                     {"lr", cfg.optim.lr}, {"lr_min", cfg.optim.lr_min}, {"lr_schedule", cfg.optim.lr_schedule},
+                     {"warmup", cfg.optim.warmup}, {"scale", dc.scale}, {"width", cfg.task.width},
+                     {"parameters", seg_net_parameters(cfg.task.width, classes)}, {"balance", cfg.task.balance},
+                     {"seeds", seeds}, {"threads", cfg.runtime.threads}};
   std::set<int> present;
   for (size_t i = 0; i < test_pairs.size(); ++i) {
     const cv::Mat& l = test_pairs.at(i).label;
@@ -144,35 +149,63 @@ int cmd_downstream(int argc, char** argv, int first) {
   }
   res["present_classes"] = json(std::vector<int>(present.begin(), present.end()));
   res["rows"] = json::array();
+  return res;
+}
+
+// One row of results.json: the input's train/test images scored for every
+// seed; `done` counts the steps for the progress bar.
+json score_downstream_row(const DownstreamInput& in, const std::pair<std::vector<SegImage>, std::vector<SegImage>>& images,
+                          const Config& cfg, int64_t n_seeds, Progress& bar, long& done) {
+  const int64_t seed0 = cfg.optim.seed;
+  json row = {{"name", in.name}, {"spec", in.spec}, {"seeds", json::array()}};
+  for (int64_t s = 0; s < n_seeds; ++s) {
+    const std::string what = in.name + " seed " + std::to_string(seed0 + s);
+    SeedScore sc = train_and_score(images.first, images.second, cfg, seed0 + s, [&](int64_t step, double loss) {
+      bar.update(done + static_cast<long>(step), what + " loss " + fmt("%.3f", loss));
+    });
+    done += static_cast<long>(cfg.optim.steps);
+    json iou = json::array();
+    for (double v : sc.iou) iou.push_back(std::isfinite(v) ? json(v) : json());
+    row["seeds"].push_back({{"seed", sc.seed}, {"miou", sc.miou}, {"pixel_accuracy", sc.pixel_accuracy}, {"iou", iou},
+                            {"final_loss", sc.final_loss}, {"seconds", sc.seconds}});
+  }
+  return row;
+}
+
+}  // namespace
+
+int cmd_downstream(int argc, char** argv, int first) {
+  std::optional<CommandRun> r = start_downstream(argc, argv, first);
+  if (!r) return 0;
+  const CommandConfig& cc = r->cfg;
+  const Config& cfg = cc.base;
+  const DownstreamConfig dc = cc.typed_section<DownstreamConfig>();
+  const std::string dir = r->dir;
+  if (cfg.runtime.threads > 0) use_threads(static_cast<int>(cfg.runtime.threads));
+  const std::vector<DownstreamInput> rows = downstream_rows(dc);
+
+  const DataSource src = cfg.task_source();
+  PairDataset all = PairDataset::load({src}, true, static_cast<int>(cfg.task.classes));
+  auto [train_pairs, test_pairs] = all.split_holdout(static_cast<size_t>(cfg.task.eval_pairs));
+  const int64_t n_seeds = dc.seeds, steps = cfg.optim.steps;
+  json res = downstream_results_head(*r, dc, src, train_pairs, test_pairs);
   write_run_config(cc, dir);
 
   if (!r->quiet) {
     std::fprintf(stderr, "timfusion-train downstream: %zu inputs x %lld seeds x %lld steps; %zu training pairs, %zu test pairs (%s); run folder %s\n",
                  rows.size(), static_cast<long long>(n_seeds), static_cast<long long>(steps), train_pairs.size(),
-                 test_pairs.size(), cfg.s("task.labels").c_str(), dir.c_str());
+                 test_pairs.size(), cfg.task.labels.c_str(), dir.c_str());
     for (const auto& n : all.notes()) std::fprintf(stderr, "  note: %s\n", n.c_str());
   }
   // Read every input first: a missing fused image fails before any training.
   std::vector<std::pair<std::vector<SegImage>, std::vector<SegImage>>> images;
-  for (const auto& in : rows) images.emplace_back(input_images(train_pairs, in, scale), input_images(test_pairs, in, scale));
+  for (const auto& in : rows) images.emplace_back(input_images(train_pairs, in, dc.scale), input_images(test_pairs, in, dc.scale));
 
   const long total = static_cast<long>(rows.size() * n_seeds * steps);
   Progress bar("downstream", total, !r->quiet && total > 0);
   long done = 0;
   for (size_t k = 0; k < rows.size(); ++k) {
-    json row = {{"name", rows[k].name}, {"spec", rows[k].spec}, {"seeds", json::array()}};
-    for (int64_t s = 0; s < n_seeds; ++s) {
-      const std::string what = rows[k].name + " seed " + std::to_string(seed0 + s);
-      SeedScore sc = train_and_score(images[k].first, images[k].second, cfg, seed0 + s, [&](int64_t step, double loss) {
-        bar.update(done + static_cast<long>(step), what + " loss " + fmt("%.3f", loss));
-      });
-      done += static_cast<long>(steps);
-      json iou = json::array();
-      for (double v : sc.iou) iou.push_back(std::isfinite(v) ? json(v) : json());
-      row["seeds"].push_back({{"seed", sc.seed}, {"miou", sc.miou}, {"pixel_accuracy", sc.pixel_accuracy}, {"iou", iou},
-                              {"final_loss", sc.final_loss}, {"seconds", sc.seconds}});
-    }
-    res["rows"].push_back(row);
+    res["rows"].push_back(score_downstream_row(rows[k], images[k], cfg, n_seeds, bar, done));
     // Partial results after each row: a long run can be watched (and is not lost).
     summarise_downstream(res);
     res["finished"] = utc_now();

@@ -37,6 +37,9 @@ namespace timfusion::train {
 namespace {
 
 
+// The final losses in the provenance and the closing line: means of the last so many steps.
+constexpr size_t kFinalWindow = 100;
+
 const std::vector<std::string> kColumns = {"step", "loss", "intensity", "gradient", "ssim", "task",
                                            "task_lower", "baseline", "lr", "seconds"};
 
@@ -83,6 +86,14 @@ struct Trainer::Impl : CommandState {
   void load_checkpoint(const std::string& path);
   void preview(const std::string& path);
   nlohmann::json task_evaluation();
+
+  // The steps of run():
+  std::string open_run(const std::string& ckpt, bool resume, bool writer, const std::string& command_line);
+  void print_start();
+  void write_curve(const CsvLog& log) const;
+  std::optional<int> train_steps(CsvLog& log, const std::string& ckpt, long stop_at, bool writer);
+  nlohmann::json provenance(const CsvLog& log, const std::string& commit, const nlohmann::json& task_eval_result) const;
+  void print_summary(const CsvLog& log, const nlohmann::json& task_eval_result) const;
 };
 
 namespace {
@@ -103,37 +114,37 @@ Trainer::Trainer(const CommandConfig& config, const std::string& run_dir, bool q
   // Where to train, first: a missing GPU is reported before any data is loaded.
   m.plan = resolve_device(m.cfg.base, true, parallel.local_rank >= 0 ? parallel.local_rank : parallel.rank);
   if (parallel.active()) {
-    const int64_t W = parallel.world_size, batch = m.cfg.base.i("batch"), tb = m.cfg.base.i("task.batch");
-    if (batch % W || (m.cfg.base.b("task.enabled") && tb > 0 && tb % W))
+    const int64_t W = parallel.world_size, batch = m.cfg.base.optim.batch, tb = m.cfg.base.task.batch;
+    if (batch % W || (m.cfg.base.task.enabled && tb > 0 && tb % W))
       throw Error("\"batch\" (" + std::to_string(batch) + (tb > 0 ? ") and \"task.batch\" (" + std::to_string(tb) : std::string()) +
                   ") must be multiples of the world size (" + std::to_string(W) + "): each rank takes an equal share");
     m.par = std::make_unique<DataParallel>(parallel);
   }
-  if (m.cfg.base.i("threads") > 0) torch::set_num_threads(static_cast<int>(m.cfg.base.i("threads")));
-  m.spec = ArchSpec::resolve(m.cfg.base.s("arch"));
-  if (m.cfg.base.i("channels") > 0) m.spec.channels = static_cast<int>(m.cfg.base.i("channels"));
+  if (m.cfg.base.runtime.threads > 0) torch::set_num_threads(static_cast<int>(m.cfg.base.runtime.threads));
+  m.spec = ArchSpec::resolve(m.cfg.base.model.arch);
+  if (m.cfg.base.model.channels > 0) m.spec.channels = static_cast<int>(m.cfg.base.model.channels);
   m.spec.validate();
-  m.task = m.cfg.base.b("task.enabled");
+  m.task = m.cfg.base.task.enabled;
   m.w = fusion_loss_weights(m.cfg.base);
 
-  if (!m.cfg.base.at("data").empty()) {
+  if (!m.cfg.base.data.empty()) {
     m.data = PairDataset::load(m.cfg.base.data_sources());
     m.notes = m.data.notes();
   }
   if (m.task) {
-    auto all = PairDataset::load({m.cfg.base.task_source()}, true, static_cast<int>(m.cfg.base.i("task.classes")));
+    auto all = PairDataset::load({m.cfg.base.task_source()}, true, static_cast<int>(m.cfg.base.task.classes));
     for (const auto& n : all.notes()) m.notes.push_back(n);
-    std::tie(m.task_train, m.task_eval) = all.split_holdout(static_cast<size_t>(m.cfg.base.i("task.eval_pairs")));
-    if (m.cfg.base.b("task.balance"))
-      m.class_weight = balanced_class_weights(m.task_train.class_counts(static_cast<int>(m.cfg.base.i("task.classes"))));
+    std::tie(m.task_train, m.task_eval) = all.split_holdout(static_cast<size_t>(m.cfg.base.task.eval_pairs));
+    if (m.cfg.base.task.balance)
+      m.class_weight = balanced_class_weights(m.task_train.class_counts(static_cast<int>(m.cfg.base.task.classes)));
     // Without separate fusion data the fusion losses use the task batch.
-    m.fuse_task_batch = m.cfg.base.at("data").empty();
+    m.fuse_task_batch = m.cfg.base.data.empty();
   }
 
-  torch::manual_seed(static_cast<uint64_t>(m.cfg.base.i("seed")));
+  torch::manual_seed(static_cast<uint64_t>(m.cfg.base.optim.seed));
   m.net = nn::TimNet(m.spec);
-  if (!m.cfg.base.s("init").empty()) {
-    load_init(*m.net, m.spec, m.cfg.base.s("init"), m.cfg.base.s("arch"));
+  if (!m.cfg.base.model.init.empty()) {
+    load_init(*m.net, m.spec, m.cfg.base.model.init, m.cfg.base.model.arch);
   }
   m.net->to(m.plan.device);
   m.net->train();
@@ -142,10 +153,10 @@ Trainer::Trainer(const CommandConfig& config, const std::string& run_dir, bool q
   m.scale = LossScale(fp16), m.tscale = LossScale(fp16), m.bscale = LossScale(fp16);
   if (m.class_weight.defined()) m.class_weight = m.class_weight.to(m.plan.device);
   if (m.task) {
-    const int64_t width = m.cfg.base.i("task.width"), classes = m.cfg.base.i("task.classes");
-    torch::manual_seed(static_cast<uint64_t>(m.cfg.base.i("seed")) + 1);
+    const int64_t width = m.cfg.base.task.width, classes = m.cfg.base.task.classes;
+    torch::manual_seed(static_cast<uint64_t>(m.cfg.base.optim.seed) + 1);
     m.tnet = SegNet(1, width, classes);
-    torch::manual_seed(static_cast<uint64_t>(m.cfg.base.i("seed")) + 1);  // the baseline starts identical
+    torch::manual_seed(static_cast<uint64_t>(m.cfg.base.optim.seed) + 1);  // the baseline starts identical
     m.bnet = SegNet(1, width, classes);
     m.tnet->to(m.plan.device);
     m.bnet->to(m.plan.device);
@@ -176,9 +187,9 @@ SafetensorsFile Trainer::task_state() const {
 StepStats Trainer::step(int64_t k) { return impl_->step(k); }
 
 std::vector<torch::Tensor> Trainer::Impl::host_batch(int64_t k) const {
-  const uint64_t seed = static_cast<uint64_t>(cfg.base.i("seed"));
-  const int batch = static_cast<int>(cfg.base.i("batch")), crop = static_cast<int>(cfg.base.i("crop"));
-  const bool flip = cfg.base.b("flip");
+  const uint64_t seed = static_cast<uint64_t>(cfg.base.optim.seed);
+  const int batch = static_cast<int>(cfg.base.optim.batch), crop = static_cast<int>(cfg.base.optim.crop);
+  const bool flip = cfg.base.optim.flip;
   // The global batch is drawn whole, as in one process; this rank keeps its share.
   auto share = [&](const Batch& b) { return par ? share_of(b, par->rank(), par->world_size()) : b; };
   std::vector<torch::Tensor> out;
@@ -195,14 +206,14 @@ std::vector<torch::Tensor> Trainer::Impl::host_batch(int64_t k) const {
     out.push_back(planes(b.ir, b));
     out.push_back(planes(b.vis, b));
     push_means(out, b);
-    if (const double noise = cfg.base.d("noise"); noise > 0) {
+    if (const double noise = cfg.base.noise.sigma; noise > 0) {
       // Noisy inputs, clean targets (sensor_noise.h). The noise is drawn for
       // the whole global batch, so each rank gets the rows one process would.
       for (int s : {0, 1}) {
         auto clean = host_planes(s ? whole.vis : whole.ir, whole.n, whole.h, whole.w);
         torch::Tensor x;
-        if (cfg.base.s("noise_model") == "lowlight")
-          x = s ? add_lowlight_visible_noise(clean, noise, seed, k, s) : add_lowlight_ir_noise(clean, cfg.base.d("noise_ir"), seed, k, s);
+        if (cfg.base.noise.model == "lowlight")
+          x = s ? add_lowlight_visible_noise(clean, noise, seed, k, s) : add_lowlight_ir_noise(clean, cfg.base.noise.ir, seed, k, s);
         else
           x = add_sensor_noise(clean, noise, seed, k, s);
         if (par) x = x.chunk(par->world_size(), 0)[par->rank()].contiguous();
@@ -211,8 +222,8 @@ std::vector<torch::Tensor> Trainer::Impl::host_batch(int64_t k) const {
     }
   }
   if (task) {
-    const int tb = cfg.base.i("task.batch") > 0 ? static_cast<int>(cfg.base.i("task.batch")) : batch;
-    const int tc = cfg.base.i("task.crop") > 0 ? static_cast<int>(cfg.base.i("task.crop")) : crop;
+    const int tb = cfg.base.task.batch > 0 ? static_cast<int>(cfg.base.task.batch) : batch;
+    const int tc = cfg.base.task.crop > 0 ? static_cast<int>(cfg.base.task.crop) : crop;
     Batch b = share(task_train.sample(seed, k, /*stream=*/1, tb, tc, flip));
     out.push_back(planes(b.ir, b));
     out.push_back(planes(b.vis, b));
@@ -245,7 +256,7 @@ StepStats Trainer::Impl::step(int64_t k) {
     vis = in[next++];
     means.ir = in[next++];
     means.vis = in[next++];
-    if (cfg.base.d("noise") > 0) {
+    if (cfg.base.noise.sigma > 0) {
       auto noisy_ir = in[next++], noisy_vis = in[next++];
       fused = forward(noisy_ir, noisy_vis, means);  // the losses below compare with the clean crops
     } else {
@@ -262,8 +273,8 @@ StepStats Trainer::Impl::step(int64_t k) {
     // detached), theta_T <- argmin L_task(T(F(x)), y), approximated by
     // task.inner_steps Adam steps.
     auto detached = tfused.detach();
-    const double tlr = cfg.base.d("task.lr");
-    for (int64_t i = 0; i < cfg.base.i("task.inner_steps"); ++i) {
+    const double tlr = cfg.base.task.lr;
+    for (int64_t i = 0; i < cfg.base.task.inner_steps; ++i) {
       topt->zero_grad();
       auto l = task_loss(segment(tnet, detached), y, class_weight);
       tscale.scaled(l).backward();
@@ -271,7 +282,7 @@ StepStats Trainer::Impl::step(int64_t k) {
       if (tscale.unscale({tnet.ptr().get()})) topt->step(tlr);
       st.task_lower = l.item<double>();
     }
-    if (cfg.base.b("task.baseline")) {
+    if (cfg.base.task.baseline) {
       bopt->zero_grad();
       auto l = task_loss(segment(bnet, tvis), y, class_weight);
       bscale.scaled(l).backward();
@@ -285,12 +296,12 @@ StepStats Trainer::Impl::step(int64_t k) {
   }
   FusionLosses l = fusion_losses(fused, ir, vis, w, means);
   torch::Tensor total = l.total;
-  if (task) total = total + cfg.base.d("task.lambda") * upper_task;
+  if (task) total = total + cfg.base.task.lambda * upper_task;
   opt->zero_grad();
   scale.scaled(total).backward();
   if (par) par->average_gradients(*net);  // before unscaling: every rank takes the same decision
   if (scale.unscale({net.ptr().get()})) {  // fp16: a step with Inf/NaN gradients is skipped
-    if (cfg.base.d("grad_clip") > 0) clip_grad_norm(*net, cfg.base.d("grad_clip"));
+    if (cfg.base.optim.grad_clip > 0) clip_grad_norm(*net, cfg.base.optim.grad_clip);
     opt->step(st.lr);
   }
   st.loss = total.item<double>();
@@ -347,8 +358,8 @@ void Trainer::Impl::load_checkpoint(const std::string& path) {
 
 void Trainer::Impl::preview(const std::string& path) {
   const PairDataset& src = fuse_task_batch ? task_eval : data;
-  const int side = static_cast<int>(cfg.base.i("preview_size"));
-  const size_t n = std::min<size_t>(src.size(), static_cast<size_t>(cfg.base.i("preview_pairs")));
+  const int side = static_cast<int>(cfg.base.output.preview_size);
+  const size_t n = std::min<size_t>(src.size(), static_cast<size_t>(cfg.base.output.preview_pairs));
   if (n == 0) return;
   torch::NoGradGuard ng;
   net->eval();
@@ -404,7 +415,7 @@ nlohmann::json Trainer::Impl::task_evaluation() {
   net->eval();
   tnet->eval();
   bnet->eval();
-  const int C = static_cast<int>(cfg.base.i("task.classes"));
+  const int C = static_cast<int>(cfg.base.task.classes);
   Confusion on_fused(C), on_vis(C), base_vis(C);
   double l_fused = 0, l_vis = 0, l_base = 0;
   for (size_t i = 0; i < task_eval.size(); ++i) {
@@ -437,13 +448,13 @@ nlohmann::json Trainer::Impl::task_evaluation() {
     for (int64_t c = 0; c < class_weight.size(0); ++c) weights.push_back(class_weight[c].item<double>());
   nlohmann::json out = {{"held_out_pairs", names},
                         {"labels", cfg.base.task_source().labels},
-                        {"lambda", cfg.base.d("task.lambda")},
+                        {"lambda", cfg.base.task.lambda},
                         {"class_weights", weights},
                         {"steps", done},
                         {"task_net_on_fused", entry(on_fused, l_fused, "fused image, task net trained on fused images")},
                         {"task_net_on_visible", entry(on_vis, l_vis, "visible Y fed to the task net trained on fused images")}};
   // Without task.baseline the baseline net was never trained: no row for it.
-  if (cfg.base.b("task.baseline"))
+  if (cfg.base.task.baseline)
     out["baseline_on_visible"] = entry(base_vis, l_base, "visible Y, task net trained on visible only");
   return out;
 }
@@ -452,150 +463,174 @@ void Trainer::save_model(const std::string& path, const std::string& provenance_
   write_model_file(path, *impl_->net, impl_->spec, provenance_json);
 }
 
-int Trainer::run(long stop_at, bool resume, const std::string& command_line) {
-  Impl& m = *impl_;
-  const std::string dir = m.dir;
-  const std::string ckpt = dir + "/checkpoint.safetensors";
-  const bool writer = !m.par || m.par->writer();  // data-parallel: rank 0 alone writes the run folder
+// Checks and loads what a resumed run continues from, records this session
+// and writes config.json; returns the commit of the code that runs now (not
+// at the end).
+std::string Trainer::Impl::open_run(const std::string& ckpt, bool resume, bool writer, const std::string& command_line) {
   if (resume) require_checkpoint_to_resume(ckpt, dir);  // before anything in the folder changes
   if (writer) fs::create_directories(dir + "/previews");
   if (resume) {
-    m.load_checkpoint(ckpt);
-    if (!m.quiet)
-      std::fprintf(stderr, "timfusion-train: resuming %s at step %lld\n", dir.c_str(), static_cast<long long>(m.done));
+    load_checkpoint(ckpt);
+    if (!quiet)
+      std::fprintf(stderr, "timfusion-train: resuming %s at step %lld\n", dir.c_str(), static_cast<long long>(done));
   }
-  if (m.done > m.cfg.base.i("steps"))
-    throw Error(ckpt + " is at step " + std::to_string(m.done) + ", beyond steps = " + std::to_string(m.cfg.base.i("steps")));
-  m.sessions.push_back(command_line);
-  const std::string commit = git_commit();  // of the code that runs now, not at the end
-  if (writer) write_run_config(m.cfg, dir);
+  if (done > cfg.base.optim.steps)
+    throw Error(ckpt + " is at step " + std::to_string(done) + ", beyond steps = " + std::to_string(cfg.base.optim.steps));
+  sessions.push_back(command_line);
+  const std::string commit = git_commit();
+  if (writer) write_run_config(cfg, dir);
+  return commit;
+}
 
-  CsvLog log;
-  if (writer) log.open(dir + "/log.csv", kColumns, resume ? m.done : -1);
-  auto curve = [&]() {
-    std::vector<Series> s;
-    for (size_t c : {1, 2, 3, 4, 5, 6, 7}) {
-      if ((c >= 5) && !m.task) continue;
-      if (c == 3 && m.w.gradient == 0) continue;
-      if (c == 4 && m.w.ssim == 0) continue;
-      Series se;
-      se.name = kColumns[c];
-      for (const auto& r : log.rows()) se.x.push_back(r[0]), se.y.push_back(r[c]);
-      s.push_back(std::move(se));
-    }
-    write_curve_png(dir + "/loss_curve.png", "timfusion-train: " + fs::path(dir).filename().string(), s);
-  };
+void Trainer::Impl::print_start() {
+  if (quiet) return;
+  std::fprintf(stderr, "timfusion-train: %s, %d channels, %lld parameters; run folder %s\n", spec.name.c_str(),
+               spec.channels, static_cast<long long>(nn::count_parameters(*net)), dir.c_str());
+  for (const auto& [src, n] : data.counts()) std::fprintf(stderr, "  data: %zu pairs from %s\n", n, src.c_str());
+  if (task)
+    std::fprintf(stderr, "  task: %zu labelled pairs for training, %zu held out (%s); task net %lld parameters\n",
+                 task_train.size(), task_eval.size(), cfg.base.task_source().labels.c_str(),
+                 static_cast<long long>(nn::count_parameters(*tnet)));
+  for (const auto& n : notes) std::fprintf(stderr, "  note: %s\n", n.c_str());
+  std::fprintf(stderr, "  device: %s\n", plan.describe().c_str());
+  if (par)
+    std::fprintf(stderr, "  data-parallel: %d processes (Gloo), %lld crops each per step\n", par->world_size(),
+                 static_cast<long long>(cfg.base.optim.batch / par->world_size()));
+}
 
-  const int64_t steps = m.cfg.base.i("steps"), pv_every = m.cfg.base.i("preview_every");
-  if (!m.quiet) {
-    std::fprintf(stderr, "timfusion-train: %s, %d channels, %lld parameters; run folder %s\n", m.spec.name.c_str(),
-                 m.spec.channels, static_cast<long long>(nn::count_parameters(*m.net)), dir.c_str());
-    for (const auto& [src, n] : m.data.counts()) std::fprintf(stderr, "  data: %zu pairs from %s\n", n, src.c_str());
-    if (m.task)
-      std::fprintf(stderr, "  task: %zu labelled pairs for training, %zu held out (%s); task net %lld parameters\n",
-                   m.task_train.size(), m.task_eval.size(), m.cfg.base.task_source().labels.c_str(),
-                   static_cast<long long>(nn::count_parameters(*m.tnet)));
-    for (const auto& n : m.notes) std::fprintf(stderr, "  note: %s\n", n.c_str());
-    std::fprintf(stderr, "  device: %s\n", m.plan.describe().c_str());
-    if (m.par)
-      std::fprintf(stderr, "  data-parallel: %d processes (Gloo), %lld crops each per step\n", m.par->world_size(),
-                   static_cast<long long>(m.cfg.base.i("batch") / m.par->world_size()));
+// loss_curve.png: the loss columns of log.csv that this run computes.
+void Trainer::Impl::write_curve(const CsvLog& log) const {
+  std::vector<Series> s;
+  for (size_t c : {1, 2, 3, 4, 5, 6, 7}) {
+    if ((c >= 5) && !task) continue;
+    if (c == 3 && w.gradient == 0) continue;
+    if (c == 4 && w.ssim == 0) continue;
+    Series se;
+    se.name = kColumns[c];
+    for (const auto& r : log.rows()) se.x.push_back(r[0]), se.y.push_back(r[c]);
+    s.push_back(std::move(se));
   }
+  write_curve_png(dir + "/loss_curve.png", "timfusion-train: " + fs::path(dir).filename().string(), s);
+}
 
-  StepLoop loop("train", dir, steps, m.cfg.base.i("checkpoint_every"), stop_at, m.quiet);
+// Steps up to cfg.base.optim.steps through run/run_loop.h's StepLoop: a log
+// row (and preview) per step, checkpoints and the curve every
+// checkpoint_every; returns the loop's early exit status, if any.
+std::optional<int> Trainer::Impl::train_steps(CsvLog& log, const std::string& ckpt, long stop_at, bool writer) {
+  const int64_t steps = cfg.base.optim.steps, pv_every = cfg.base.output.preview_every;
+  StepLoop loop("train", dir, steps, cfg.base.output.checkpoint_every, stop_at, quiet);
   StepStats st;
-  loop.step = [&] { st = m.step(m.done); };
+  loop.step = [&] { st = step(done); };
   DivergenceGuard divergence;
   loop.record = [&] {
-    divergence.check(st.loss, m.done);
+    divergence.check(st.loss, done);
     if (!writer) return std::string();
-    log.append({static_cast<double>(m.done), st.loss, st.intensity, st.gradient, st.ssim, m.task ? st.task : NAN,
-                m.task ? st.task_lower : NAN, m.task && m.cfg.base.b("task.baseline") ? st.baseline : NAN, st.lr, m.elapsed});
+    log.append({static_cast<double>(done), st.loss, st.intensity, st.gradient, st.ssim, task ? st.task : NAN,
+                task ? st.task_lower : NAN, task && cfg.base.task.baseline ? st.baseline : NAN, st.lr, elapsed});
     log.flush();  // one write per step: the log can be watched (tail -f)
-    if ((pv_every > 0 && m.done % pv_every == 0) || m.done == steps) {
+    if ((pv_every > 0 && done % pv_every == 0) || done == steps) {
       char name[64];
-      std::snprintf(name, sizeof name, "/previews/step-%06lld.png", static_cast<long long>(m.done));
-      m.preview(dir + name);
+      std::snprintf(name, sizeof name, "/previews/step-%06lld.png", static_cast<long long>(done));
+      preview(dir + name);
     }
     std::string status = "loss " + fmt("%.4f", log.recent_mean(1, 20)) + " int " + fmt("%.4f", log.recent_mean(2, 20)) +
                          " grad " + fmt("%.4f", log.recent_mean(3, 20)) + " ssim " + fmt("%.4f", log.recent_mean(4, 20));
-    if (m.task) status += " task " + fmt("%.3f", log.recent_mean(5, 20));
+    if (task) status += " task " + fmt("%.3f", log.recent_mean(5, 20));
     return status + " lr " + fmt("%.1e", st.lr);
   };
   loop.flush = [&] { log.flush(); };
   loop.checkpoint = [&] {
     if (!writer) return;
-    m.save_checkpoint(ckpt);
-    curve();
+    save_checkpoint(ckpt);
+    write_curve(log);
   };
-  if (m.par) loop.stop_requested = [&m] { return m.stop_agreed; };
-  if (std::optional<int> code = run_step_loop(loop, m)) return *code;
-  if (!writer) return 0;
+  if (par) loop.stop_requested = [this] { return stop_agreed; };
+  return run_step_loop(loop, *this);
+}
 
-  nlohmann::json task_eval;
-  if (m.task) {
-    task_eval = m.task_evaluation();
-    write_text_atomic(dir + "/task_eval.json", task_eval.dump(2) + "\n");
-  }
-
-  // Provenance: everything needed to make these weights again.
-  const size_t window = 100;
-  nlohmann::json losses = {{"window_steps", std::min(window, log.rows().size())},
-                           {"total", log.recent_mean(1, window)},
-                           {"intensity", log.recent_mean(2, window)},
-                           {"gradient", log.recent_mean(3, window)},
-                           {"ssim", log.recent_mean(4, window)}};
-  if (m.task) losses["task"] = log.recent_mean(5, window);
+// The model file's provenance: everything needed to make these weights again.
+nlohmann::json Trainer::Impl::provenance(const CsvLog& log, const std::string& commit, const nlohmann::json& task_eval_result) const {
+  const Config& c = cfg.base;
+  nlohmann::json losses = {{"window_steps", std::min(kFinalWindow, log.rows().size())},
+                           {"total", log.recent_mean(1, kFinalWindow)},
+                           {"intensity", log.recent_mean(2, kFinalWindow)},
+                           {"gradient", log.recent_mean(3, kFinalWindow)},
+                           {"ssim", log.recent_mean(4, kFinalWindow)}};
+  if (task) losses["task"] = log.recent_mean(5, kFinalWindow);
   nlohmann::json prov = {{"tool", "timfusion-train train"},
                          {"git_commit", commit},
-                         {"command_lines", m.sessions},
-                         {"data", m.data.provenance(m.cfg.base.data_sources())},
-                         {"steps", steps},
-                         {"seed", m.cfg.base.i("seed")},
-                         {"batch", m.cfg.base.i("batch")},
-                         {"crop", m.cfg.base.i("crop")},
-                         {"threads", m.cfg.base.i("threads")},
-                         {"loss_weights", m.cfg.base.at("loss")},
+                         {"command_lines", sessions},
+                         {"data", data.provenance(c.data_sources())},
+                         {"steps", c.optim.steps},
+                         {"seed", c.optim.seed},
+                         {"batch", c.optim.batch},
+                         {"crop", c.optim.crop},
+                         {"threads", c.runtime.threads},
+                         {"loss_weights", c.values()["loss"]},
                          {"final_losses", losses},
-                         {"train_seconds", std::round(m.elapsed)},
+                         {"train_seconds", std::round(elapsed)},
                          {"finished", utc_now()},
-                         {"config", m.cfg.base.values()}};
-  if (!m.cfg.base.s("init").empty()) {
+                         {"config", c.values()}};
+  if (!c.model.init.empty()) {
     // The starting weights are part of the training data's story (a
     // meta-initialisation saw its pretext tasks): carry their provenance along.
-    nlohmann::json init = {{"path", m.cfg.base.s("init")}};
+    nlohmann::json init = {{"path", c.model.init}};
     try {
-      init["provenance"] = nlohmann::json::parse(load_model_file(m.cfg.base.s("init"), m.cfg.base.s("arch")).provenance);
+      init["provenance"] = nlohmann::json::parse(load_model_file(c.model.init, c.model.arch).provenance);
     } catch (const std::exception& e) {
       init["provenance_error"] = e.what();
     }
     prov["init"] = init;
   }
-  if (m.task) {
-    prov["task"] = {{"data", m.cfg.base.task_source().str()},
-                    {"lambda", m.cfg.base.d("task.lambda")},
-                    {"miou_fused", task_eval["task_net_on_fused"]["miou"]},
-                    {"miou_visible_baseline",
-                     task_eval.contains("baseline_on_visible") ? task_eval["baseline_on_visible"]["miou"] : nlohmann::json()}};
+  if (task) {
+    prov["task"] = {{"data", c.task_source().str()},
+                    {"lambda", c.task.lambda},
+                    {"miou_fused", task_eval_result["task_net_on_fused"]["miou"]},
+                    {"miou_visible_baseline", task_eval_result.contains("baseline_on_visible")
+                                                  ? task_eval_result["baseline_on_visible"]["miou"]
+                                                  : nlohmann::json()}};
   }
-  save_model(dir + "/model.safetensors", prov.dump());
+  return prov;
+}
 
-  if (!m.quiet) {
+// The closing lines: where the weights are (stderr) and the task table (stdout).
+void Trainer::Impl::print_summary(const CsvLog& log, const nlohmann::json& task_eval_result) const {
+  if (!quiet) {
     std::fprintf(stderr, "timfusion-train: done: %lld steps, %.0f s of training; final loss %.4f (mean of the last %zu steps)\n",
-                 static_cast<long long>(steps), m.elapsed, log.recent_mean(1, window), std::min(window, log.rows().size()));
+                 static_cast<long long>(cfg.base.optim.steps), elapsed, log.recent_mean(1, kFinalWindow),
+                 std::min(kFinalWindow, log.rows().size()));
     std::fprintf(stderr, "  weights: %s/model.safetensors\n", dir.c_str());
   }
-  if (m.task) {
-    std::printf("task evaluation on %zu held-out pairs (%s):\n", m.task_eval.size(), m.cfg.base.task_source().labels.c_str());
-    std::printf("  %-58s %9s %8s %8s\n", "input", "task loss", "mIoU", "pix acc");
-    for (const char* k : {"task_net_on_fused", "task_net_on_visible", "baseline_on_visible"}) {
-      if (!task_eval.contains(k)) continue;
-      const auto& e = task_eval[k];
-      std::printf("  %-58s %9.4f %8.4f %8.4f\n", e["input"].get<std::string>().c_str(), e["task_loss"].get<double>(),
-                  e["miou"].is_number() ? e["miou"].get<double>() : NAN, e["pixel_accuracy"].get<double>());
-    }
-    std::printf("  (also in %s/task_eval.json)\n", dir.c_str());
+  if (!task) return;
+  std::printf("task evaluation on %zu held-out pairs (%s):\n", task_eval.size(), cfg.base.task_source().labels.c_str());
+  std::printf("  %-58s %9s %8s %8s\n", "input", "task loss", "mIoU", "pix acc");
+  for (const char* k : {"task_net_on_fused", "task_net_on_visible", "baseline_on_visible"}) {
+    if (!task_eval_result.contains(k)) continue;
+    const auto& e = task_eval_result[k];
+    std::printf("  %-58s %9.4f %8.4f %8.4f\n", e["input"].get<std::string>().c_str(), e["task_loss"].get<double>(),
+                e["miou"].is_number() ? e["miou"].get<double>() : NAN, e["pixel_accuracy"].get<double>());
   }
+  std::printf("  (also in %s/task_eval.json)\n", dir.c_str());
+}
+
+int Trainer::run(long stop_at, bool resume, const std::string& command_line) {
+  Impl& m = *impl_;
+  const std::string ckpt = m.dir + "/checkpoint.safetensors";
+  const bool writer = !m.par || m.par->writer();  // data-parallel: rank 0 alone writes the run folder
+  const std::string commit = m.open_run(ckpt, resume, writer, command_line);
+  CsvLog log;
+  if (writer) log.open(m.dir + "/log.csv", kColumns, resume ? m.done : -1);
+  m.print_start();
+  if (std::optional<int> code = m.train_steps(log, ckpt, stop_at, writer)) return *code;
+  if (!writer) return 0;
+
+  nlohmann::json task_eval;
+  if (m.task) {
+    task_eval = m.task_evaluation();
+    write_text_atomic(m.dir + "/task_eval.json", task_eval.dump(2) + "\n");
+  }
+  save_model(m.dir + "/model.safetensors", m.provenance(log, commit, task_eval).dump());
+  m.print_summary(log, task_eval);
   return 0;
 }
 

@@ -219,7 +219,10 @@ std::string frame_text(const CalibrationPair& p, bool ir) {
   return std::string(ir ? "the IR frame" : "the visible frame") + (file.empty() ? "" : " " + file);
 }
 
-Calibration calibrate(const std::vector<CalibrationPair>& pairs, const CalibrationOptions& o) {
+namespace {
+
+// All frames non-empty and of the first pair's sizes; a sane search range.
+void check_inputs(const std::vector<CalibrationPair>& pairs, const CalibrationOptions& o) {
   if (pairs.empty()) throw Error("calibration needs at least one IR/visible frame pair");
   const cv::Size ir_size = pairs[0].ir.size(), vis_size = pairs[0].vis.size();
   for (const auto& p : pairs) {
@@ -232,17 +235,22 @@ Calibration calibrate(const std::vector<CalibrationPair>& pairs, const Calibrati
   }
   if (!(o.min_scale > 0 && o.max_scale >= o.min_scale && o.max_shift >= 0 && o.max_shift < 0.5))
     throw Error("calibration search range: need 0 < min-scale <= max-scale and 0 <= max-shift < 0.5");
+}
 
+// Each pair's own coarse-to-fine estimate.
+std::vector<PairWork> estimate_pairs(const std::vector<CalibrationPair>& pairs, const CalibrationOptions& o) {
   std::vector<PairWork> work(pairs.size());
   for (size_t i = 0; i < pairs.size(); ++i) {
     check_cancel(o);
     work[i].name = pairs[i].name;
     estimate_pair(pairs[i], o, work[i]);
   }
+  return work;
+}
 
-  Calibration c;
-  c.ir_size = ir_size;
-  c.vis_size = vis_size;
+// The indices of the pairs with an estimate; a refusal naming each pair's
+// problem when there is none.
+std::vector<int> estimated_pairs(const std::vector<PairWork>& work) {
   std::vector<int> ok;
   for (size_t i = 0; i < work.size(); ++i)
     if (work[i].ok) ok.push_back(int(i));
@@ -251,40 +259,53 @@ Calibration calibrate(const std::vector<CalibrationPair>& pairs, const Calibrati
     for (const auto& w : work) why += (why.empty() ? "" : "; ") + w.name + ": " + w.problem;
     throw CalibrationRefused("not enough common structure (" + why + "): " + kPointAtEdges);
   }
+  return ok;
+}
 
-  // Consensus: the pair estimate closest (median distance) to all others.
-  auto dist = [&](const Mat3& a, const Mat3& b) {
+// What the consensus steps share: the pair estimates, which of them have
+// one, the frame sizes, the agreement radius and the finest level of the
+// medoid's pyramid (whose reduction the joint levels use).
+struct Consensus {
+  const std::vector<PairWork>& work;
+  const std::vector<int>& ok;
+  const CalibrationOptions& o;
+  cv::Size ir_size, vis_size;
+  double agree_px = 0;
+  calib::Level finest;
+
+  double dist(const Mat3& a, const Mat3& b) const {
     return reprojection_error(calib::to_homography(a), calib::to_homography(b), ir_size, vis_size);
-  };
-  int medoid = ok[0];
-  double best_med = 1e300;
-  for (int i : ok) {
-    std::vector<double> d;
-    for (int j : ok)
-      if (j != i) d.push_back(dist(work[i].h, work[j].h));
-    double med = 0;
-    if (!d.empty()) {
-      std::nth_element(d.begin(), d.begin() + d.size() / 2, d.end());
-      med = d[d.size() / 2];
-    }
-    // Ties (e.g. two pairs): the higher correlation wins.
-    if (med < best_med - 1e-9 || (std::abs(med - best_med) <= 1e-9 && work[i].correlation > work[medoid].correlation)) {
-      best_med = med;
-      medoid = i;
-    }
   }
-  const double agree_px = std::max(3.0, 0.01 * std::max(vis_size.width, vis_size.height));
-  Mat3 h = work[medoid].h;
-  double corr = work[medoid].correlation;
-  calib::Level finest = work[medoid].finest;
-  const auto foot_of = [&](const Mat3& m) { return std::clamp(calib::ir_footprint(m, ir_size), 0.05, 20.0); };
+  double foot_of(const Mat3& m) const { return std::clamp(calib::ir_footprint(m, ir_size), 0.05, 20.0); }
   // ECC of these pairs' structure (their mean maps when several) on the two
   // finest levels, from hh at its own footprint; returns the correlation.
-  const auto refine_pairs = [&](const std::vector<int>& pairs, Mat3& hh) {
+  double refine_pairs(const std::vector<int>& pairs, Mat3& hh) const {
     const double foot = foot_of(hh);
     return calib::refine_last_two(rig_level(work, pairs, finest.vis_factor / 2, foot, o.max_side),
                                   rig_level(work, pairs, finest.vis_factor, foot, o.max_side), hh);
-  };
+  }
+
+  // The pair estimate closest (median distance) to all others.
+  int medoid() const {
+    int medoid = ok[0];
+    double best_med = 1e300;
+    for (int i : ok) {
+      std::vector<double> d;
+      for (int j : ok)
+        if (j != i) d.push_back(dist(work[i].h, work[j].h));
+      double med = 0;
+      if (!d.empty()) {
+        std::nth_element(d.begin(), d.begin() + d.size() / 2, d.end());
+        med = d[d.size() / 2];
+      }
+      // Ties (e.g. two pairs): the higher correlation wins.
+      if (med < best_med - 1e-9 || (std::abs(med - best_med) <= 1e-9 && work[i].correlation > work[medoid].correlation)) {
+        best_med = med;
+        medoid = i;
+      }
+    }
+    return medoid;
+  }
 
   // Several pairs: one scene's weak structure often holds its own estimate in
   // a wrong basin while another scene's is right, so the medoid of the pair
@@ -294,32 +315,36 @@ Calibration calibrate(const std::vector<CalibrationPair>& pairs, const Calibrati
   // the start with the best joint correlation that at least half the pairs
   // hold is the consensus. Measured with calibration_table.sh (3 pairs per
   // case): with the medoid, most refusals "the frame pairs disagree" were two
-  // wrong pair estimates beside a right one.
-  std::vector<std::pair<double, Mat3>> starts;  // joint correlation, joint estimate
-  if (ok.size() > 1) {
-    std::vector<Mat3> tried;
-    for (int i : ok) {
-      bool seen = false;
-      for (const auto& t : tried) seen = seen || dist(t, work[i].h) <= agree_px;
-      if (seen) continue;
-      tried.push_back(work[i].h);
-      check_cancel(o);
-      Mat3 hj = work[i].h;
-      try {
-        const double cj = refine_pairs(ok, hj);
-        starts.push_back({cj, hj});
-      } catch (const cv::Exception&) {
-        // This start diverged: the others decide.
+  // wrong pair estimates beside a right one. Returns the joint starts, best
+  // correlation first, then the medoid `h` as it is (the last resort).
+  std::vector<std::pair<double, Mat3>> starts(const Mat3& h) const {
+    std::vector<std::pair<double, Mat3>> starts;  // joint correlation, joint estimate
+    if (ok.size() > 1) {
+      std::vector<Mat3> tried;
+      for (int i : ok) {
+        bool seen = false;
+        for (const auto& t : tried) seen = seen || dist(t, work[i].h) <= agree_px;
+        if (seen) continue;
+        tried.push_back(work[i].h);
+        check_cancel(o);
+        Mat3 hj = work[i].h;
+        try {
+          const double cj = refine_pairs(ok, hj);
+          starts.push_back({cj, hj});
+        } catch (const cv::Exception&) {
+          // This start diverged: the others decide.
+        }
       }
+      std::stable_sort(starts.begin(), starts.end(), [](const auto& x, const auto& y) { return x.first > y.first; });
     }
-    std::stable_sort(starts.begin(), starts.end(), [](const auto& x, const auto& y) { return x.first > y.first; });
+    starts.push_back({-2.0, h});
+    return starts;
   }
-  // Last resort: the medoid of the pair estimates as it is.
-  starts.push_back({-2.0, h});
+
   // A pair agrees when its own estimate lies near the consensus, or when its
   // own structure, refined from the consensus on its two finest levels, stays
   // there (its estimate was a wrong basin, not a different homography).
-  const auto agreeing = [&](const Mat3& start) {
+  std::vector<int> agreeing(const Mat3& start) const {
     std::vector<int> agree;
     for (int i : ok) {
       bool holds = dist(work[i].h, start) <= agree_px;
@@ -335,34 +360,32 @@ Calibration calibrate(const std::vector<CalibrationPair>& pairs, const Calibrati
       if (holds) agree.push_back(i);
     }
     return agree;
-  };
+  }
+
   // The best joint start that at least half the pairs hold (a joint optimum
   // no pair's own structure holds is an artefact of the averaging); failing
-  // that, the one most pairs hold.
-  Mat3 start = h;
-  std::vector<int> used;
-  for (const auto& st : starts) {
-    std::vector<int> agree = agreeing(st.second);
-    if (agree.size() > used.size()) {
-      used = agree;
-      start = st.second;
+  // that, the one most pairs hold. Sets `used` to the pairs that hold it.
+  Mat3 choose(const std::vector<std::pair<double, Mat3>>& starts, const Mat3& h, std::vector<int>& used) const {
+    Mat3 start = h;
+    for (const auto& st : starts) {
+      std::vector<int> agree = agreeing(st.second);
+      if (agree.size() > used.size()) {
+        used = agree;
+        start = st.second;
+      }
+      if (!used.empty() && used.size() * 2 >= ok.size()) break;
     }
-    if (!used.empty() && used.size() * 2 >= ok.size()) break;
+    return start;
   }
-  std::vector<double> spreads;
-  if (ok.size() > 1)
-    for (int i : ok) spreads.push_back(dist(work[i].h, start));
-  if (used.empty())
-    throw CalibrationRefused("the frame pairs disagree: no pair's structure holds the joint estimate (a moving "
-                             "camera or a scene with repeated patterns?); " + std::string(kPointAtEdges));
 
   // Joint refinement: every agreeing pair has the same homography, so the sum
   // of their IR structure maps aligns with the sum of their visible ones.
-  if (ok.size() > 1) {
+  // Sets h, its correlation and the level they were measured on.
+  void refine_jointly(const Mat3& start, const std::vector<int>& used, Mat3& h, double& corr, calib::Level& level) const {
     const calib::Level joint = rig_level(work, used, finest.vis_factor, foot_of(start), o.max_side);
     Mat3 hj = start;
     h = start;
-    finest = joint;
+    level = joint;
     try {
       check_cancel(o);
       const double cj = calib::refine(joint, hj, cv::MOTION_HOMOGRAPHY, calib::kFinestIterations, calib::kFinestEps);
@@ -376,53 +399,54 @@ Calibration calibrate(const std::vector<CalibrationPair>& pairs, const Calibrati
       corr = calib::correlation_at(joint, start);
     }
   }
-  check_cancel(o);
-  {
-    // Stability: the finest level and the one above it at the estimate's
-    // scale, over the pairs used; restarts 3 pixels of the coarser level away.
+
+  // Stability: the finest level and the one above it at the estimate's
+  // scale, over the pairs used; restarts 3 pixels of the coarser level away.
+  double stability(const Mat3& h, const std::vector<int>& used, double vis_factor) const {
     const double foot = foot_of(h);
-    const calib::Level l0 = rig_level(work, used, finest.vis_factor, foot, o.max_side);
-    const calib::Level l1 = rig_level(work, used, finest.vis_factor / 2, foot, o.max_side);
-    c.stability_px = calib::restart_spread(l1, l0, h, ir_size, vis_size, 3.0 / (finest.vis_factor / 2));
-  }
-  check_cancel(o);
-
-  c.h = calib::to_homography(h);
-  c.correlation = corr;
-  c.residual_px = calib::local_residual(finest, h);
-  c.distinctness = calib::distinctness(finest, h, vis_size);
-  if (!spreads.empty()) {
-    std::nth_element(spreads.begin(), spreads.begin() + spreads.size() / 2, spreads.end());
-    c.spread_px = spreads[spreads.size() / 2];
-  }
-  for (size_t i = 0; i < work.size(); ++i) {
-    PairReport r;
-    r.name = work[i].name;
-    r.estimated = work[i].ok;
-    r.problem = work[i].problem;
-    r.correlation = work[i].correlation;
-    if (work[i].ok) r.distance_px = dist(work[i].h, h);
-    r.used = std::find(used.begin(), used.end(), int(i)) != used.end();
-    c.pairs.push_back(r);
+    const calib::Level l0 = rig_level(work, used, vis_factor, foot, o.max_side);
+    const calib::Level l1 = rig_level(work, used, vis_factor / 2, foot, o.max_side);
+    return calib::restart_spread(l1, l0, h, ir_size, vis_size, 3.0 / (vis_factor / 2));
   }
 
-  // Acceptance.
+  // Each pair's line of the report: its estimate, problem and distance to h.
+  std::vector<PairReport> reports(const Mat3& h, const std::vector<int>& used) const {
+    std::vector<PairReport> out;
+    for (size_t i = 0; i < work.size(); ++i) {
+      PairReport r;
+      r.name = work[i].name;
+      r.estimated = work[i].ok;
+      r.problem = work[i].problem;
+      r.correlation = work[i].correlation;
+      if (work[i].ok) r.distance_px = dist(work[i].h, h);
+      r.used = std::find(used.begin(), used.end(), int(i)) != used.end();
+      out.push_back(r);
+    }
+    return out;
+  }
+};
+
+// Acceptance: refuses (CalibrationRefused, naming the failed check) an
+// estimate that is no usable homography, implausible in scale or coverage,
+// too weakly or indistinctly correlated, unstable, or held by too few pairs.
+void accept_or_refuse(const Calibration& c, const Mat3& h, const CalibrationOptions& o, double vis_factor,
+                      size_t n_ok, size_t n_used, double agree_px) {
   try {
     c.h.validate();
   } catch (const Error& e) {
     throw CalibrationRefused(std::string("the estimate is not a usable homography (") + e.what() + "): " +
                              kPointAtEdges);
   }
-  const double scale = relative_scale(h, ir_size, vis_size);
+  const double scale = relative_scale(h, c.ir_size, c.vis_size);
   if (scale < o.min_scale / 1.3 || scale > o.max_scale * 1.3)
     throw CalibrationRefused("the estimate scales the IR frame by " + fmt(scale) +
                              " relative to the resolution guess, outside the search range " + fmt(o.min_scale) +
                              ".." + fmt(o.max_scale) + ": " + kPointAtEdges);
-  if (coverage(h, ir_size, vis_size) < 0.1)
+  if (coverage(h, c.ir_size, c.vis_size) < 0.1)
     throw CalibrationRefused("the estimate leaves the IR frame covering under 10 % of the visible frame: " +
                              std::string(kPointAtEdges));
-  if (corr < o.min_correlation)
-    throw CalibrationRefused("not enough common structure: structure correlation " + fmt(corr) + " < " +
+  if (c.correlation < o.min_correlation)
+    throw CalibrationRefused("not enough common structure: structure correlation " + fmt(c.correlation) + " < " +
                              fmt(o.min_correlation) + " required; " + kPointAtEdges);
   if (c.distinctness < o.min_distinctness)
     throw CalibrationRefused("not enough common structure: the alignment is not distinct (distinctness " +
@@ -431,22 +455,70 @@ Calibration calibrate(const std::vector<CalibrationPair>& pairs, const Calibrati
                              "edges coincide); " + kPointAtEdges);
   if (o.max_stability_px >= 0 && c.stability_px > o.max_stability_px)
     throw CalibrationRefused("not enough common structure: the alignment is not stable (restarted " +
-                             fmt(3.0 / (finest.vis_factor / 2), 1) + " px away, the refinement ends up to " +
+                             fmt(3.0 / (vis_factor / 2), 1) + " px away, the refinement ends up to " +
                              fmt(c.stability_px) + " px from it, more than the " + fmt(o.max_stability_px) +
                              " px allowed: the edges the cameras share are too weak or all run one way); " +
                              kPointAtEdges);
-  if (ok.size() >= 3 && used.size() * 2 < ok.size())
-    throw CalibrationRefused("the frame pairs disagree: only " + std::to_string(used.size()) + " of " +
-                             std::to_string(ok.size()) + " pairs hold the joint estimate to within " + fmt(agree_px, 1) +
+  if (n_ok >= 3 && n_used * 2 < n_ok)
+    throw CalibrationRefused("the frame pairs disagree: only " + std::to_string(n_used) + " of " +
+                             std::to_string(n_ok) + " pairs hold the joint estimate to within " + fmt(agree_px, 1) +
                              " px (a moving camera or a scene with repeated patterns?); " +
                              kPointAtEdges);
-  // Confidence: distinctness margin over the threshold, agreement across
-  // pairs, and the residual (4 px halves it; not measurable: x 0.75).
+}
+
+// Confidence: distinctness margin over the threshold, agreement across
+// pairs, and the residual (4 px halves it; not measurable: x 0.75).
+double confidence(const Calibration& c, const CalibrationOptions& o, size_t n_ok, size_t n_used) {
   const double c_part =
       std::clamp((c.distinctness - o.min_distinctness) / std::max(1e-6, 0.45 - o.min_distinctness), 0.0, 1.0);
-  const double agree = double(used.size()) / ok.size();
+  const double agree = double(n_used) / n_ok;
   const double res_part = c.residual_px < 0 ? 0.75 : 1.0 / (1.0 + std::pow(c.residual_px / 4.0, 2));
-  c.confidence = c_part * agree * res_part;
+  return c_part * agree * res_part;
+}
+
+}  // namespace
+
+Calibration calibrate(const std::vector<CalibrationPair>& pairs, const CalibrationOptions& o) {
+  check_inputs(pairs, o);
+  const std::vector<PairWork> work = estimate_pairs(pairs, o);
+  Calibration c;
+  c.ir_size = pairs[0].ir.size();
+  c.vis_size = pairs[0].vis.size();
+  const std::vector<int> ok = estimated_pairs(work);
+
+  Consensus cons{work, ok, o, c.ir_size, c.vis_size};
+  cons.agree_px = std::max(3.0, 0.01 * std::max(c.vis_size.width, c.vis_size.height));
+  const int medoid = cons.medoid();
+  Mat3 h = work[medoid].h;
+  double corr = work[medoid].correlation;
+  cons.finest = work[medoid].finest;
+  calib::Level finest = cons.finest;  // becomes the joint level when several pairs are refined together
+
+  std::vector<int> used;
+  const Mat3 start = cons.choose(cons.starts(h), h, used);
+  std::vector<double> spreads;
+  if (ok.size() > 1)
+    for (int i : ok) spreads.push_back(cons.dist(work[i].h, start));
+  if (used.empty())
+    throw CalibrationRefused("the frame pairs disagree: no pair's structure holds the joint estimate (a moving "
+                             "camera or a scene with repeated patterns?); " + std::string(kPointAtEdges));
+
+  if (ok.size() > 1) cons.refine_jointly(start, used, h, corr, finest);
+  check_cancel(o);
+  c.stability_px = cons.stability(h, used, finest.vis_factor);
+  check_cancel(o);
+
+  c.h = calib::to_homography(h);
+  c.correlation = corr;
+  c.residual_px = calib::local_residual(finest, h);
+  c.distinctness = calib::distinctness(finest, h, c.vis_size);
+  if (!spreads.empty()) {
+    std::nth_element(spreads.begin(), spreads.begin() + spreads.size() / 2, spreads.end());
+    c.spread_px = spreads[spreads.size() / 2];
+  }
+  c.pairs = cons.reports(h, used);
+  accept_or_refuse(c, h, o, finest.vis_factor, ok.size(), used.size(), cons.agree_px);
+  c.confidence = confidence(c, o, ok.size(), used.size());
   return c;
 }
 
