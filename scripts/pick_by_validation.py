@@ -12,7 +12,10 @@ every candidate, so the scores are not an estimate of held-out quality; they
 only rank candidates that saw the same data. Rule: each candidate scores one
 point per (counted metric, other candidate) it beats on the subset's mean
 (EN SD SF AG MI Qabf SSIM EI, higher is better for all); the most points wins,
-ties go to the earlier candidate. Prints a Markdown table and, last, the
+ties go to the earlier candidate. --rule fidelity counts all ten shown
+metrics (VIF, and Nabf where lower is better, as well): 5 of the 8 counted
+ones reward contrast and sharpness, so that rule alone prefers sharpening to
+fidelity; issue 26 asks for both. Prints a Markdown table and, last, the
 winner's name.
 """
 import argparse
@@ -60,6 +63,8 @@ def main():
     ap.add_argument("--out", required=True, help="work folder (split links, fused images, scores.csv)")
     ap.add_argument("--build", default=default_build())
     ap.add_argument("--data", default=None, help="the shared data (default: the build's data_dir.txt)")
+    ap.add_argument("--rule", choices=["counted", "fidelity"], default="counted",
+                    help="counted: the 8 counted metrics; fidelity: all 10 shown (VIF, Nabf too)")
     ap.add_argument("models", nargs="+", help="NAME=WEIGHTS.safetensors")
     a = ap.parse_args()
     data = a.data or str(data_dir(a.build))
@@ -80,8 +85,13 @@ def main():
         subprocess.run(cmd, check=True, stdout=f, stderr=subprocess.DEVNULL)
     _, means = read_means(scores)
     order = [c[0] for c in cands]
-    points = {m: sum(1 for o in order if o != m for k in COUNTED if means[m][k] > means[o][k]) for m in order}
-    print(f"Validation subset of the training pool: {n} pairs (means; VIFB per-channel)\n")
+    metrics = COUNTED if a.rule == "counted" else SHOWN
+
+    def beats(m, o, k):
+        return means[m][k] < means[o][k] if k == "nabf" else means[m][k] > means[o][k]
+
+    points = {m: sum(1 for o in order if o != m for k in metrics if beats(m, o, k)) for m in order}
+    print(f"Validation subset of the training pool: {n} pairs (means; VIFB per-channel); rule {a.rule}\n")
     print("| model | " + " | ".join(LABEL[k] for k in SHOWN) + " | points |")
     print("|---|" + "---:|" * (len(SHOWN) + 1))
     for m in order:
