@@ -8,6 +8,7 @@
 #include <system_error>
 
 #include "gsttimfusion_private.h"
+#include "timfusion/model_file.h"
 
 static void post_model_loaded(GstTimFusion* self, const tfgst::Engine& e, gboolean swap) {
   GstStructure* s = gst_structure_new("timfusion-model-loaded", "model", G_TYPE_STRING, e.path().c_str(), "device",
@@ -60,7 +61,7 @@ gboolean gst_timfusion_prepare_model(GstTimFusion* self) {
     GST_DEBUG_OBJECT(self, "model %s already loaded, reusing it", current->path().c_str());
     return TRUE;
   }
-  const std::string path = tfgst::resolved_model_path(opts);
+  const std::string path = timfusion::resolve_model_path(opts.model);
   std::shared_ptr<tfgst::Engine> engine;
   const uint64_t generation = new_generation(st);
   try {
@@ -99,7 +100,7 @@ void gst_timfusion_request_model_swap(GstTimFusion* self) {
     return;
   }
   const uint64_t generation = new_generation(st);
-  GST_INFO_OBJECT(self, "loading model %s in the background", tfgst::resolved_model_path(opts).c_str());
+  GST_INFO_OBJECT(self, "loading model %s in the background", timfusion::resolve_model_path(opts.model).c_str());
   gst_object_ref(self);
   st->loader.start(
       opts, generation, negotiated_size(self),

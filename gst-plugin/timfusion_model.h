@@ -1,5 +1,5 @@
-// timfusion GStreamer element: the loaded model (a core Fuser) and the
-// machinery to replace it while the pipeline runs.
+// timfusion GStreamer element: the machinery to replace the loaded model (a
+// core Engine, timfusion/engine.h) while the pipeline runs.
 //
 // The streaming thread takes a std::shared_ptr<Engine> copy for each frame,
 // so a swap never waits for, nor disturbs, a frame in flight: the old engine
@@ -17,78 +17,14 @@
 
 #include <opencv2/core.hpp>
 
-#include "timfusion/fuser.h"
-#include "timfusion/fuser_pool.h"
+#include "timfusion/engine.h"
 
 namespace tfgst {
 
-// The model file actually meant by the options (empty model = core default).
-std::string resolved_model_path(const timfusion::FuserOptions& o);
-bool same_options(const timfusion::FuserOptions& a, const timfusion::FuserOptions& b);
-
-class Engine {
- public:
-  // Loads and validates the weights. Throws timfusion::Error whose message
-  // names the file and the problem (other exceptions are converted).
-  Engine(const timfusion::FuserOptions& options, uint64_t generation);
-
-  const timfusion::FuserOptions& options() const { return options_; }
-  const std::string& path() const { return path_; }
-  uint64_t generation() const { return generation_; }
-  double load_ms() const { return load_ms_; }
-  const char* device_name() const;
-  // LibTorch's intra-op thread count inside the last frame's forward (0
-  // before the first): per frame worker when the last frame ran on one.
-  int threads_in_last_forward() const {
-    return last_frames_ > 1 ? frame_workers_->fuser().threads_in_last_forward() : last_threads_.load();
-  }
-  // Whether frames run on the process's shared CPU (threads=0).
-  bool shared_cpu() const { return fuser_->shared_cpu(); }
-  // Frames fused at once when the last frame was: the workers' count (> 1),
-  // or 1 (0 before the first frame).
-  int frames_in_flight_last() const { return last_frames_; }
-  // The streaming thread says which path the frame took.
-  void note_frame_path(bool on_workers) { last_frames_ = on_workers ? frame_workers_->capacity() : 1; }
-
-  // Runs one frame of this size unless the last warm-up was at this size.
-  // Returns the time it took (ms), or a negative value when skipped.
-  double warmup(cv::Size size);
-  // Fuser::fuse, serialised (one frame at a time per engine). On the shared
-  // CPU the deadline orders the frame among all elements' frames; a frame
-  // over the memory rule (FuserPool::frames_fit) runs on the wide Fuser,
-  // split over every core, instead.
-  void fuse(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& out, timfusion::ChannelOrder order,
-            std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::now());
-
-  // Frames in parallel (gsttimfusion_inflight.cpp): workers that each fuse
-  // whole frames, or null when this engine has one thread or runs on a GPU.
-  // Streaming thread only.
-  timfusion::FuserPool* frame_workers() { return frame_workers_.get(); }
-  // The frame workers for frames of this size, warmed up at it (all at once,
-  // the first time at a size, when none is in flight), or null: no workers,
-  // or a frame of this size breaks the memory rule (FuserPool::frames_fit).
-  // The engine's own Fuser then gives back its frame memory.
-  timfusion::FuserPool* frame_workers_for(cv::Size size);
-
- private:
-  timfusion::FuserOptions options_;
-  std::string path_;
-  uint64_t generation_;
-  double load_ms_ = 0;
-  std::mutex run_mu_;
-  std::unique_ptr<timfusion::Fuser> fuser_;
-  std::unique_ptr<timfusion::FuserPool> frame_workers_;
-  std::unique_ptr<timfusion::Fuser> wide_fuser_;  // shared CPU only: for frames over the memory rule
-  bool wide_ = false;                              // the warmed-up size goes to wide_fuser_
-  std::atomic<int> last_threads_{0};
-  std::atomic<int> last_frames_{0};
-  cv::Size workers_size_;       // the size frame_workers_for decided for
-  bool workers_allowed_ = false;  // its decision
-  cv::Size warmed_;
-};
-
-// The "what()" of whatever a load threw, always naming the file.
-std::string load_error_message(const std::string& path, const std::exception* e);
+// The engine is core's (timfusion/engine.h).
+using Engine = timfusion::Engine;
+using timfusion::load_error_message;
+using timfusion::same_options;
 
 // Loads engines on one background thread, the newest request winning: at
 // most one load runs at a time, and a request made while one runs waits in a

@@ -167,3 +167,15 @@ TEST(ModelCache, EightFusersOfOneFileReadItOnce) {
   Fuser again(o);
   EXPECT_EQ(before + 3, model_file_reads());
 }
+
+// The memory rule, shared by the element and timfusion-fuse: ivif-rt's
+// 640x480 frames go side by side, ivif-light's (about 1 GB each) do not.
+TEST(MemoryRule, SmallModelsGoSideBySideLargeFramesDoNot) {
+  FuserOptions light = rt(1, false);
+  light.model = "ivif-light";
+  Fuser small(rt(1, false)), large(light);
+  small.warmup(cv::Size(640, 480));
+  large.warmup(cv::Size(640, 480));
+  EXPECT_TRUE(FuserPool::frames_fit(small)) << small.tensor_memory_bytes();
+  EXPECT_FALSE(FuserPool::frames_fit(large)) << large.tensor_memory_bytes();
+}
