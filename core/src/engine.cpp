@@ -75,16 +75,27 @@ Engine::Engine(const FuserOptions& options, uint64_t generation)
 
 const char* Engine::device_name() const { return timfusion::device_name(fuser_->device()); }
 
+void Engine::decide_locked(cv::Size size) {
+  if (size == decided_) return;
+  // The memory rule needs a Fuser with its own frame memory: the shared-CPU
+  // Fuser's frames use its worker's (fuser.h).
+  Fuser& probe = wide_fuser_ ? *wide_fuser_ : *fuser_;
+  probe.warmup(size);
+  fits_ = FuserPool::frames_fit(probe);
+  if (!wide_fuser_) warmed_ = size;  // the probe was the engine's Fuser
+  wide_ = wide_fuser_ && !fits_;
+  if (wide_fuser_ && fits_) wide_fuser_->release_memory();  // frames of this size run on the shared CPU
+  decided_ = size;
+}
+
 double Engine::warmup(cv::Size size) {
   std::lock_guard<std::mutex> lock(run_mu_);
   if (size == warmed_) return -1.0;
   auto t0 = std::chrono::steady_clock::now();
-  fuser_->warmup(size);
-  warmed_ = size;
-  wide_ = wide_fuser_ && !FuserPool::frames_fit(*fuser_);
-  if (wide_) {
-    fuser_->release_memory();
-    wide_fuser_->warmup(size);
+  decide_locked(size);
+  if (warmed_ != size) {
+    if (!wide_) fuser_->warmup(size);
+    warmed_ = size;
   }
   return ms_since(t0);
 }
@@ -94,12 +105,8 @@ FuserPool* Engine::frame_workers_for(cv::Size size) {
   if (size != workers_size_) {
     if (frame_workers_->in_flight() > 0) return nullptr;  // frames of the old size finish first
     std::lock_guard<std::mutex> lock(run_mu_);
-    // The engine's Fuser was warmed up at this size (negotiation): its memory is one frame's.
-    if (warmed_ != size) {
-      fuser_->warmup(size);
-      warmed_ = size;
-    }
-    workers_allowed_ = FuserPool::frames_fit(*fuser_);
+    decide_locked(size);
+    workers_allowed_ = fits_;
     if (workers_allowed_) frame_workers_->warmup(size);  // every worker's first frame, side by side
     workers_size_ = size;
   }
@@ -115,18 +122,15 @@ FuserPool* Engine::frame_workers_for(cv::Size size) {
 void Engine::fuse(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& out, ChannelOrder order,
                   std::chrono::steady_clock::time_point deadline) {
   std::lock_guard<std::mutex> lock(run_mu_);
-  if (wide_ && warmed_ == vis.size()) {
+  decide_locked(vis.size());  // the first frame at a size decides its path
+  if (wide_) {
     wide_fuser_->fuse(ir, vis, out, order);
     last_threads_ = wide_fuser_->threads_in_last_forward();
-    return;
+  } else {
+    fuser_->fuse(ir, vis, out, order, deadline);
+    last_threads_ = fuser_->threads_in_last_forward();
   }
-  fuser_->fuse(ir, vis, out, order, deadline);
-  last_threads_ = fuser_->threads_in_last_forward();
-  if (warmed_ != vis.size()) {  // the first frame at this size decides its path
-    warmed_ = vis.size();
-    wide_ = wide_fuser_ && !FuserPool::frames_fit(*fuser_);
-    if (wide_) fuser_->release_memory();
-  }
+  warmed_ = vis.size();
 }
 
 }  // namespace timfusion

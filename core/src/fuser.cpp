@@ -95,9 +95,18 @@ struct Fuser::Impl {
   void begin_frame(cv::Size size) {
     use_threads();
     if (size != frame_size) {
-      memory.release_cached();
+      if (!shared_cpu) memory.release_cached();  // a worker's memory serves other Fusers' sizes too
       frame_size = size;
     }
+  }
+
+  // The tensor memory a frame reuses. On the shared CPU it is the worker
+  // thread's, for every Fuser whose frames run there: eight rigs of one model
+  // on 2 cores keep 2 frames' worth of tensors, not 8.
+  FrameMemory& frame_memory() {
+    if (!shared_cpu) return memory;
+    thread_local FrameMemory per_worker;  // lives as long as the worker (the process)
+    return per_worker;
   }
 
   // Network on one luma pair: both [1,1,H,W] float32 in [0,1] on tdev (the
@@ -218,7 +227,7 @@ void Fuser::Impl::warmup_here(cv::Size size) {
   try {
     c10::InferenceMode guard;
     begin_frame(size);
-    FrameMemory::Scope reuse(memory);
+    FrameMemory::Scope reuse(frame_memory());
     auto z = torch::zeros({1, 1, size.height, size.width}, torch::TensorOptions().device(tdev));
     if (device == Device::Cpu) {  // the path fuse() takes
       std::vector<uint8_t> out(static_cast<size_t>(size.area()));
@@ -240,7 +249,7 @@ void Fuser::Impl::fuse_here(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& out,
   try {
     // Every plane and CPU tensor is reused from the previous frame of this size.
     begin_frame(vis.size());
-    FrameMemory::Scope reuse(memory);
+    FrameMemory::Scope reuse(frame_memory());
     if (device == Device::Cpu) {
       // CPU: OpenCV for the cheap colour maths, LibTorch for the network.
       Impl& m = *this;

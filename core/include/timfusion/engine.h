@@ -85,7 +85,11 @@ class Engine {
   std::unique_ptr<Fuser> fuser_;
   std::unique_ptr<FuserPool> frame_workers_;
   std::unique_ptr<Fuser> wide_fuser_;  // shared CPU only: for frames over the memory rule
-  bool wide_ = false;                              // the warmed-up size goes to wide_fuser_
+  bool wide_ = false;                              // frames of decided_'s size go to wide_fuser_
+  bool fits_ = false;                              // frames of decided_'s size pass the memory rule
+  cv::Size decided_;                               // the size the two flags above are for
+  // Applies the memory rule at this size once (run_mu_ held).
+  void decide_locked(cv::Size size);
   std::atomic<int> last_threads_{0};
   std::atomic<int> last_frames_{0};
   cv::Size workers_size_;       // the size frame_workers_for decided for

@@ -72,6 +72,8 @@ class Fuser {
   int threads_in_last_forward() const;
   // Bytes of CPU tensor memory this Fuser's frames have taken from the
   // system: frames reuse it, so it stops growing after the first frame at a size.
+  // With shared_cpu, frames reuse their worker's memory (shared by every
+  // Fuser whose frames run there) and this stays 0.
   size_t tensor_memory_bytes() const;
   // Frees the tensor memory kept for the next frame (e.g. when frames go to
   // other Fusers for a while); the next frame allocates it again.
