@@ -66,28 +66,26 @@ const auto ro = static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRIN
 
 }  // namespace
 
-static void gst_timfusion_set_property(GObject* object, guint prop_id, const GValue* value, GParamSpec* pspec) {
-  GstTimFusion* self = GST_TIMFUSION(object);
+static std::string string_value(const GValue* value) {
+  const gchar* s = g_value_get_string(value);
+  return std::string(s ? s : "");
+}
+
+// set_property: the model and how it runs. running: READY or above (a model set then is swapped in live).
+static bool set_engine_property(GstTimFusion* self, guint prop_id, const GValue* value, gboolean running) {
   tfgst::State* st = self->st;
-  GST_OBJECT_LOCK(self);
-  const gboolean running = GST_STATE(self) >= GST_STATE_READY;
-  GST_OBJECT_UNLOCK(self);
-  auto str = [value] {
-    const gchar* s = g_value_get_string(value);
-    return std::string(s ? s : "");
-  };
   switch (prop_id) {
     case PROP_MODEL: {
       {
         std::lock_guard<std::mutex> lock(st->props_mu);
-        st->options.model = str();
+        st->options.model = string_value(value);
       }
       if (running) gst_timfusion_request_model_swap(self);
       break;
     }
     case PROP_ARCH: {
       std::lock_guard<std::mutex> lock(st->props_mu);
-      st->options.arch = str();
+      st->options.arch = string_value(value);
       break;
     }
     case PROP_DEVICE: {
@@ -118,10 +116,20 @@ static void gst_timfusion_set_property(GObject* object, guint prop_id, const GVa
       st->options.precision = static_cast<timfusion::Precision>(g_value_get_enum(value));
       break;
     }
+    case PROP_PARALLEL_FRAMES: st->parallel_frames = g_value_get_boolean(value); break;
+    default: return false;
+  }
+  return true;
+}
+
+// set_property: the IR->visible homography, given or auto-calibrated.
+static bool set_registration_property(GstTimFusion* self, guint prop_id, const GValue* value, gboolean running) {
+  tfgst::State* st = self->st;
+  switch (prop_id) {
     case PROP_IR_HOMOGRAPHY: {
       {
         std::lock_guard<std::mutex> lock(st->props_mu);
-        st->homography_text = str();
+        st->homography_text = string_value(value);
       }
       if (running) gst_timfusion_apply_registration_live(self);
       break;
@@ -129,14 +137,11 @@ static void gst_timfusion_set_property(GObject* object, guint prop_id, const GVa
     case PROP_CALIBRATION_FILE: {
       {
         std::lock_guard<std::mutex> lock(st->props_mu);
-        st->calibration_file = str();
+        st->calibration_file = string_value(value);
       }
       if (running) gst_timfusion_apply_registration_live(self);
       break;
     }
-    case PROP_PARALLEL_FRAMES: st->parallel_frames = g_value_get_boolean(value); break;
-    case PROP_TEMPORAL: st->temporal_on = g_value_get_boolean(value); break;
-    case PROP_TEMPORAL_STRENGTH: st->temporal_strength = g_value_get_double(value); break;
     case PROP_AUTO_CALIBRATE: {
       {
         std::lock_guard<std::mutex> lock(st->props_mu);
@@ -165,6 +170,17 @@ static void gst_timfusion_set_property(GObject* object, guint prop_id, const GVa
       st->auto_calibrate_checkerboard = v ? v : "";
       break;
     }
+    default: return false;
+  }
+  return true;
+}
+
+// set_property: per-frame processing (temporal filter, ir-range), read by the streaming thread.
+static bool set_frame_property(GstTimFusion* self, guint prop_id, const GValue* value) {
+  tfgst::State* st = self->st;
+  switch (prop_id) {
+    case PROP_TEMPORAL: st->temporal_on = g_value_get_boolean(value); break;
+    case PROP_TEMPORAL_STRENGTH: st->temporal_strength = g_value_get_double(value); break;
     case PROP_IR_RANGE: {
       std::lock_guard<std::mutex> lock(st->props_mu);
       st->ir_range_mode = g_value_get_enum(value);
@@ -180,12 +196,24 @@ static void gst_timfusion_set_property(GObject* object, guint prop_id, const GVa
       st->ir_range_max = g_value_get_int(value);
       break;
     }
-    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
+    default: return false;
   }
+  return true;
 }
 
-static void gst_timfusion_get_property(GObject* object, guint prop_id, GValue* value, GParamSpec* pspec) {
+static void gst_timfusion_set_property(GObject* object, guint prop_id, const GValue* value, GParamSpec* pspec) {
   GstTimFusion* self = GST_TIMFUSION(object);
+  GST_OBJECT_LOCK(self);
+  const gboolean running = GST_STATE(self) >= GST_STATE_READY;
+  GST_OBJECT_UNLOCK(self);
+  if (set_engine_property(self, prop_id, value, running) || set_registration_property(self, prop_id, value, running) ||
+      set_frame_property(self, prop_id, value))
+    return;
+  G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+}
+
+// get_property: the model and how it runs.
+static bool get_engine_property(GstTimFusion* self, guint prop_id, GValue* value) {
   tfgst::State* st = self->st;
   switch (prop_id) {
     case PROP_MODEL: {
@@ -213,6 +241,16 @@ static void gst_timfusion_get_property(GObject* object, guint prop_id, GValue* v
       g_value_set_enum(value, static_cast<gint>(st->options.precision));
       break;
     }
+    case PROP_PARALLEL_FRAMES: g_value_set_boolean(value, st->parallel_frames); break;
+    default: return false;
+  }
+  return true;
+}
+
+// get_property: the IR->visible homography, given or auto-calibrated.
+static bool get_registration_property(GstTimFusion* self, guint prop_id, GValue* value) {
+  tfgst::State* st = self->st;
+  switch (prop_id) {
     case PROP_IR_HOMOGRAPHY: {
       std::lock_guard<std::mutex> lock(st->props_mu);
       g_value_set_string(value, st->homography_text.c_str());
@@ -223,9 +261,6 @@ static void gst_timfusion_get_property(GObject* object, guint prop_id, GValue* v
       g_value_set_string(value, st->calibration_file.c_str());
       break;
     }
-    case PROP_PARALLEL_FRAMES: g_value_set_boolean(value, st->parallel_frames); break;
-    case PROP_TEMPORAL: g_value_set_boolean(value, st->temporal_on); break;
-    case PROP_TEMPORAL_STRENGTH: g_value_set_double(value, st->temporal_strength); break;
     case PROP_AUTO_CALIBRATE: {
       std::lock_guard<std::mutex> lock(st->props_mu);
       g_value_set_boolean(value, st->auto_calibrate);
@@ -246,6 +281,17 @@ static void gst_timfusion_get_property(GObject* object, guint prop_id, GValue* v
       g_value_set_string(value, st->auto_calibrate_checkerboard.c_str());
       break;
     }
+    default: return false;
+  }
+  return true;
+}
+
+// get_property: per-frame processing (temporal filter, ir-range).
+static bool get_frame_property(GstTimFusion* self, guint prop_id, GValue* value) {
+  tfgst::State* st = self->st;
+  switch (prop_id) {
+    case PROP_TEMPORAL: g_value_set_boolean(value, st->temporal_on); break;
+    case PROP_TEMPORAL_STRENGTH: g_value_set_double(value, st->temporal_strength); break;
     case PROP_IR_RANGE: {
       std::lock_guard<std::mutex> lock(st->props_mu);
       g_value_set_enum(value, st->ir_range_mode);
@@ -261,6 +307,15 @@ static void gst_timfusion_get_property(GObject* object, guint prop_id, GValue* v
       g_value_set_int(value, st->ir_range_max);
       break;
     }
+    default: return false;
+  }
+  return true;
+}
+
+// get_property: the read-only status properties.
+static bool get_status_property(GstTimFusion* self, guint prop_id, GValue* value) {
+  tfgst::State* st = self->st;
+  switch (prop_id) {
     case PROP_INFERENCE_MS: g_value_set_double(value, st->inference.average_ms()); break;
     case PROP_ACTUAL_DEVICE: {
       auto e = st->current_engine();
@@ -282,8 +337,17 @@ static void gst_timfusion_get_property(GObject* object, guint prop_id, GValue* v
       g_value_set_int(value, e ? e->frames_in_flight_last() : 0);
       break;
     }
-    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
+    default: return false;
   }
+  return true;
+}
+
+static void gst_timfusion_get_property(GObject* object, guint prop_id, GValue* value, GParamSpec* pspec) {
+  GstTimFusion* self = GST_TIMFUSION(object);
+  if (get_engine_property(self, prop_id, value) || get_registration_property(self, prop_id, value) ||
+      get_frame_property(self, prop_id, value) || get_status_property(self, prop_id, value))
+    return;
+  G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
 }
 
 static std::string join_arch_names() {
