@@ -96,63 +96,12 @@
  */
 #include "gsttimfusion.h"
 
-#include <string>
-
 #include "gsttimfusion_pad.h"
 #include "gsttimfusion_private.h"
-#include "timfusion/arch.h"
-#include "timfusion/model_file.h"
-#include "timfusion/thread_limits.h"
 #include "timfusion_enums.h"
 #include "timfusion_formats.h"
 
 GST_DEBUG_CATEGORY(gst_timfusion_debug);
-
-// Property defaults: one constant each, used by the param specs and by the instance.
-#define DEFAULT_MODEL ""
-#define DEFAULT_ARCH ""
-#define DEFAULT_DEVICE timfusion::Device::Auto
-#define DEFAULT_THREADS 0
-#define DEFAULT_PARALLEL_FRAMES TRUE
-#define DEFAULT_TEMPORAL TRUE
-#define DEFAULT_TEMPORAL_STRENGTH 0.75
-#define DEFAULT_PRECISION timfusion::Precision::Fp32
-#define DEFAULT_IR_HOMOGRAPHY ""
-#define DEFAULT_CALIBRATION_FILE ""
-
-enum {
-  PROP_0,
-  PROP_MODEL,
-  PROP_ARCH,
-  PROP_DEVICE,
-  PROP_THREADS,
-  PROP_PARALLEL_FRAMES,
-  PROP_TEMPORAL,
-  PROP_TEMPORAL_STRENGTH,
-  PROP_PRECISION,
-  PROP_IR_HOMOGRAPHY,
-  PROP_CALIBRATION_FILE,
-  PROP_INFERENCE_MS,
-  PROP_ACTUAL_DEVICE,
-  PROP_ACTUAL_MODEL,
-  PROP_INFERENCE_THREADS,
-  PROP_FRAMES_IN_FLIGHT,
-  PROP_AUTO_CALIBRATE,
-  PROP_AUTO_CALIBRATE_SECONDS,
-  PROP_AUTO_CALIBRATE_FRAMES,
-  PROP_AUTO_CALIBRATE_CHECKERBOARD,
-  PROP_IR_RANGE,
-  PROP_IR_RANGE_MIN,
-  PROP_IR_RANGE_MAX,
-};
-
-#define DEFAULT_IR_RANGE GST_TIMFUSION_IR_RANGE_FULL
-#define DEFAULT_IR_RANGE_MIN 0
-#define DEFAULT_IR_RANGE_MAX 65535
-#define DEFAULT_AUTO_CALIBRATE FALSE
-#define DEFAULT_AUTO_CALIBRATE_SECONDS 2.0
-#define DEFAULT_AUTO_CALIBRATE_FRAMES 4
-#define DEFAULT_AUTO_CALIBRATE_CHECKERBOARD ""
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
     "src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS(GST_VIDEO_CAPS_MAKE(TFGST_VIS_FORMATS)));
@@ -172,229 +121,6 @@ GST_ELEMENT_REGISTER_DEFINE(timfusion, "timfusion", GST_RANK_NONE, GST_TYPE_TIMF
 GstAggregatorClass* gst_timfusion_parent_agg_class() { return GST_AGGREGATOR_CLASS(gst_timfusion_parent_class); }
 GstVideoAggregatorClass* gst_timfusion_parent_vagg_class() {
   return GST_VIDEO_AGGREGATOR_CLASS(gst_timfusion_parent_class);
-}
-
-/* ------------------------------------------------------------------------ */
-/* Properties                                                               */
-
-static void gst_timfusion_set_property(GObject* object, guint prop_id, const GValue* value, GParamSpec* pspec) {
-  GstTimFusion* self = GST_TIMFUSION(object);
-  tfgst::State* st = self->st;
-  GST_OBJECT_LOCK(self);
-  const gboolean running = GST_STATE(self) >= GST_STATE_READY;
-  GST_OBJECT_UNLOCK(self);
-  auto str = [value] {
-    const gchar* s = g_value_get_string(value);
-    return std::string(s ? s : "");
-  };
-  switch (prop_id) {
-    case PROP_MODEL: {
-      {
-        std::lock_guard<std::mutex> lock(st->props_mu);
-        st->options.model = str();
-      }
-      if (running) gst_timfusion_request_model_swap(self);
-      break;
-    }
-    case PROP_ARCH: {
-      std::lock_guard<std::mutex> lock(st->props_mu);
-      st->options.arch = str();
-      break;
-    }
-    case PROP_DEVICE: {
-      std::lock_guard<std::mutex> lock(st->props_mu);
-      st->options.device = static_cast<timfusion::Device>(g_value_get_enum(value));
-      break;
-    }
-    case PROP_THREADS: {
-      // READY-only, as documented: a change in PAUSED/PLAYING would be used by
-      // the next model swap behind the application's back (issue 27), so it
-      // is refused with a warning and the count in effect stays.
-      GST_OBJECT_LOCK(self);
-      const gboolean streaming = GST_STATE(self) >= GST_STATE_PAUSED;
-      GST_OBJECT_UNLOCK(self);
-      const int requested = g_value_get_int(value);
-      std::lock_guard<std::mutex> lock(st->props_mu);
-      if (streaming && requested != st->options.threads) {
-        GST_ELEMENT_WARNING(self, CORE, STATE_CHANGE,
-                            ("threads=%d ignored: threads can only be changed in the NULL or READY state", requested),
-                            ("keeping threads=%d", st->options.threads));
-        break;
-      }
-      st->options.threads = requested;
-      break;
-    }
-    case PROP_PRECISION: {
-      std::lock_guard<std::mutex> lock(st->props_mu);
-      st->options.precision = static_cast<timfusion::Precision>(g_value_get_enum(value));
-      break;
-    }
-    case PROP_IR_HOMOGRAPHY: {
-      {
-        std::lock_guard<std::mutex> lock(st->props_mu);
-        st->homography_text = str();
-      }
-      if (running) gst_timfusion_apply_registration_live(self);
-      break;
-    }
-    case PROP_CALIBRATION_FILE: {
-      {
-        std::lock_guard<std::mutex> lock(st->props_mu);
-        st->calibration_file = str();
-      }
-      if (running) gst_timfusion_apply_registration_live(self);
-      break;
-    }
-    case PROP_PARALLEL_FRAMES: st->parallel_frames = g_value_get_boolean(value); break;
-    case PROP_TEMPORAL: st->temporal_on = g_value_get_boolean(value); break;
-    case PROP_TEMPORAL_STRENGTH: st->temporal_strength = g_value_get_double(value); break;
-    case PROP_AUTO_CALIBRATE: {
-      {
-        std::lock_guard<std::mutex> lock(st->props_mu);
-        st->auto_calibrate = g_value_get_boolean(value);
-      }
-      // Switched on while running: collect from the next frame on.
-      GST_OBJECT_LOCK(self);
-      const gboolean streaming = GST_STATE(self) >= GST_STATE_PAUSED;
-      GST_OBJECT_UNLOCK(self);
-      if (streaming) gst_timfusion_autocal_arm(self);
-      break;
-    }
-    case PROP_AUTO_CALIBRATE_SECONDS: {
-      std::lock_guard<std::mutex> lock(st->props_mu);
-      st->auto_calibrate_seconds = g_value_get_double(value);
-      break;
-    }
-    case PROP_AUTO_CALIBRATE_FRAMES: {
-      std::lock_guard<std::mutex> lock(st->props_mu);
-      st->auto_calibrate_frames = g_value_get_int(value);
-      break;
-    }
-    case PROP_AUTO_CALIBRATE_CHECKERBOARD: {
-      std::lock_guard<std::mutex> lock(st->props_mu);
-      const gchar* v = g_value_get_string(value);
-      st->auto_calibrate_checkerboard = v ? v : "";
-      break;
-    }
-    case PROP_IR_RANGE: {
-      std::lock_guard<std::mutex> lock(st->props_mu);
-      st->ir_range_mode = g_value_get_enum(value);
-      break;
-    }
-    case PROP_IR_RANGE_MIN: {
-      std::lock_guard<std::mutex> lock(st->props_mu);
-      st->ir_range_min = g_value_get_int(value);
-      break;
-    }
-    case PROP_IR_RANGE_MAX: {
-      std::lock_guard<std::mutex> lock(st->props_mu);
-      st->ir_range_max = g_value_get_int(value);
-      break;
-    }
-    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
-  }
-}
-
-static void gst_timfusion_get_property(GObject* object, guint prop_id, GValue* value, GParamSpec* pspec) {
-  GstTimFusion* self = GST_TIMFUSION(object);
-  tfgst::State* st = self->st;
-  switch (prop_id) {
-    case PROP_MODEL: {
-      std::lock_guard<std::mutex> lock(st->props_mu);
-      g_value_set_string(value, st->options.model.c_str());
-      break;
-    }
-    case PROP_ARCH: {
-      std::lock_guard<std::mutex> lock(st->props_mu);
-      g_value_set_string(value, st->options.arch.c_str());
-      break;
-    }
-    case PROP_DEVICE: {
-      std::lock_guard<std::mutex> lock(st->props_mu);
-      g_value_set_enum(value, static_cast<gint>(st->options.device));
-      break;
-    }
-    case PROP_THREADS: {
-      std::lock_guard<std::mutex> lock(st->props_mu);
-      g_value_set_int(value, st->options.threads);
-      break;
-    }
-    case PROP_PRECISION: {
-      std::lock_guard<std::mutex> lock(st->props_mu);
-      g_value_set_enum(value, static_cast<gint>(st->options.precision));
-      break;
-    }
-    case PROP_IR_HOMOGRAPHY: {
-      std::lock_guard<std::mutex> lock(st->props_mu);
-      g_value_set_string(value, st->homography_text.c_str());
-      break;
-    }
-    case PROP_CALIBRATION_FILE: {
-      std::lock_guard<std::mutex> lock(st->props_mu);
-      g_value_set_string(value, st->calibration_file.c_str());
-      break;
-    }
-    case PROP_PARALLEL_FRAMES: g_value_set_boolean(value, st->parallel_frames); break;
-    case PROP_TEMPORAL: g_value_set_boolean(value, st->temporal_on); break;
-    case PROP_TEMPORAL_STRENGTH: g_value_set_double(value, st->temporal_strength); break;
-    case PROP_AUTO_CALIBRATE: {
-      std::lock_guard<std::mutex> lock(st->props_mu);
-      g_value_set_boolean(value, st->auto_calibrate);
-      break;
-    }
-    case PROP_AUTO_CALIBRATE_SECONDS: {
-      std::lock_guard<std::mutex> lock(st->props_mu);
-      g_value_set_double(value, st->auto_calibrate_seconds);
-      break;
-    }
-    case PROP_AUTO_CALIBRATE_FRAMES: {
-      std::lock_guard<std::mutex> lock(st->props_mu);
-      g_value_set_int(value, st->auto_calibrate_frames);
-      break;
-    }
-    case PROP_AUTO_CALIBRATE_CHECKERBOARD: {
-      std::lock_guard<std::mutex> lock(st->props_mu);
-      g_value_set_string(value, st->auto_calibrate_checkerboard.c_str());
-      break;
-    }
-    case PROP_IR_RANGE: {
-      std::lock_guard<std::mutex> lock(st->props_mu);
-      g_value_set_enum(value, st->ir_range_mode);
-      break;
-    }
-    case PROP_IR_RANGE_MIN: {
-      std::lock_guard<std::mutex> lock(st->props_mu);
-      g_value_set_int(value, st->ir_range_min);
-      break;
-    }
-    case PROP_IR_RANGE_MAX: {
-      std::lock_guard<std::mutex> lock(st->props_mu);
-      g_value_set_int(value, st->ir_range_max);
-      break;
-    }
-    case PROP_INFERENCE_MS: g_value_set_double(value, st->inference.average_ms()); break;
-    case PROP_ACTUAL_DEVICE: {
-      auto e = st->current_engine();
-      g_value_set_string(value, e ? e->device_name() : "");
-      break;
-    }
-    case PROP_ACTUAL_MODEL: {
-      auto e = st->current_engine();
-      g_value_set_string(value, e ? e->path().c_str() : "");
-      break;
-    }
-    case PROP_INFERENCE_THREADS: {
-      auto e = st->current_engine();
-      g_value_set_int(value, e ? e->threads_in_last_forward() : 0);
-      break;
-    }
-    case PROP_FRAMES_IN_FLIGHT: {
-      auto e = st->current_engine();
-      g_value_set_int(value, e ? e->frames_in_flight_last() : 0);
-      break;
-    }
-    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
-  }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -495,234 +221,16 @@ static void gst_timfusion_child_proxy_init(gpointer g_iface, gpointer) {
 
 static void gst_timfusion_init(GstTimFusion* self) {
   self->st = new tfgst::State();
-  self->st->options.model = DEFAULT_MODEL;
-  self->st->options.arch = DEFAULT_ARCH;
-  self->st->options.device = DEFAULT_DEVICE;
-  self->st->options.threads = DEFAULT_THREADS;
-  self->st->parallel_frames = DEFAULT_PARALLEL_FRAMES;
-  self->st->temporal_on = DEFAULT_TEMPORAL;
-  self->st->temporal_strength = DEFAULT_TEMPORAL_STRENGTH;
-  self->st->options.precision = DEFAULT_PRECISION;
-  self->st->homography_text = DEFAULT_IR_HOMOGRAPHY;
-  self->st->calibration_file = DEFAULT_CALIBRATION_FILE;
-  self->st->ir_range_mode = DEFAULT_IR_RANGE;
-  self->st->ir_range_min = DEFAULT_IR_RANGE_MIN;
-  self->st->ir_range_max = DEFAULT_IR_RANGE_MAX;
-  self->st->auto_calibrate = DEFAULT_AUTO_CALIBRATE;
-  self->st->auto_calibrate_seconds = DEFAULT_AUTO_CALIBRATE_SECONDS;
-  self->st->auto_calibrate_frames = DEFAULT_AUTO_CALIBRATE_FRAMES;
-  self->st->auto_calibrate_checkerboard = DEFAULT_AUTO_CALIBRATE_CHECKERBOARD;
+  gst_timfusion_init_properties(self);  // the property defaults
   self->vis_pad = add_sink_pad(self, "vis");
   self->ir_pad = add_sink_pad(self, "ir");
 }
 
-static std::string join_arch_names() {
-  std::string s;
-  for (const auto& n : timfusion::ArchSpec::names()) s += (s.empty() ? "" : ", ") + n;
-  return s;
-}
+/* ------------------------------------------------------------------------ */
+/* Class (the properties: gsttimfusion_properties.cpp)                      */
 
-static void gst_timfusion_class_init(GstTimFusionClass* klass) {
-  GObjectClass* gobject_class = G_OBJECT_CLASS(klass);
-  GstElementClass* element_class = GST_ELEMENT_CLASS(klass);
-  GstAggregatorClass* agg_class = GST_AGGREGATOR_CLASS(klass);
-  GstVideoAggregatorClass* vagg_class = GST_VIDEO_AGGREGATOR_CLASS(klass);
-
-  gobject_class->set_property = gst_timfusion_set_property;
-  gobject_class->get_property = gst_timfusion_get_property;
-  gobject_class->finalize = gst_timfusion_finalize;
-
-  // Blurbs that are built at run time are copied by GLib (no STATIC_BLURB).
-  const auto dyn = static_cast<GParamFlags>(G_PARAM_STATIC_NAME | G_PARAM_STATIC_NICK);
-  const auto rw_ready = static_cast<GParamFlags>(G_PARAM_READWRITE | GST_PARAM_MUTABLE_READY);
-  const auto rw_playing = static_cast<GParamFlags>(G_PARAM_READWRITE | GST_PARAM_MUTABLE_PLAYING);
-  const auto ro = static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
-
-  gchar* model_blurb = g_strdup_printf(
-      "TIM weight file (.safetensors) to fuse with. Empty: the default model (now %s; $TIMFUSION_MODEL overrides "
-      "it). Loaded at NULL->READY (a missing or bad file fails that state change); set while READY or later, the "
-      "new file is loaded in the background and swapped in between frames (if it is bad, a warning is posted and "
-      "the current model stays). One load at a time: sets made while one runs replace each other, and the last "
-      "one wins",
-      timfusion::default_model_path().c_str());
-  g_object_class_install_property(gobject_class, PROP_MODEL,
-                                  g_param_spec_string("model", "Model file", model_blurb, DEFAULT_MODEL,
-                                                      static_cast<GParamFlags>(rw_playing | dyn)));
-  g_free(model_blurb);
-
-  gchar* arch_blurb = g_strdup_printf(
-      "Architecture of a weight file that has no timfusion.arch metadata: a built-in name (%s) or a JSON genotype "
-      "file. Empty: read it from the file. Takes effect at the next NULL->READY (or model swap)",
-      join_arch_names().c_str());
-  g_object_class_install_property(gobject_class, PROP_ARCH,
-                                  g_param_spec_string("arch", "Architecture", arch_blurb, DEFAULT_ARCH,
-                                                      static_cast<GParamFlags>(rw_ready | dyn)));
-  g_free(arch_blurb);
-
-  g_object_class_install_property(
-      gobject_class, PROP_DEVICE,
-      g_param_spec_enum("device", "Device",
-                        "Where the network runs. auto picks CUDA when usable, else the CPU; cuda fails the "
-                        "NULL->READY state change when no GPU is usable. See actual-device for what is used",
-                        GST_TYPE_TIMFUSION_DEVICE, static_cast<gint>(DEFAULT_DEVICE),
-                        static_cast<GParamFlags>(rw_ready | G_PARAM_STATIC_STRINGS)));
-  g_object_class_install_property(
-      gobject_class, PROP_THREADS,
-      g_param_spec_int("threads", "Threads",
-                       "CPU threads for this element's inference. 0 = the process's shared CPU: one fusion "
-                       "worker per core for all timfusion elements of the process, each frame on one core, "
-                       "frames of all elements taken earliest deadline first (many rigs in one process without "
-                       "oversubscribing the cores); a frame needing more than 256 MiB of tensor memory is split "
-                       "over every core instead. N > 0 = this element's own N threads: live pipelines split each "
-                       "frame over them (LibTorch/OpenMP intra-op threads); non-live ones fuse min(N, 4) whole "
-                       "frames at once on their own workers (see frames-in-flight); elements with their own "
-                       "threads compete with each other for the cores. See inference-threads for the count in "
-                       "effect. At most 64; changeable in NULL or READY only (a change while PAUSED or PLAYING "
-                       "is refused with a warning)",
-                       0, timfusion::kMaxThreads, DEFAULT_THREADS, static_cast<GParamFlags>(rw_ready | G_PARAM_STATIC_STRINGS)));
-  g_object_class_install_property(
-      gobject_class, PROP_PARALLEL_FRAMES,
-      g_param_spec_boolean("parallel-frames", "Parallel frames",
-                           "Non-live CPU pipelines (threads=0 on more than one core, or threads > 1): fuse whole "
-                           "frames in parallel on separate workers (throughput; up to min(threads or cores, 4) frames of extra latency and each frame in flight "
-                           "holds its own memory; see frames-in-flight). FALSE: split each frame over the threads, "
-                           "as live pipelines always do (lowest latency and memory). Takes effect at the next frame",
-                           DEFAULT_PARALLEL_FRAMES, static_cast<GParamFlags>(rw_playing | G_PARAM_STATIC_STRINGS)));
-  g_object_class_install_property(
-      gobject_class, PROP_TEMPORAL,
-      g_param_spec_boolean("temporal", "Temporal stability",
-                           "Filter the fused video over time where the scene stands still: camera noise that "
-                           "changes every frame no longer makes static parts shimmer, while whatever either camera "
-                           "sees move is fused from the current frame alone (a motion gate in units of each "
-                           "camera's measured noise). Forgets the past at flushing seeks, caps changes, "
-                           "discontinuities and model swaps. FALSE: every frame is fused on its own (stills, "
-                           "frame-exact processing). Takes effect at the next frame",
-                           DEFAULT_TEMPORAL, static_cast<GParamFlags>(rw_playing | G_PARAM_STATIC_STRINGS)));
-  g_object_class_install_property(
-      gobject_class, PROP_TEMPORAL_STRENGTH,
-      g_param_spec_double("temporal-strength", "Temporal strength",
-                          "With temporal=TRUE: how much of the past a static pixel keeps, 0..0.95 (0 = off). "
-                          "0.75 takes a quarter of each new frame there: the frame-to-frame noise of a static "
-                          "scene drops to about a fifth; higher is smoother but slower to follow slow changes "
-                          "below the cameras' noise. Takes effect at the next frame",
-                          0.0, 0.95, DEFAULT_TEMPORAL_STRENGTH,
-                          static_cast<GParamFlags>(rw_playing | G_PARAM_STATIC_STRINGS)));
-  g_object_class_install_property(
-      gobject_class, PROP_PRECISION,
-      g_param_spec_enum("precision", "Precision",
-                        "Arithmetic of the network: fp32 everywhere, fp16 on CUDA only, bf16 on CUDA and on CPUs "
-                        "with AVX512-BF16 (an unsupported choice fails NULL->READY)",
-                        GST_TYPE_TIMFUSION_PRECISION, static_cast<gint>(DEFAULT_PRECISION),
-                        static_cast<GParamFlags>(rw_ready | G_PARAM_STATIC_STRINGS)));
-  g_object_class_install_property(
-      gobject_class, PROP_IR_HOMOGRAPHY,
-      g_param_spec_string(
-          "ir-homography", "IR homography",
-          "3x3 homography, row-major, that maps IR pixel coordinates (x, y, 1) to visible pixel coordinates: 9 "
-          "numbers \"a,b,c,d,e,f,g,h,i\" (a GstValueArray \"<a, b, ..., i>\" is accepted too). Empty = identity: "
-          "the cameras are co-aligned and the IR frame is scaled to the visible size. It must be finite, "
-          "invertible and must not mirror the image (else NULL->READY fails; set while running, a bad value is "
-          "ignored with a warning and the property reads back the homography in use)",
-          DEFAULT_IR_HOMOGRAPHY, static_cast<GParamFlags>(rw_playing | G_PARAM_STATIC_STRINGS)));
-  g_object_class_install_property(
-      gobject_class, PROP_CALIBRATION_FILE,
-      g_param_spec_string("calibration-file", "Calibration file",
-                          "File with the IR homography (same meaning as ir-homography, which it overrides): JSON "
-                          "{\"ir-homography\": [9 numbers]} or a key file line ir-homography=a;b;...;i. Read and "
-                          "validated at NULL->READY (a missing or invalid file fails it) or when set while running",
-                          DEFAULT_CALIBRATION_FILE, static_cast<GParamFlags>(rw_playing | G_PARAM_STATIC_STRINGS)));
-  g_object_class_install_property(
-      gobject_class, PROP_AUTO_CALIBRATE,
-      g_param_spec_boolean(
-          "auto-calibrate", "Auto-calibrate",
-          "Estimate the IR homography from the cameras' own frames: the first auto-calibrate-seconds of frame pairs "
-          "after the pipeline starts (or after this is switched on while running) are registered on a background "
-          "thread (timfusion-calibrate's method); the result replaces the active homography between two frames "
-          "and is posted as an element message \"timfusion-calibration\" (success, ir-homography, correlation, "
-          "distinctness, residual-px, spread-px, confidence, frames). A refusal (not enough common structure) is "
-          "posted as a warning and the current homography stays",
-          DEFAULT_AUTO_CALIBRATE, static_cast<GParamFlags>(rw_playing | G_PARAM_STATIC_STRINGS)));
-  g_object_class_install_property(
-      gobject_class, PROP_AUTO_CALIBRATE_SECONDS,
-      g_param_spec_double("auto-calibrate-seconds", "Auto-calibrate seconds",
-                          "Stream time over which auto-calibrate samples its frame pairs",
-                          0, 600, DEFAULT_AUTO_CALIBRATE_SECONDS,
-                          static_cast<GParamFlags>(rw_playing | G_PARAM_STATIC_STRINGS)));
-  g_object_class_install_property(
-      gobject_class, PROP_AUTO_CALIBRATE_FRAMES,
-      g_param_spec_int("auto-calibrate-frames", "Auto-calibrate frames",
-                       "Frame pairs auto-calibrate samples, evenly over auto-calibrate-seconds (more pairs: a "
-                       "consensus that tolerates a bad frame, but a longer background estimate)",
-                       1, 30, DEFAULT_AUTO_CALIBRATE_FRAMES,
-                       static_cast<GParamFlags>(rw_playing | G_PARAM_STATIC_STRINGS)));
-  g_object_class_install_property(
-      gobject_class, PROP_AUTO_CALIBRATE_CHECKERBOARD,
-      g_param_spec_string("auto-calibrate-checkerboard", "Auto-calibrate checkerboard",
-                          "Calibrate on a (heated) checkerboard held in view instead of the scene's structure: its "
-                          "inner corners as COLSxROWS, e.g. 9x6 for a board of 10x7 squares (timfusion-calibrate "
-                          "--checkerboard); empty: the scene's structure. A malformed value is a warning when "
-                          "auto-calibrate starts, and no calibration runs",
-                          DEFAULT_AUTO_CALIBRATE_CHECKERBOARD,
-                          static_cast<GParamFlags>(rw_playing | G_PARAM_STATIC_STRINGS)));
-  g_object_class_install_property(
-      gobject_class, PROP_IR_RANGE,
-      g_param_spec_enum("ir-range", "IR range",
-                        "How 16-bit (GRAY16_LE) IR is mapped onto the network's input: full = 0..65535 as it comes "
-                        "(a camera reporting 7000-8000 gives little contrast); auto = stretched between the frame's "
-                        "0.5 % and 99.5 % percentiles, smoothed over time (each frame moves it 5 % of the way, so "
-                        "it does not pump); fixed = stretched between ir-range-min and ir-range-max. 8-bit IR is "
-                        "not changed. Takes effect at the next frame",
-                        GST_TYPE_TIMFUSION_IR_RANGE, DEFAULT_IR_RANGE,
-                        static_cast<GParamFlags>(rw_playing | G_PARAM_STATIC_STRINGS)));
-  g_object_class_install_property(
-      gobject_class, PROP_IR_RANGE_MIN,
-      g_param_spec_int("ir-range-min", "IR range minimum",
-                       "ir-range=fixed: the 16-bit IR value shown black (below it: black too)", 0, 65535,
-                       DEFAULT_IR_RANGE_MIN, static_cast<GParamFlags>(rw_playing | G_PARAM_STATIC_STRINGS)));
-  g_object_class_install_property(
-      gobject_class, PROP_IR_RANGE_MAX,
-      g_param_spec_int("ir-range-max", "IR range maximum",
-                       "ir-range=fixed: the 16-bit IR value shown white (above it: white too); a maximum not above "
-                       "ir-range-min maps everything from ir-range-min up to white",
-                       0, 65535, DEFAULT_IR_RANGE_MAX,
-                       static_cast<GParamFlags>(rw_playing | G_PARAM_STATIC_STRINGS)));
-  g_object_class_install_property(
-      gobject_class, PROP_INFERENCE_MS,
-      g_param_spec_double("inference-ms", "Inference time (ms)",
-                          "Moving average of the time the network takes per frame, in milliseconds (0 before the "
-                          "first frame)",
-                          0, G_MAXDOUBLE, 0, ro));
-  g_object_class_install_property(
-      gobject_class, PROP_ACTUAL_DEVICE,
-      g_param_spec_string("actual-device", "Actual device",
-                          "Device the loaded model really runs on (cpu or cuda); empty before the model is loaded "
-                          "(NULL->READY)",
-                          "", ro));
-  g_object_class_install_property(
-      gobject_class, PROP_ACTUAL_MODEL,
-      g_param_spec_string("actual-model", "Actual model",
-                          "Path of the weight file in use (absolute; a shipped model's name is resolved to its "
-                          "file; changes when a model swap completes); empty before the first load",
-                          "", ro));
-  g_object_class_install_property(
-      gobject_class, PROP_INFERENCE_THREADS,
-      g_param_spec_int("inference-threads", "Inference threads",
-                       "Intra-op threads LibTorch used for the last frame's network pass: 1 on the shared CPU "
-                       "(threads=0; the core count for a frame split over every core), threads in a live "
-                       "pipeline with threads > 0, threads / frames-in-flight when frames are fused in "
-                       "parallel; 0 before the first frame",
-                       0, G_MAXINT, 0, ro));
-  g_object_class_install_property(
-      gobject_class, PROP_FRAMES_IN_FLIGHT,
-      g_param_spec_int("frames-in-flight", "Frames in flight",
-                       "Frames fused at the same time when the last frame was: in a non-live CPU pipeline with "
-                       "parallel-frames and threads > 1 (or 0 on more than one core), min(threads or cores, 4) "
-                       "whole frames on separate workers (more "
-                       "throughput, up to that many frames of extra latency); else 1 (live, one thread, "
-                       "parallel-frames=false, a GPU, a scaled output, or a model whose frame needs more than "
-                       "256 MiB of tensor memory); 0 before the first frame",
-                       0, G_MAXINT, 0, ro));
-
+// The element's description and its pad templates (the sink pads are GstTimFusionPad).
+static void add_metadata_and_pad_templates(GstElementClass* element_class) {
   gst_element_class_set_static_metadata(
       element_class, "TIM infrared/visible fusion", "Filter/Editor/Video/Compositor",
       "Fuses a thermal camera (sink pad \"ir\": GRAY8, GRAY16_LE, RGB, BGR) with a visible camera (sink pad \"vis\") "
@@ -733,7 +241,14 @@ static void gst_timfusion_class_init(GstTimFusionClass* klass) {
   gst_element_class_add_static_pad_template_with_gtype(element_class, &src_template, GST_TYPE_AGGREGATOR_PAD);
   gst_element_class_add_static_pad_template_with_gtype(element_class, &vis_template, GST_TYPE_TIMFUSION_PAD);
   gst_element_class_add_static_pad_template_with_gtype(element_class, &ir_template, GST_TYPE_TIMFUSION_PAD);
+}
 
+// GObject's finalize, the element's state changes, the (video) aggregator's methods.
+static void set_vfuncs(GstTimFusionClass* klass) {
+  GstElementClass* element_class = GST_ELEMENT_CLASS(klass);
+  GstAggregatorClass* agg_class = GST_AGGREGATOR_CLASS(klass);
+  GstVideoAggregatorClass* vagg_class = GST_VIDEO_AGGREGATOR_CLASS(klass);
+  G_OBJECT_CLASS(klass)->finalize = gst_timfusion_finalize;
   element_class->change_state = GST_DEBUG_FUNCPTR(gst_timfusion_change_state);
   agg_class->sink_query = GST_DEBUG_FUNCPTR(gst_timfusion_sink_query);
   agg_class->update_src_caps = GST_DEBUG_FUNCPTR(gst_timfusion_update_src_caps);
@@ -744,9 +259,19 @@ static void gst_timfusion_class_init(GstTimFusionClass* klass) {
   agg_class->finish_buffer = GST_DEBUG_FUNCPTR(gst_timfusion_finish_buffer);
   vagg_class->create_output_buffer = GST_DEBUG_FUNCPTR(gst_timfusion_create_output_buffer);
   vagg_class->aggregate_frames = GST_DEBUG_FUNCPTR(gst_timfusion_aggregate_frames);
+}
 
+// Types the element's documentation links to (its pad class and property enums).
+static void mark_plugin_api_types() {
   gst_type_mark_as_plugin_api(GST_TYPE_TIMFUSION_PAD, static_cast<GstPluginAPIFlags>(0));
   gst_type_mark_as_plugin_api(GST_TYPE_TIMFUSION_DEVICE, static_cast<GstPluginAPIFlags>(0));
   gst_type_mark_as_plugin_api(GST_TYPE_TIMFUSION_PRECISION, static_cast<GstPluginAPIFlags>(0));
   gst_type_mark_as_plugin_api(GST_TYPE_TIMFUSION_IR_RANGE, static_cast<GstPluginAPIFlags>(0));
+}
+
+static void gst_timfusion_class_init(GstTimFusionClass* klass) {
+  gst_timfusion_install_properties(G_OBJECT_CLASS(klass));  // gsttimfusion_properties.cpp
+  add_metadata_and_pad_templates(GST_ELEMENT_CLASS(klass));
+  set_vfuncs(klass);
+  mark_plugin_api_types();
 }

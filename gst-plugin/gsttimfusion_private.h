@@ -1,6 +1,7 @@
 // timfusion GStreamer element: internals shared by its source files.
 //
-//   gsttimfusion.cpp               GObject type, properties, pads, state changes, registration
+//   gsttimfusion.cpp               GObject type, pads, state changes, registration
+//   gsttimfusion_properties.cpp    the properties: param specs, defaults, set/get
 //   gsttimfusion_caps.cpp          caps queries and output caps negotiation (+ warm-up)
 //   gsttimfusion_policy.cpp        what is output when: EOS, missing visible frame, late slots
 //   gsttimfusion_frames.cpp        one output frame: map, fuse, repeat cache, latency
@@ -132,6 +133,12 @@ struct _GstTimFusion {
 // The classes the element chains up to (GstVideoAggregator's).
 GstAggregatorClass* gst_timfusion_parent_agg_class();
 GstVideoAggregatorClass* gst_timfusion_parent_vagg_class();
+
+// gsttimfusion_properties.cpp
+// class_init: set_property/get_property and every property's param spec.
+void gst_timfusion_install_properties(GObjectClass* gobject_class);
+// Instance init (self->st allocated): every property at its default.
+void gst_timfusion_init_properties(GstTimFusion* self);
 
 // gsttimfusion_caps.cpp
 gboolean gst_timfusion_sink_query(GstAggregator* agg, GstAggregatorPad* bpad, GstQuery* query);
