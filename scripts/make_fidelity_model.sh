@@ -55,10 +55,10 @@ else
   for g in 14 12 16 18; do run edge$g "${g:0:1}.${g:1}"; done
 fi
 
-python3 scripts/pick_by_validation.py --build "$BUILD_DIR" --data "$DATA" --out "$RUNS/pick" --rule fidelity \
+scripts/pick_by_validation.py --build "$BUILD_DIR" --data "$DATA" --out "$RUNS/pick" --rule fidelity \
   current="$INIT" edge14="$RUNS/edge14/model.safetensors" edge12="$RUNS/edge12/model.safetensors" \
   edge16="$RUNS/edge16/model.safetensors" edge18="$RUNS/edge18/model.safetensors" | tee "$RUNS/pick.md"
 best=$(tail -n 1 "$RUNS/pick.md")
 if [ "$best" = current ]; then echo "make_fidelity_model: the current default stays"; exit 0; fi
-python3 scripts/portable_provenance.py --data "$DATA" "$RUNS/$best/model.safetensors" "$RUNS/ivif-rt.safetensors"
+scripts/portable_provenance.py --data "$DATA" "$RUNS/$best/model.safetensors" "$RUNS/ivif-rt.safetensors"
 echo "make_fidelity_model: $RUNS/ivif-rt.safetensors ($best)"

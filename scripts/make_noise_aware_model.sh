@@ -57,9 +57,9 @@ else
   run gain12 1.2
 fi
 
-python3 scripts/pick_by_validation.py --build "$BUILD_DIR" --data "$DATA" --out "$RUNS/pick" \
+scripts/pick_by_validation.py --build "$BUILD_DIR" --data "$DATA" --out "$RUNS/pick" \
   gain16="$RUNS/gain16/model.safetensors" gain12="$RUNS/gain12/model.safetensors" | tee "$RUNS/pick.md"
 best=$(tail -n 1 "$RUNS/pick.md")
 # The shipped file names no folder of this machine (scripts/portable_provenance.py).
-python3 scripts/portable_provenance.py --data "$DATA" "$RUNS/$best/model.safetensors" "$RUNS/ivif-rt.safetensors"
+scripts/portable_provenance.py --data "$DATA" "$RUNS/$best/model.safetensors" "$RUNS/ivif-rt.safetensors"
 echo "make_noise_aware_model: $RUNS/ivif-rt.safetensors ($best)"

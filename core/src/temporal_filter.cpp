@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <vector>
 
 #include <opencv2/imgproc.hpp>
@@ -106,24 +107,28 @@ void TemporalFilter::apply(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& fused
   cv::threshold(gate_, gate_, 1.0, 1.0, cv::THRESH_TRUNC);
   cv::max(gate_, 0.0, gate_);
   gate_.convertTo(gate_, CV_32F, 1 - a_min, a_min);  // a in [a_min, 1]
-  static_share_ = static_cast<double>(cv::countNonZero(gate_ < 0.5)) / static_cast<double>(gate_.total());
-  // References and output follow their new values by a.
   cv::multiply(diff_ir_, gate_, diff_ir_);
   cv::add(ref_ir_, diff_ir_, ref_ir_);
   cv::multiply(diff_vis_, gate_, diff_vis_);
   cv::add(ref_vis_, diff_vis_, ref_vis_);
-  cv::Mat gate_c = gate_;
-  if (fused.channels() > 1) {
-    std::vector<cv::Mat> copies(static_cast<size_t>(fused.channels()), gate_);
-    cv::merge(copies, scratch_);
-    gate_c = scratch_;
+  // out += a (F - out), F = round(out), per pixel and channel: one pass
+  // instead of six over a float copy of the whole colour frame (with many
+  // rigs in one process, every pass over memory counts).
+  const int C = fused.channels();
+  int64_t still = 0;
+  for (int y = 0; y < fused.rows; ++y) {
+    const float* a = gate_.ptr<float>(y);
+    uint8_t* f = fused.ptr<uint8_t>(y);
+    float* o = out_.ptr<float>(y);
+    for (int x = 0; x < fused.cols; ++x, f += C, o += C) {
+      still += a[x] < 0.5f;
+      for (int c = 0; c < C; ++c) {
+        o[c] += (static_cast<float>(f[c]) - o[c]) * a[x];
+        f[c] = cv::saturate_cast<uint8_t>(o[c]);
+      }
+    }
   }
-  cv::Mat frame;
-  fused.convertTo(frame, CV_32F);
-  cv::subtract(frame, out_, frame);
-  cv::multiply(frame, gate_c, frame);
-  cv::add(out_, frame, out_);
-  out_.convertTo(fused, fused.type());  // rounds and saturates
+  static_share_ = static_cast<double>(still) / static_cast<double>(gate_.total());
 }
 
 }  // namespace timfusion

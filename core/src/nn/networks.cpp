@@ -314,7 +314,7 @@ bool TimNetImpl::forward_u8(const torch::Tensor& ir, const torch::Tensor& vis, u
   // Each input's coring threshold (its noise floor where noise_coring is set).
   auto threshold = [&](const torch::Tensor& x) {
     const double c = stage1_->detail_coring, k = stage1_->noise_coring;
-    return k > 0 ? coring_threshold(x, c, k).item<double>() : c;
+    return k > 0 ? std::max(c, k * noise_sigma_cpu(x.data_ptr<float>(), H, W)) : c;
   };
   detail_head_to_u8(stage1_->grid_output(first, second, mean_or_own({}, first, spec_.image_means),
                                           mean_or_own({}, second, spec_.image_means)),
