@@ -85,16 +85,17 @@ class Engine {
   std::unique_ptr<Fuser> fuser_;
   std::unique_ptr<FuserPool> frame_workers_;
   std::unique_ptr<Fuser> wide_fuser_;  // shared CPU only: for frames over the memory rule
-  bool wide_ = false;                              // frames of decided_'s size go to wide_fuser_
-  bool fits_ = false;                              // frames of decided_'s size pass the memory rule
-  cv::Size decided_;                               // the size the two flags above are for
-  // Applies the memory rule at this size once (run_mu_ held).
-  void decide_locked(cv::Size size);
+  bool wide_ = false;                  // frames of decided_'s size go to wide_fuser_
+  bool fits_ = false;                  // frames of decided_'s size pass the memory rule
+  cv::Size decided_;                   // the size the two flags above are for
   std::atomic<int> last_threads_{0};
   std::atomic<int> last_frames_{0};
-  cv::Size workers_size_;       // the size frame_workers_for decided for
-  bool workers_allowed_ = false;  // its decision
-  cv::Size warmed_;
+  cv::Size workers_size_;              // the size frame_workers_for decided for
+  bool workers_allowed_ = false;       // its decision
+  cv::Size warmed_;                    // the size fuser_ was last warmed up at
+
+  // Applies the memory rule at this size once (run_mu_ held).
+  void decide_locked(cv::Size size);
 };
 
 // The "what()" of whatever a load threw, always naming the file.
