@@ -73,12 +73,31 @@ void TemporalFilter::apply(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& fused
   // mean of the squared change over the box. A change of mean zero (texture
   // sliding past) counts as fully as a brightness change, which a box mean
   // of the change would average away.
-  ir.convertTo(diff_ir_, CV_32F, ir_scale);
-  vis.convertTo(diff_vis_, CV_32F);
-  cv::subtract(diff_ir_, ref_ir_, diff_ir_);
-  cv::subtract(diff_vis_, ref_vis_, diff_vis_);
-  cv::multiply(diff_ir_, diff_ir_, box_ir_);
-  cv::multiply(diff_vis_, diff_vis_, box_vis_);
+  // The change itself is not kept: it is recomputed where it is applied
+  // (two planes fewer per element, one pass instead of six).
+  const float irs = static_cast<float>(ir_scale);
+  box_ir_.create(fused.size(), CV_32F);
+  box_vis_.create(fused.size(), CV_32F);
+  for (int y = 0; y < fused.rows; ++y) {
+    const float *ri = ref_ir_.ptr<float>(y), *rv = ref_vis_.ptr<float>(y);
+    const uint8_t* v = vis.ptr<uint8_t>(y);
+    float *bi = box_ir_.ptr<float>(y), *bv = box_vis_.ptr<float>(y);
+    if (ir.depth() == CV_16U) {
+      const uint16_t* i = ir.ptr<uint16_t>(y);
+      for (int x = 0; x < fused.cols; ++x) {
+        const float di = static_cast<float>(i[x]) * irs - ri[x], dv = static_cast<float>(v[x]) - rv[x];
+        bi[x] = di * di;
+        bv[x] = dv * dv;
+      }
+    } else {
+      const uint8_t* i = ir.ptr<uint8_t>(y);
+      for (int x = 0; x < fused.cols; ++x) {
+        const float di = static_cast<float>(i[x]) - ri[x], dv = static_cast<float>(v[x]) - rv[x];
+        bi[x] = di * di;
+        bv[x] = dv * dv;
+      }
+    }
+  }
   cv::blur(box_ir_, box_ir_, cv::Size(kBox, kBox), cv::Point(-1, -1), cv::BORDER_REFLECT_101);
   cv::blur(box_vis_, box_vis_, cv::Size(kBox, kBox), cv::Point(-1, -1), cv::BORDER_REFLECT_101);
   // The change's noise power where nothing moves: white camera noise of level
@@ -95,40 +114,43 @@ void TemporalFilter::apply(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& fused
   // z = (energy / power - 1) / spread of that ratio for noise alone; the
   // gate u = z / t - 1 in [0, 1]: a = a_min below t, 1 from 2t.
   const double t = options_.motion_threshold;
-  auto gate_of = [&](cv::Mat& energy, double power) {
-    energy.convertTo(energy, CV_32F, 1.0 / (power * kNoiseRatioSpread * t), -1.0 / (kNoiseRatioSpread * t) - 1.0);
-  };
-  gate_of(box_ir_, p_ir);
-  gate_of(box_vis_, p_vis);
-  cv::max(box_ir_, box_vis_, gate_);
+  // Into box_ir_: the larger of the two inputs' u (the gate before dilation).
+  const float k = static_cast<float>(kNoiseRatioSpread * t), offset = static_cast<float>(1.0 / k + 1.0);
+  const float scale_ir = static_cast<float>(1.0 / (p_ir * k)), scale_vis = static_cast<float>(1.0 / (p_vis * k));
+  for (int y = 0; y < fused.rows; ++y) {
+    float* bi = box_ir_.ptr<float>(y);
+    const float* bv = box_vis_.ptr<float>(y);
+    for (int x = 0; x < fused.cols; ++x) bi[x] = std::max(bi[x] * scale_ir, bv[x] * scale_vis) - offset;
+  }
   // Open around what moves as well: the box edge of a moving object sees
   // only part of its change.
-  cv::dilate(gate_, gate_, cv::Mat(), cv::Point(-1, -1), 1, cv::BORDER_REFLECT_101);
-  cv::threshold(gate_, gate_, 1.0, 1.0, cv::THRESH_TRUNC);
-  cv::max(gate_, 0.0, gate_);
-  gate_.convertTo(gate_, CV_32F, 1 - a_min, a_min);  // a in [a_min, 1]
-  cv::multiply(diff_ir_, gate_, diff_ir_);
-  cv::add(ref_ir_, diff_ir_, ref_ir_);
-  cv::multiply(diff_vis_, gate_, diff_vis_);
-  cv::add(ref_vis_, diff_vis_, ref_vis_);
-  // out += a (F - out), F = round(out), per pixel and channel: one pass
-  // instead of six over a float copy of the whole colour frame (with many
-  // rigs in one process, every pass over memory counts).
+  cv::dilate(box_ir_, box_ir_, cv::Mat(), cv::Point(-1, -1), 1, cv::BORDER_REFLECT_101);
+  // a = a_min + (1 - a_min) clamp(u, 0, 1); the references follow by a, and
+  // out += a (F - out), F = round(out), per pixel and channel, in one pass
+  // (with many rigs in one process, every pass over memory counts).
+  const float amin = static_cast<float>(a_min), arange = static_cast<float>(1 - a_min);
   const int C = fused.channels();
   int64_t still = 0;
   for (int y = 0; y < fused.rows; ++y) {
-    const float* a = gate_.ptr<float>(y);
+    const float* g = box_ir_.ptr<float>(y);
+    float *ri = ref_ir_.ptr<float>(y), *rv = ref_vis_.ptr<float>(y), *o = out_.ptr<float>(y);
+    const uint8_t* v = vis.ptr<uint8_t>(y);
+    const uint8_t* i8 = ir.depth() == CV_8U ? ir.ptr<uint8_t>(y) : nullptr;
+    const uint16_t* i16 = ir.depth() == CV_16U ? ir.ptr<uint16_t>(y) : nullptr;
     uint8_t* f = fused.ptr<uint8_t>(y);
-    float* o = out_.ptr<float>(y);
     for (int x = 0; x < fused.cols; ++x, f += C, o += C) {
-      still += a[x] < 0.5f;
+      const float a = std::min(std::max(g[x], 0.0f), 1.0f) * arange + amin;
+      still += a < 0.5f;
+      const float in_ir = i8 ? static_cast<float>(i8[x]) : static_cast<float>(i16[x]) * irs;
+      ri[x] += (in_ir - ri[x]) * a;
+      rv[x] += (static_cast<float>(v[x]) - rv[x]) * a;
       for (int c = 0; c < C; ++c) {
-        o[c] += (static_cast<float>(f[c]) - o[c]) * a[x];
+        o[c] += (static_cast<float>(f[c]) - o[c]) * a;
         f[c] = cv::saturate_cast<uint8_t>(o[c]);
       }
     }
   }
-  static_share_ = static_cast<double>(still) / static_cast<double>(gate_.total());
+  static_share_ = static_cast<double>(still) / static_cast<double>(box_ir_.total());
 }
 
 }  // namespace timfusion

@@ -56,7 +56,7 @@ class TemporalFilter {
   TemporalFilterOptions options_;
   cv::Mat ref_ir_, ref_vis_;  // float32: the inputs as the output remembers them
   cv::Mat out_;               // float32, fused's channels: O_{t-1}
-  cv::Mat diff_ir_, diff_vis_, box_ir_, box_vis_, gate_;
+  cv::Mat box_ir_, box_vis_;  // float32: each input's energy of change; box_ir_ then holds the gate
   double static_share_ = 0;
 };
 
