@@ -77,7 +77,18 @@ struct Fuser::Impl {
   // Tensor memory reused from frame to frame; per-frame planes kept at the last size.
   FrameMemory memory;
   cv::Size frame_size;
-  cv::Mat vis_y, ir_y, ir_f, vis_f, fused_y;
+  // The CPU path's per-frame planes and the detail kernel's scratch, kept
+  // between frames; on the shared CPU, the worker thread's (as frame_memory()).
+  struct Planes {
+    cv::Mat vis_y, ir_y, ir_f, vis_f, fused_y;
+    std::vector<float> head_scratch;  // the kernel's two box-sum planes
+  };
+  Planes own_planes;
+  Planes& planes() {
+    if (!shared_cpu) return own_planes;
+    thread_local Planes per_worker;
+    return per_worker;
+  }
 
   // LibTorch's OpenMP thread count is a per-thread setting (OpenMP's
   // nthreads ICV of the calling thread; the process-wide value only seeds
@@ -124,9 +135,8 @@ struct Fuser::Impl {
   // timfusion-bench times this same call).
   void run_u8(const torch::Tensor& ir, const torch::Tensor& vis, uint8_t* out) {
     threads_seen = at::get_num_threads();
-    net->forward_to_u8(ir, vis, out, head_scratch);
+    net->forward_to_u8(ir, vis, out, planes().head_scratch);
   }
-  std::vector<float> head_scratch;  // the kernel's two box-sum planes, kept between frames
 
   // warmup() and fuse() on the calling thread (with shared_cpu, on a worker).
   void warmup_here(cv::Size size);
@@ -252,7 +262,7 @@ void Fuser::Impl::fuse_here(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& out,
     FrameMemory::Scope reuse(frame_memory());
     if (device == Device::Cpu) {
       // CPU: OpenCV for the cheap colour maths, LibTorch for the network.
-      Impl& m = *this;
+      Planes& m = planes();
       const cv::Mat* vis_y = &vis;
       if (vis.channels() > 1) {
         luma_of(vis, order, m.vis_y);
@@ -269,7 +279,7 @@ void Fuser::Impl::fuse_here(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& out,
       auto it = torch::from_blob(m.ir_f.data, {1, 1, H, W}, opts);
       auto vt = torch::from_blob(m.vis_f.data, {1, 1, H, W}, opts);
       m.fused_y.create(H, W, CV_8UC1);
-      m.run_u8(it, vt, m.fused_y.data);
+      run_u8(it, vt, m.fused_y.data);
       replace_luma(vis, *vis_y, m.fused_y, out);
       return;
     }
