@@ -30,9 +30,6 @@ struct Worker {
   ChannelOrder order = ChannelOrder::BGR;
   std::string error;  // empty: the job succeeded
   double ms = 0;      // the job's time on this worker
-  // Shared CPU (FuserOptions::shared_cpu): no thread of its own; the job is
-  // this task, and the fields above are written by it before it finishes.
-  SharedCpu::Ticket task;
 };
 
 }  // namespace
@@ -73,9 +70,11 @@ struct FuserPool::Impl {
     ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   }
 
-  // Shared CPU: queue w's job as a task; it reports like a worker thread.
+  // Shared CPU: queue w's job as a task (the worker then has no thread of
+  // its own); it reports through w's fields like a worker thread, so nothing
+  // needs to keep the task's ticket.
   void submit(Worker& w, SharedCpu::Clock::time_point deadline) {
-    w.task = SharedCpu::process().submit(deadline, [this, &w, warm = w.warm_job, size = w.warm_size, ir = w.ir,
+    SharedCpu::process().submit(deadline, [this, &w, warm = w.warm_job, size = w.warm_size, ir = w.ir,
                                                     vis = w.vis, out = w.out, order = w.order] {
       std::string error;
       double ms = 0;
