@@ -71,6 +71,24 @@ static std::string string_value(const GValue* value) {
   return std::string(s ? s : "");
 }
 
+// Whether a change of a READY-only property arrives while PAUSED or PLAYING:
+// then it is refused with a warning naming it (the value in effect stays).
+static bool refused_while_streaming(GstTimFusion* self, const char* property, const GValue* value, bool changes) {
+  GST_OBJECT_LOCK(self);
+  const gboolean streaming = GST_STATE(self) >= GST_STATE_PAUSED;
+  GST_OBJECT_UNLOCK(self);
+  if (!streaming || !changes) return false;
+  // The value as gst-launch-1.0 spells it (an enum's nick, a number).
+  gchar* text = G_VALUE_HOLDS_ENUM(value) ? g_strdup(g_enum_get_value(G_ENUM_CLASS(g_type_class_peek(G_VALUE_TYPE(value))),
+                                                                      g_value_get_enum(value))->value_nick)
+                                          : gst_value_serialize(value);
+  GST_ELEMENT_WARNING(self, CORE, STATE_CHANGE,
+                      ("%s=%s ignored: %s can only be changed in the NULL or READY state", property, text, property),
+                      ("keeping the %s in effect", property));
+  g_free(text);
+  return true;
+}
+
 // set_property: the model and how it runs. running: READY or above (a model set then is swapped in live).
 static bool set_engine_property(GstTimFusion* self, guint prop_id, const GValue* value, gboolean running) {
   tfgst::State* st = self->st;
@@ -88,32 +106,29 @@ static bool set_engine_property(GstTimFusion* self, guint prop_id, const GValue*
       st->options.arch = string_value(value);
       break;
     }
+    // device, threads and precision are READY-only, as documented: a change in
+    // PAUSED/PLAYING would be used by the next model swap behind the
+    // application's back (issue 27), so it is refused with a warning and the
+    // value in effect stays.
     case PROP_DEVICE: {
+      const auto requested = static_cast<timfusion::Device>(g_value_get_enum(value));
       std::lock_guard<std::mutex> lock(st->props_mu);
-      st->options.device = static_cast<timfusion::Device>(g_value_get_enum(value));
+      if (refused_while_streaming(self, "device", value, requested != st->options.device)) break;
+      st->options.device = requested;
       break;
     }
     case PROP_THREADS: {
-      // READY-only, as documented: a change in PAUSED/PLAYING would be used by
-      // the next model swap behind the application's back (issue 27), so it
-      // is refused with a warning and the count in effect stays.
-      GST_OBJECT_LOCK(self);
-      const gboolean streaming = GST_STATE(self) >= GST_STATE_PAUSED;
-      GST_OBJECT_UNLOCK(self);
       const int requested = g_value_get_int(value);
       std::lock_guard<std::mutex> lock(st->props_mu);
-      if (streaming && requested != st->options.threads) {
-        GST_ELEMENT_WARNING(self, CORE, STATE_CHANGE,
-                            ("threads=%d ignored: threads can only be changed in the NULL or READY state", requested),
-                            ("keeping threads=%d", st->options.threads));
-        break;
-      }
+      if (refused_while_streaming(self, "threads", value, requested != st->options.threads)) break;
       st->options.threads = requested;
       break;
     }
     case PROP_PRECISION: {
+      const auto requested = static_cast<timfusion::Precision>(g_value_get_enum(value));
       std::lock_guard<std::mutex> lock(st->props_mu);
-      st->options.precision = static_cast<timfusion::Precision>(g_value_get_enum(value));
+      if (refused_while_streaming(self, "precision", value, requested != st->options.precision)) break;
+      st->options.precision = requested;
       break;
     }
     case PROP_PARALLEL_FRAMES: st->parallel_frames = g_value_get_boolean(value); break;
@@ -386,7 +401,8 @@ static void install_engine_properties(GObjectClass* gobject_class) {
       gobject_class, PROP_DEVICE,
       g_param_spec_enum("device", "Device",
                         "Where the network runs. auto picks CUDA when usable, else the CPU; cuda fails the "
-                        "NULL->READY state change when no GPU is usable. See actual-device for what is used",
+                        "NULL->READY state change when no GPU is usable. See actual-device for what is used. Changeable "
+                        "in NULL or READY only (a change while PAUSED or PLAYING is refused with a warning)",
                         GST_TYPE_TIMFUSION_DEVICE, static_cast<gint>(DEFAULT_DEVICE),
                         static_cast<GParamFlags>(rw_ready | G_PARAM_STATIC_STRINGS)));
   g_object_class_install_property(
@@ -415,7 +431,8 @@ static void install_engine_properties(GObjectClass* gobject_class) {
       gobject_class, PROP_PRECISION,
       g_param_spec_enum("precision", "Precision",
                         "Arithmetic of the network: fp32 everywhere, fp16 on CUDA only, bf16 on CUDA and on CPUs "
-                        "with AVX512-BF16 (an unsupported choice fails NULL->READY)",
+                        "with AVX512-BF16 (an unsupported choice fails NULL->READY). Changeable in NULL or READY only "
+                        "(a change while PAUSED or PLAYING is refused with a warning)",
                         GST_TYPE_TIMFUSION_PRECISION, static_cast<gint>(DEFAULT_PRECISION),
                         static_cast<GParamFlags>(rw_ready | G_PARAM_STATIC_STRINGS)));
 }

@@ -11,6 +11,11 @@
 # contrast; never a test set); TNO42, RoadScene test50 and msrs_sample are not read.
 # Round 1 (gains 1.4, 1.2) lost SF/AG/EI to the current default on the
 # validation subset; round 2 (1.6, 1.8) keeps the default's gain or raises it.
+# Round 3 (2026-12-07, third session) asks what holds MI down at a gain of 1.4:
+# max14 trades the salient intensity target and the contrast floor for
+# SeAFusion's max(I, V) target (the base copies a source, as MI rewards);
+# soft14 keeps the salient target but with a sharp switch between the sources
+# (softness 2 grey levels instead of 8), so its base is less of a blend.
 #
 #   scripts/make_fidelity_model.sh [RUNS_DIR]      (default: runs/fidelity)
 #
@@ -37,11 +42,12 @@ TRAIN=(--steps 1500 --batch 2 --crop 256 --lr 1e-3 --set warmup=50 --threads 1
        --set loss.gradient=0 --set loss.edge=10
        --set noise=12 --set noise_model=lowlight --set noise_ir=3 --seed 1)
 
-run() {  # name gain: run once, resume if interrupted
-  local dir="$RUNS/$1"
+run() {  # name gain [--set KEY=VALUE ...]: run once, resume if interrupted
+  local dir="$RUNS/$1" gain=$2
+  shift 2
   if [ -f "$dir/model.safetensors" ]; then echo "make_fidelity_model: $dir done"; return; fi
   if [ -f "$dir/checkpoint.safetensors" ]; then "$T" train --resume "$dir"; return; fi
-  "$T" train --arch "$A" --init "$INIT" "${IVIF[@]}" "${TRAIN[@]}" --set loss.gradient_gain="$2" --out "$dir"
+  "$T" train --arch "$A" --init "$INIT" "${IVIF[@]}" "${TRAIN[@]}" --set loss.gradient_gain="$gain" "$@" --out "$dir"
 }
 
 if [ "${PARALLEL:-0}" = 1 ]; then  # one core each
@@ -51,13 +57,19 @@ if [ "${PARALLEL:-0}" = 1 ]; then  # one core each
   run edge16 1.6 & a=$!
   run edge18 1.8 & b=$!
   wait $a && wait $b
+  run max14 1.4 --set loss.intensity_target=max --set loss.contrast=0 & a=$!
+  run soft14 1.4 --set loss.salient_softness=2 & b=$!
+  wait $a && wait $b
 else
   for g in 14 12 16 18; do run edge$g "${g:0:1}.${g:1}"; done
+  run max14 1.4 --set loss.intensity_target=max --set loss.contrast=0
+  run soft14 1.4 --set loss.salient_softness=2
 fi
 
 scripts/pick_by_validation.py --build "$BUILD_DIR" --data "$DATA" --out "$RUNS/pick" --rule fidelity \
   current="$INIT" edge14="$RUNS/edge14/model.safetensors" edge12="$RUNS/edge12/model.safetensors" \
-  edge16="$RUNS/edge16/model.safetensors" edge18="$RUNS/edge18/model.safetensors" | tee "$RUNS/pick.md"
+  edge16="$RUNS/edge16/model.safetensors" edge18="$RUNS/edge18/model.safetensors" \
+  max14="$RUNS/max14/model.safetensors" soft14="$RUNS/soft14/model.safetensors" | tee "$RUNS/pick.md"
 best=$(tail -n 1 "$RUNS/pick.md")
 if [ "$best" = current ]; then echo "make_fidelity_model: the current default stays"; exit 0; fi
 scripts/portable_provenance.py --data "$DATA" "$RUNS/$best/model.safetensors" "$RUNS/ivif-rt.safetensors"

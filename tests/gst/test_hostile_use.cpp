@@ -12,6 +12,7 @@
 #include <fstream>
 #include <string>
 #include <thread>
+#include <tuple>
 
 #include "gst_test_util.h"
 #include "test_support.h"
@@ -78,6 +79,16 @@ std::string live_pair(int w, int h, int fps, int n) {
 }
 
 // A small live pipeline with ivif-light on one thread, parsed (not started).
+std::string get_enum_nick(GstElement* e, const char* property) {
+  GValue v = G_VALUE_INIT;
+  g_value_init(&v, G_PARAM_SPEC_VALUE_TYPE(g_object_class_find_property(G_OBJECT_GET_CLASS(e), property)));
+  g_object_get_property(G_OBJECT(e), property, &v);
+  const GEnumValue* ev = g_enum_get_value(G_ENUM_CLASS(g_type_class_peek(G_VALUE_TYPE(&v))), g_value_get_enum(&v));
+  std::string nick = ev ? ev->value_nick : "(invalid)";
+  g_value_unset(&v);
+  return nick;
+}
+
 GstElement* small_live_pipeline() {
   GError* err = nullptr;
   GstElement* p = gst_parse_launch(
@@ -190,13 +201,54 @@ TEST(HostileUse, ThreadsIsCappedAndReadyOnly) {
   gst_object_unref(p);
 }
 
+// Issue 27: device and precision set while PLAYING were taken at the next
+// model swap, behind the application's back; like threads they are
+// READY-only: refused with a warning naming the value, and the next swap
+// keeps what is in effect.
+TEST(HostileUse, DeviceAndPrecisionAreReadyOnly) {
+  GstElement* p = small_live_pipeline();
+  ASSERT_NE(nullptr, p);
+  GstElement* f = gst_bin_get_by_name(GST_BIN(p), "f");
+  ASSERT_NE(GST_STATE_CHANGE_FAILURE, gst_element_set_state(p, GST_STATE_PLAYING));
+  ASSERT_NE(GST_STATE_CHANGE_FAILURE, gst_element_get_state(p, nullptr, nullptr, 30 * GST_SECOND));
+  const std::string device = get_enum_nick(f, "device"), precision = get_enum_nick(f, "precision");
+  ASSERT_NE("cuda", device);
+  ASSERT_NE("bf16", precision);
+  gst_util_set_object_arg(G_OBJECT(f), "device", "cuda");
+  gst_util_set_object_arg(G_OBJECT(f), "precision", "bf16");
+  gst_util_set_object_arg(G_OBJECT(f), "device", device.c_str());  // the value in effect: no warning
+  EXPECT_EQ(device, get_enum_nick(f, "device"));
+  EXPECT_EQ(precision, get_enum_nick(f, "precision"));
+  BusLog log;
+  drain_bus(p, log, 0.5, false);
+  ASSERT_EQ(2u, log.warnings.size()) << joined(log.warnings);
+  EXPECT_TRUE(contains(log.warnings[0], "device=cuda ignored")) << log.warnings[0];
+  EXPECT_TRUE(contains(log.warnings[1], "precision=bf16 ignored")) << log.warnings[1];
+  // A model swap afterwards still runs on the CPU in fp32: no error.
+  g_object_set(f, "model", model_full_c8().c_str(), nullptr);
+  for (int i = 0; i < 3000 && get_string(f, "actual-model") != model_full_c8(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(model_full_c8(), get_string(f, "actual-model"));
+  EXPECT_EQ("cpu", get_string(f, "actual-device"));
+  drain_bus(p, log, 0.3, false);
+  EXPECT_TRUE(log.errors.empty()) << joined(log.errors);
+  gst_element_set_state(p, GST_STATE_NULL);
+  gst_util_set_object_arg(G_OBJECT(f), "precision", "bf16");  // in NULL it is taken
+  EXPECT_EQ("bf16", get_enum_nick(f, "precision"));
+  gst_object_unref(f);
+  gst_object_unref(p);
+}
+
 // Issue 27, 4: 320x240 live sources at 1000 fps: 3 s of video took 19 s to
 // play and the fused frames fell further and further behind (11.4 s after
 // 12 s). The element must drop to the newest pair and keep up.
-class FastLive : public ::testing::TestWithParam<int> {};
+// Both with the default properties (threads=0: the process's shared CPU) and
+// with the element's own thread.
+class FastLive : public ::testing::TestWithParam<std::tuple<int, int>> {};
 
 TEST_P(FastLive, ThreeSecondsPlayInUnderFiveSeconds) {
-  const int fps = GetParam();
+  const int fps = std::get<0>(GetParam()), threads = std::get<1>(GetParam());
+  const std::string threads_prop = threads > 0 ? " threads=" + std::to_string(threads) : "";
   // compositor on the same sources, now: what this machine's load allows.
   RunResult base;
   double t0 = now_s();
@@ -210,16 +262,16 @@ TEST_P(FastLive, ThreeSecondsPlayInUnderFiveSeconds) {
   RunResult r;
   PadCounter fused;
   t0 = now_s();
-  run_pipeline(live_pair(320, 240, fps, 3 * fps) + "timfusion name=f model=ivif-rt device=cpu threads=1 ! fakesink name=fused sync=true",
+  run_pipeline(live_pair(320, 240, fps, 3 * fps) + "timfusion name=f model=ivif-rt device=cpu" + threads_prop + " ! fakesink name=fused sync=true",
                r, 60, [&fused](GstElement* p) { fused.attach(p, "fused", "sink"); });
   const double took = now_s() - t0;
   ASSERT_TRUE(r.parsed) << r.parse_error;
   EXPECT_TRUE(r.bus.errors.empty()) << joined(r.bus.errors);
   EXPECT_TRUE(r.bus.eos);
   const double late_s = static_cast<double>(fused.max_lateness_after_1s) / GST_SECOND;
-  std::printf("%d fps live: 3 s of video played in %.2f s (compositor %.2f s), %d frames fused, at most %.3f s late, "
+  std::printf("%d fps live, threads=%d: 3 s of video played in %.2f s (compositor %.2f s), %d frames fused, at most %.3f s late, "
               "%d QoS messages\n",
-              fps, took, compositor, fused.n.load(), late_s, r.bus.qos_messages);
+              fps, threads, took, compositor, fused.n.load(), late_s, r.bus.qos_messages);
   EXPECT_GE(fused.n, 10) << "the newest pairs are fused, not all skipped";
   // Bounded latency: the fused frames do not fall further and further behind
   // (before: 11.4 s behind after 12 s).
@@ -230,7 +282,7 @@ TEST_P(FastLive, ThreeSecondsPlayInUnderFiveSeconds) {
   EXPECT_LT(took, std::max(5.0, 1.75 * compositor));
 }
 
-INSTANTIATE_TEST_SUITE_P(Rates, FastLive, ::testing::Values(240, 500, 1000));
+INSTANTIATE_TEST_SUITE_P(Rates, FastLive, ::testing::Combine(::testing::Values(240, 500, 1000), ::testing::Values(0, 1)));
 
 // Issue 27, 7: reading ir-homography back returned the last rejected value,
 // not the one in use.

@@ -110,6 +110,29 @@ TEST(Divergence, DivergingRunExitsNonZeroWithoutAModel) {
   }
 }
 
+// The same for the other training loops: before, adapt, search and meta
+// stopped on NaN only, and downstream's segmentation loss too.
+TEST(Divergence, AdaptAndSearchStopOnAnExplodingLoss) {
+  const std::string data = make_pairs(tftest::temp_dir("diverge-loops-data") + "/d", {"a", "b", "c", "d"}, 53, 41, true);
+  const std::string root = tftest::temp_dir("diverge-loops");
+  const std::vector<std::pair<std::string, std::string>> runs = {
+      {"adapt", " adapt --data " + data + " --channels 4 --crop 32 --batch 2 --threads 1 --quiet --lr 10 --steps 60"
+                " --checkpoint-every 5 --set loss.ssim_window=7 --out " + root + "/adapt"},
+      {"search", " search --data " + data + " --channels 4 --crop 32 --batch 2 --threads 1 --quiet --lr 10"
+                 " --steps 60 --checkpoint-every 5 --set loss.ssim_window=7 --out " + root + "/search"},
+  };
+  for (const auto& [name, args] : runs) {
+    std::string out;
+    const int rc = tftest::run(train_exe() + args, &out);
+    EXPECT_EQ(1, rc) << name << ": " << out;
+    EXPECT_TRUE(contains(out, "exploded") || contains(out, "became")) << name << ": " << out;
+    EXPECT_TRUE(contains(out, "lower lr")) << name << ": " << out;
+    EXPECT_FALSE(fs::exists(root + "/" + name + "/model.safetensors")) << name;
+    if (fs::exists(root + "/" + name + "/checkpoint.safetensors"))
+      EXPECT_TRUE(all_finite(read_safetensors(root + "/" + name + "/checkpoint.safetensors"))) << name;
+  }
+}
+
 TEST(Checkpoint, CorruptionIsNamedOnResume) {
   const std::string data = make_pairs(tftest::temp_dir("corrupt-data") + "/d", {"a", "b"}, 53, 41, true);
   const std::string run = tftest::temp_dir("corrupt") + "/r";

@@ -8,6 +8,7 @@
 #include "meta/adapt_compare.h"
 #include "meta/commands.h"
 #include "meta/meta.h"
+#include "run/divergence.h"
 #include "run/checkpoint_integrity.h"
 #include "timfusion/torch/state_dict.h"
 #include "run/plot.h"
@@ -218,9 +219,9 @@ int Adapter::run(long stop_at, bool resume, const std::string& command_line) {
   loop.announce_stop_at = false;
   AdaptStats st;
   loop.step = [&] { st = step(m.done); };
+  DivergenceGuard divergence;  // an exploding loss stops adaptation, not only NaN (issue 27)
   loop.record = [&] {
-    if (!std::isfinite(st.loss))
-      throw Error("the loss became " + fmt("%g", st.loss) + " at step " + std::to_string(m.done) + ": lower lr");
+    divergence.check(st.loss, m.done);
     log.append({static_cast<double>(m.done), st.loss, st.intensity, st.gradient, st.ssim, st.lr, m.elapsed});
     std::string status = "loss " + fmt("%.4f", log.recent_mean(1, 20));
     if (have_eval && eval_steps.count(m.done)) {

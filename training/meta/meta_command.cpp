@@ -7,6 +7,7 @@
 
 #include "meta/commands.h"
 #include "meta/meta.h"
+#include "run/divergence.h"
 #include "run/checkpoint_integrity.h"
 #include "timfusion/torch/state_dict.h"
 #include "run/device.h"
@@ -259,9 +260,12 @@ int MetaLearner::run(long stop_at, bool resume, const std::string& command_line)
   StepLoop loop("meta", m.dir, steps, ck_every, stop_at, m.quiet);
   MetaStats st;
   loop.step = [&] { st = m.step(m.done); };
+  // One guard per pretext task: their losses have scales of their own, and a
+  // task whose loss explodes stops the run, not only NaN (issue 27).
+  std::vector<DivergenceGuard> divergence(m.tasks.size());
   loop.record = [&] {
-    if (!std::isfinite(st.inner_last))
-      throw Error("the loss became " + fmt("%g", st.inner_last) + " at step " + std::to_string(m.done) + ": lower lr");
+    divergence.at(static_cast<size_t>(st.task)).check(st.inner_last, m.done,
+                                                     "loss of task " + m.tasks[static_cast<size_t>(st.task)].name);
     log.append({static_cast<double>(m.done), static_cast<double>(st.task), st.epsilon, st.inner_first, st.inner_last, st.lr, m.elapsed});
     return m.tasks[static_cast<size_t>(st.task)].name + " " + fmt("%.4f", st.inner_first) + " -> " +
            fmt("%.4f", st.inner_last) + " eps " + fmt("%.3f", st.epsilon);

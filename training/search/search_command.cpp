@@ -6,6 +6,7 @@
 
 #include "data/pair_dataset.h"
 #include "timfusion/torch/state_dict.h"
+#include "run/divergence.h"
 #include "run/checkpoint.h"
 #include "run/checkpoint_integrity.h"
 #include "run/plot.h"
@@ -354,10 +355,9 @@ int Searcher::run(long stop_at, bool resume, const std::string& command_line) {
   StepLoop loop("search", m.dir, steps, ck_every, stop_at, m.quiet);
   SearchStats st;
   loop.step = [&] { st = m.step(m.done); };
+  DivergenceGuard divergence;  // an exploding loss stops the search, not only NaN (issue 27)
   loop.record = [&] {
-    if (!std::isfinite(st.f))
-      throw Error("the loss became " + fmt("%g", st.f) + " at step " + std::to_string(m.done) +
-                  ": lower lr or set grad_clip (the last checkpoint is intact)");
+    divergence.check(st.f, m.done);
     log.append({static_cast<double>(m.done), st.f, st.F_fusion, st.latency_ms, st.c, st.g_alpha_norm, st.lr, m.elapsed});
     std::vector<double> arow = {static_cast<double>(m.done)};
     auto p = m.net->probabilities().detach();

@@ -8,6 +8,7 @@
 
 #include "data/pair_dataset.h"
 #include "run/checkpoint.h"
+#include "run/divergence.h"
 #include "task/seg_net.h"
 #include "timfusion/error.h"
 
@@ -103,6 +104,7 @@ SeedScore train_and_score(const std::vector<SegImage>& train, const std::vector<
   out.seed = seed;
   const int64_t tail = std::max<int64_t>(1, steps / 10);
   double tail_sum = 0;
+  DivergenceGuard divergence;  // an exploding loss stops the score, not only NaN (issue 27)
   for (int64_t k = 0; k < steps; ++k) {
     auto [x, y] = sample_crops(train, static_cast<uint64_t>(seed), k, batch, crop, flip);
     opt.zero_grad();
@@ -110,7 +112,7 @@ SeedScore train_and_score(const std::vector<SegImage>& train, const std::vector<
     loss.backward();
     opt.step(scheduled_lr(cfg, k));
     const double l = loss.item<double>();
-    if (!std::isfinite(l)) throw Error("the segmentation loss became " + std::to_string(l) + " at step " + std::to_string(k) + ": lower lr");
+    divergence.check(l, k, "segmentation loss");
     if (k >= steps - tail) tail_sum += l;
     if (progress) progress(k + 1, l);
   }
