@@ -35,6 +35,7 @@ namespace {
 struct Config {
   int width, height, threads;
   bool channels_last = true;
+  int batch = 1;  // frames per network pass (--batching): > 1 times TimNet::forward() on [batch,1,H,W]
 };
 
 // What one timed frame runs: the element's CPU path by default.
@@ -83,12 +84,13 @@ struct BenchFrame {
   BenchFrame(const std::string& model, const std::string& arch, const Config& c, const Engine& e)
       : net(load_net(model, arch, c.channels_last, e.dtype)), engine(e) {
     auto fmt = c.channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
-    ir = torch::rand({1, 1, c.height, c.width}).contiguous(fmt);
-    vis = torch::rand({1, 1, c.height, c.width}).contiguous(fmt);
+    ir = torch::rand({c.batch, 1, c.height, c.width}).contiguous(fmt);
+    vis = torch::rand({c.batch, 1, c.height, c.width}).contiguous(fmt);
+    batched = c.batch > 1;
     out.resize(static_cast<size_t>(c.width) * c.height);
   }
   void run() {
-    if (engine.forward_only)
+    if (engine.forward_only || batched)  // forward_to_u8 takes one frame
       net->forward(ir, vis).clamp(0, 1);
     else
       net->forward_to_u8(ir, vis, out.data(), scratch);
@@ -96,6 +98,7 @@ struct BenchFrame {
 
   nn::TimNet net;
   Engine engine;
+  bool batched = false;
   torch::Tensor ir, vis;
   std::vector<uint8_t> out;
   std::vector<float> scratch;
@@ -203,15 +206,15 @@ Result measure(const std::string& model, const std::string& arch, const Config& 
   for (int i = 0; i < frames; ++i) {
     auto t0 = std::chrono::steady_clock::now();
     frame.run();
-    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / c.batch;
     total += ms;
     best = std::min(best, ms);
   }
-  const double faults = double(minor_faults() - faults0) / frames;
+  const double faults = double(minor_faults() - faults0) / frames / c.batch;
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   const double rss = ru.ru_maxrss / 1024.0;
-  return {total / frames, best, rss, faults, frame_gflop(frame), big_conv_gflops(e.dtype)};
+  return {total / frames, best, rss, faults, frame_gflop(frame) / c.batch, big_conv_gflops(e.dtype)};
 }
 
 // Per-op table: where one frame's time goes (outermost LibTorch ops, summed
@@ -270,7 +273,7 @@ bool in_child(Fn fn) {
 int main(int argc, char** argv) {
   std::string arch, model;
   int frames = 3, profile_threads = 0;
-  bool quick = false, small = false, layouts = false;
+  bool quick = false, small = false, layouts = false, batching = false;
   Engine engine;
   std::string precision = "fp32";
   std::vector<Config> configs = {{640, 480, 1}, {640, 480, 2}, {1280, 1024, 1}, {1280, 1024, 2}};
@@ -289,7 +292,13 @@ int main(int argc, char** argv) {
       ->type_name("N");
   auto* q = app.add_flag("--quick", quick, "640x480, 2 threads only");
   auto* sm = app.add_flag("--small", small, "640x480 only, 1 and 2 threads")->excludes(q);
-  app.add_flag("--layouts", layouts, "640x480, 2 threads, NCHW vs NHWC")->excludes(q)->excludes(sm);
+  auto* lay = app.add_flag("--layouts", layouts, "640x480, 2 threads, NCHW vs NHWC")->excludes(q)->excludes(sm);
+  app.add_flag("--batching", batching,
+               "640x480, 1 thread: TimNet::forward() on 1, 2 and 4 frames per pass (as a scheduler batching "
+               "frames of several rigs would run them), ms per frame")
+      ->excludes(q)
+      ->excludes(sm)
+      ->excludes(lay);
   app.add_flag("--forward", engine.forward_only,
                "time TimNet::forward() (the training/eval path) instead of the Fuser's frame path");
   app.add_option("--precision", precision, "weights' precision: fp32, or bf16 (CPUs with AVX512-BF16)")
@@ -309,6 +318,10 @@ int main(int argc, char** argv) {
   if (quick) configs = {{640, 480, 2}};
   if (small) configs = {{640, 480, 1}, {640, 480, 2}};
   if (layouts) configs = {{640, 480, 2, false}, {640, 480, 2, true}};
+  if (batching) {
+    configs = {{640, 480, 1, true, 1}, {640, 480, 1, true, 2}, {640, 480, 1, true, 4}};
+    engine.forward_only = true;  // one path for every batch size
+  }
   const std::string shown = !arch.empty() ? arch : !model.empty() ? model : "ivif-light";
   if (profile_threads > 0) {
     std::printf("%s\n", at::get_parallel_info().c_str());
@@ -347,8 +360,10 @@ int main(int argc, char** argv) {
     close(fd[0]);
     if (!ok) return 1;
     const double gflops = r.gflop / (r.ms_mean / 1000.0);
-    std::printf("| %s | %dx%d | %d | %s | %.1f | %.1f | %.2f | %.1f | %.0f | %.0f | %.2f | %.1f | %.0f%% |\n",
-                shown.c_str(), c.width, c.height, c.threads, c.channels_last ? "NHWC" : "NCHW", r.ms_mean, r.ms_min,
+    const std::string size = std::to_string(c.width) + "x" + std::to_string(c.height) +
+                             (batching ? " (" + std::to_string(c.batch) + " per pass)" : "");
+    std::printf("| %s | %s | %d | %s | %.1f | %.1f | %.2f | %.1f | %.0f | %.0f | %.2f | %.1f | %.0f%% |\n",
+                shown.c_str(), size.c_str(), c.threads, c.channels_last ? "NHWC" : "NCHW", r.ms_mean, r.ms_min,
                 1000.0 / r.ms_mean, gflops, r.rss_mb, r.faults_per_frame, r.gflop, r.conv_gflops,
                 100.0 * gflops / r.conv_gflops);
     std::fflush(stdout);
