@@ -13,14 +13,14 @@
 static void post_model_loaded(GstTimFusion* self, const tfgst::Engine& e, gboolean swap) {
   GstStructure* s = gst_structure_new("timfusion-model-loaded", "model", G_TYPE_STRING, e.path().c_str(), "device",
                                       G_TYPE_STRING, e.device_name(), "load-ms", G_TYPE_DOUBLE, e.load_ms(), "swap",
-                                      G_TYPE_BOOLEAN, swap, nullptr);
+                                      G_TYPE_BOOLEAN, swap, "engine", G_TYPE_STRING, e.description().c_str(), nullptr);
   gst_element_post_message(GST_ELEMENT(self), gst_message_new_element(GST_OBJECT(self), s));
 }
 
 static void log_device(GstTimFusion* self, const tfgst::Engine& e) {
   const auto requested = e.options().device;
-  GST_INFO_OBJECT(self, "model %s loaded in %.0f ms, running on %s (device=%s requested)", e.path().c_str(),
-                  e.load_ms(), e.device_name(), timfusion::device_name(requested));
+  GST_INFO_OBJECT(self, "model loaded in %.0f ms (device=%s requested): %s", e.load_ms(),
+                  timfusion::device_name(requested), e.description().c_str());
   if (requested == timfusion::Device::Auto && std::string(e.device_name()) == "cpu" &&
       timfusion::Fuser::cuda_available() == false)
     GST_INFO_OBJECT(self, "device=auto: no usable CUDA device in this build/machine, inference runs on the CPU");

@@ -14,6 +14,7 @@
 # it prints how many of the 8 metrics our model wins (higher is better for all 8).
 # Extra NAME=FILE models become extra rows (ablations, candidates).
 # Writes out/quality/<set>/{<model>/,scores.csv,table.md} and prints Markdown.
+# SETS="tno42 msrs_sample roadscene-test50" (the default) limits the test sets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
@@ -22,7 +23,9 @@ OUT=${OUT:-out/quality}
 METRICS=en,sd,sf,ag,mi,qabf,ssim,ei,vif,nabf
 FUSE="$BUILD_DIR/core/timfusion-fuse"
 EVAL="$BUILD_DIR/core/timfusion-eval"
+SETS=${SETS:-tno42 msrs_sample roadscene-test50}
 mkdir -p "$OUT"
+wanted() { [[ " $SETS " == *" $1 "* ]]; }
 
 # Our models: NAME -> weight file. Shipped ones first, then the arguments.
 names=() files=()
@@ -60,10 +63,10 @@ score() {  # set ir vis [published-dir...]
 }
 
 # tno42: all 42 pairs, five published methods.
-score tno42 "$DATA/tno42/ir" "$DATA/tno42/vis" "$DATA/tno42/fused"/*/
+wanted tno42 && score tno42 "$DATA/tno42/ir" "$DATA/tno42/vis" "$DATA/tno42/fused"/*/
 
 # msrs_sample: each published method covers some pairs; score over those.
-for pub in "$DATA/msrs_sample/fused"/*/; do
+wanted msrs_sample && for pub in "$DATA/msrs_sample/fused"/*/; do
   pub=${pub%/}; m=$(basename "$pub")
   ls "$pub" | sed 's/\.png$//' > "$OUT/.list-$m"
   links "$DATA/msrs_sample" "$OUT/.list-$m" "$OUT/.pairs-msrs-$m"
@@ -71,5 +74,6 @@ for pub in "$DATA/msrs_sample/fused"/*/; do
 done
 
 # roadscene test50: the common test split (no published outputs for it here).
+wanted roadscene-test50 || exit 0
 links "$DATA/roadscene" "$DATA/roadscene/subsets/cddfuse_test50.txt" "$OUT/.pairs-test50"
 score roadscene-test50 "$OUT/.pairs-test50/ir" "$OUT/.pairs-test50/vis"

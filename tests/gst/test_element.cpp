@@ -391,6 +391,17 @@ TEST(Element, ReportsActualDeviceModelAndInferenceTime) {
   EXPECT_GT(ms, 0.0);
   BusLog log = t.messages();
   EXPECT_EQ(1, log.count_element("timfusion-model-loaded"));
+  // The engine's resolved description travels with it (issue 28): the file,
+  // device, precision and where frames run, in one line.
+  for (auto* s : log.element_messages) {
+    if (!gst_structure_has_name(s, "timfusion-model-loaded")) continue;
+    const gchar* engine = gst_structure_get_string(s, "engine");
+    ASSERT_NE(nullptr, engine);
+    const std::string text = engine;
+    EXPECT_EQ(0u, text.find(model_light() + " on cpu, fp32; ")) << text;
+    EXPECT_TRUE(text.find("shared CPU") != std::string::npos || text.find("intra-op threads") != std::string::npos)
+        << text;
+  }
 }
 
 // A weight file without metadata loads with arch=ivif-light and gives the

@@ -48,6 +48,10 @@ class Engine {
   int threads_in_last_forward() const {
     return last_frames_ > 1 ? frame_workers_->fuser().threads_in_last_forward() : last_threads_.load();
   }
+  // The options as resolved, in one line for logs and messages: the file
+  // loaded, device, precision, where frames run (shared CPU and its workers,
+  // or own threads), the frames that can be in flight, and the memory rule.
+  std::string description() const;
   // Whether frames run on the process's shared CPU (threads=0).
   bool shared_cpu() const { return fuser_->shared_cpu(); }
   // Frames fused at once when the last frame was: the workers' count (> 1),
