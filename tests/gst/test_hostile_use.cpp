@@ -102,6 +102,22 @@ GstElement* small_live_pipeline() {
   return p;
 }
 
+// small_live_pipeline() PLAYING, with its timfusion "f"; set to NULL and
+// released at the end of the test. ok is false (after a failure) when it
+// did not start.
+struct PlayingSmallPipeline {
+  GstElement* pipeline = small_live_pipeline();
+  GstElement* f = pipeline ? gst_bin_get_by_name(GST_BIN(pipeline), "f") : nullptr;
+  bool ok = f && gst_element_set_state(pipeline, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE &&
+            gst_element_get_state(pipeline, nullptr, nullptr, 30 * GST_SECOND) != GST_STATE_CHANGE_FAILURE;
+  PlayingSmallPipeline() { EXPECT_TRUE(ok) << "the small live pipeline did not reach PLAYING"; }
+  ~PlayingSmallPipeline() {
+    if (pipeline) gst_element_set_state(pipeline, GST_STATE_NULL);
+    if (f) gst_object_unref(f);
+    if (pipeline) gst_object_unref(pipeline);
+  }
+};
+
 }  // namespace
 
 // Issue 27, 1: 100 sets of "model" at 50 Hz while PLAYING started 100
@@ -174,11 +190,10 @@ TEST(HostileUse, ThreadsIsCappedAndReadyOnly) {
   EXPECT_EQ(64, spec->maximum);
   gst_object_unref(gst_object_ref_sink(f));
 
-  GstElement* p = small_live_pipeline();
-  ASSERT_NE(nullptr, p);
-  f = gst_bin_get_by_name(GST_BIN(p), "f");
-  ASSERT_NE(GST_STATE_CHANGE_FAILURE, gst_element_set_state(p, GST_STATE_PLAYING));
-  ASSERT_NE(GST_STATE_CHANGE_FAILURE, gst_element_get_state(p, nullptr, nullptr, 30 * GST_SECOND));
+  PlayingSmallPipeline run;
+  ASSERT_TRUE(run.ok);
+  GstElement* p = run.pipeline;
+  f = run.f;
   g_object_set(f, "threads", 48, nullptr);  // within range, but not while PLAYING
   int threads = 0;
   g_object_get(f, "threads", &threads, nullptr);
@@ -197,8 +212,6 @@ TEST(HostileUse, ThreadsIsCappedAndReadyOnly) {
   g_object_set(f, "threads", 2, nullptr);  // in NULL it is taken
   g_object_get(f, "threads", &threads, nullptr);
   EXPECT_EQ(2, threads);
-  gst_object_unref(f);
-  gst_object_unref(p);
 }
 
 // Issue 27: device and precision set while PLAYING were taken at the next
@@ -206,11 +219,9 @@ TEST(HostileUse, ThreadsIsCappedAndReadyOnly) {
 // READY-only: refused with a warning naming the value, and the next swap
 // keeps what is in effect.
 TEST(HostileUse, DeviceAndPrecisionAreReadyOnly) {
-  GstElement* p = small_live_pipeline();
-  ASSERT_NE(nullptr, p);
-  GstElement* f = gst_bin_get_by_name(GST_BIN(p), "f");
-  ASSERT_NE(GST_STATE_CHANGE_FAILURE, gst_element_set_state(p, GST_STATE_PLAYING));
-  ASSERT_NE(GST_STATE_CHANGE_FAILURE, gst_element_get_state(p, nullptr, nullptr, 30 * GST_SECOND));
+  PlayingSmallPipeline run;
+  ASSERT_TRUE(run.ok);
+  GstElement *p = run.pipeline, *f = run.f;
   const std::string device = get_enum_nick(f, "device"), precision = get_enum_nick(f, "precision");
   ASSERT_NE("cuda", device);
   ASSERT_NE("bf16", precision);
@@ -235,8 +246,6 @@ TEST(HostileUse, DeviceAndPrecisionAreReadyOnly) {
   gst_element_set_state(p, GST_STATE_NULL);
   gst_util_set_object_arg(G_OBJECT(f), "precision", "bf16");  // in NULL it is taken
   EXPECT_EQ("bf16", get_enum_nick(f, "precision"));
-  gst_object_unref(f);
-  gst_object_unref(p);
 }
 
 // Issue 27, 4: 320x240 live sources at 1000 fps: 3 s of video took 19 s to
@@ -287,11 +296,9 @@ INSTANTIATE_TEST_SUITE_P(Rates, FastLive, ::testing::Combine(::testing::Values(2
 // Issue 27, 7: reading ir-homography back returned the last rejected value,
 // not the one in use.
 TEST(HostileUse, RejectedHomographyIsNotReadBack) {
-  GstElement* p = small_live_pipeline();
-  ASSERT_NE(nullptr, p);
-  GstElement* f = gst_bin_get_by_name(GST_BIN(p), "f");
-  ASSERT_NE(GST_STATE_CHANGE_FAILURE, gst_element_set_state(p, GST_STATE_PLAYING));
-  ASSERT_NE(GST_STATE_CHANGE_FAILURE, gst_element_get_state(p, nullptr, nullptr, 30 * GST_SECOND));
+  PlayingSmallPipeline run;
+  ASSERT_TRUE(run.ok);
+  GstElement *p = run.pipeline, *f = run.f;
   const std::string good = "1,0,2,0,1,3,0,0,1";
   g_object_set(f, "ir-homography", good.c_str(), nullptr);
   EXPECT_EQ(good, get_string(f, "ir-homography"));
@@ -301,6 +308,4 @@ TEST(HostileUse, RejectedHomographyIsNotReadBack) {
   ASSERT_EQ(1u, log.warnings.size()) << joined(log.warnings);
   EXPECT_EQ(good, get_string(f, "ir-homography")) << "reads back the homography in use";
   gst_element_set_state(p, GST_STATE_NULL);
-  gst_object_unref(f);
-  gst_object_unref(p);
 }
