@@ -55,8 +55,9 @@ TEST(NoiseLevel, MeasuresTheNoiseNotTheScene) {
   EXPECT_THROW(noise_level(cv::Mat::zeros(10, 10, CV_32F)), Error);
 }
 
-// The networks' version (LibTorch, [0,1] units) and this one agree on 8-bit
-// images: the detail head and the element's filter see the same noise.
+// The networks' version (LibTorch, [0,1] units), the CPU frame path's float
+// version and this one agree on 8-bit images: the detail head and the
+// element's filter see the same noise.
 TEST(NoiseLevel, AgreesWithTheNetworksEstimate) {
   c10::InferenceMode guard;
   cv::RNG rng(8);
@@ -65,7 +66,11 @@ TEST(NoiseLevel, AgreesWithTheNetworksEstimate) {
     img.convertTo(f, CV_32F, 1 / 255.0);
     auto t = torch::from_blob(f.data, {1, 1, f.rows, f.cols}, torch::kFloat32);
     EXPECT_NEAR(nn::coring_threshold(t, 0, 1).item<double>() * 255, noise_level(img), 1e-3) << sigma;
+    // The CPU frame path's float version (the same loop on the network's input).
+    EXPECT_NEAR(noise_level_unit(f) * 255, noise_level(img), 1e-3) << sigma;
   }
+  EXPECT_THROW(noise_level_unit(cv::Mat::zeros(10, 10, CV_8U)), Error);
+  EXPECT_EQ(noise_level_unit(cv::Mat::zeros(2, 2, CV_32F)), 0.0);
 }
 
 // A static noisy scene: the filtered video changes much less from frame to

@@ -15,5 +15,8 @@ namespace timfusion {
 // levels; of a 16-bit one, in grey levels of 255 (value / 257). 0 for images
 // smaller than 3x3. Throws Error for another type.
 double noise_level(const cv::Mat& gray);
+// The same for a float single-channel image in 0..1 (the networks' inputs; the
+// CPU frame path's noise floor), in those units. Throws Error for another type.
+double noise_level_unit(const cv::Mat& gray32f);
 
 }  // namespace timfusion

@@ -5,6 +5,7 @@
 #include "nn/stem_input_cpu.h"
 
 #include "timfusion/error.h"
+#include "timfusion/noise_level.h"
 
 namespace F = torch::nn::functional;
 
@@ -314,7 +315,9 @@ bool TimNetImpl::forward_u8(const torch::Tensor& ir, const torch::Tensor& vis, u
   // Each input's coring threshold (its noise floor where noise_coring is set).
   auto threshold = [&](const torch::Tensor& x) {
     const double c = stage1_->detail_coring, k = stage1_->noise_coring;
-    return k > 0 ? std::max(c, k * noise_sigma_cpu(x.data_ptr<float>(), H, W)) : c;
+    return k > 0 ? std::max(c, k * noise_level_unit(cv::Mat(static_cast<int>(H), static_cast<int>(W), CV_32F,
+                                                              x.data_ptr<float>())))
+                 : c;
   };
   detail_head_to_u8(stage1_->grid_output(first, second, mean_or_own({}, first, spec_.image_means),
                                           mean_or_own({}, second, spec_.image_means)),

@@ -22,10 +22,7 @@ namespace timfusion::nn {
 // than 3x3 get 0. No gradient flows through it.
 torch::Tensor noise_sigma(const torch::Tensor& x);
 
-// The same estimate for one contiguous H x W float image (the CPU frame
-// path): a plain loop and a selection instead of a convolution and a sort
-// (LibTorch's median sorts all 77k samples: 1.3 ms a frame at 640x480 against
-// about 0.2 ms here). Equal to noise_sigma up to float rounding of the sums.
-float noise_sigma_cpu(const float* x, int64_t H, int64_t W);
+// The CPU frame path takes the same estimate without LibTorch:
+// noise_level_unit (timfusion/noise_level.h), one loop and a selection.
 
 }  // namespace timfusion::nn
