@@ -37,6 +37,53 @@ double median_of(const cv::Mat& plane, std::vector<float>& samples) {
   return *mid;
 }
 
+// Each input's squared change against its reference, per pixel (IR scaled by
+// irs to grey levels of 255: 1 for 8-bit, 1/257 for 16-bit).
+template <class IrPixel>
+void change_energies(const cv::Mat& ir, const cv::Mat& vis, float irs, const cv::Mat& ref_ir, const cv::Mat& ref_vis,
+                     cv::Mat& energy_ir, cv::Mat& energy_vis) {
+  for (int y = 0; y < vis.rows; ++y) {
+    const float *ri = ref_ir.ptr<float>(y), *rv = ref_vis.ptr<float>(y);
+    const IrPixel* i = ir.ptr<IrPixel>(y);
+    const uint8_t* v = vis.ptr<uint8_t>(y);
+    float *ei = energy_ir.ptr<float>(y), *ev = energy_vis.ptr<float>(y);
+    for (int x = 0; x < vis.cols; ++x) {
+      const float di = static_cast<float>(i[x]) * irs - ri[x], dv = static_cast<float>(v[x]) - rv[x];
+      ei[x] = di * di;
+      ev[x] = dv * dv;
+    }
+  }
+}
+
+// a = a_min + (1 - a_min) clamp(u, 0, 1) from the gate u; the references
+// follow by a, and out += a (F - out), F = round(out), per pixel and channel,
+// in one pass (with many rigs in one process, every pass over memory counts).
+// Returns how many pixels were static (a < 0.5).
+template <class IrPixel>
+int64_t follow_gate(const cv::Mat& gate, const cv::Mat& ir, const cv::Mat& vis, float irs, float amin, float arange,
+                    cv::Mat& ref_ir, cv::Mat& ref_vis, cv::Mat& out, cv::Mat& fused) {
+  const int C = fused.channels();
+  int64_t still = 0;
+  for (int y = 0; y < fused.rows; ++y) {
+    const float* g = gate.ptr<float>(y);
+    float *ri = ref_ir.ptr<float>(y), *rv = ref_vis.ptr<float>(y), *o = out.ptr<float>(y);
+    const uint8_t* v = vis.ptr<uint8_t>(y);
+    const IrPixel* i = ir.ptr<IrPixel>(y);
+    uint8_t* f = fused.ptr<uint8_t>(y);
+    for (int x = 0; x < fused.cols; ++x, f += C, o += C) {
+      const float a = std::min(std::max(g[x], 0.0f), 1.0f) * arange + amin;
+      still += a < 0.5f;
+      ri[x] += (static_cast<float>(i[x]) * irs - ri[x]) * a;
+      rv[x] += (static_cast<float>(v[x]) - rv[x]) * a;
+      for (int c = 0; c < C; ++c) {
+        o[c] += (static_cast<float>(f[c]) - o[c]) * a;
+        f[c] = cv::saturate_cast<uint8_t>(o[c]);
+      }
+    }
+  }
+  return still;
+}
+
 }  // namespace
 
 TemporalFilter::TemporalFilter(const TemporalFilterOptions& options) : options_(options) {
@@ -73,31 +120,15 @@ void TemporalFilter::apply(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& fused
   // mean of the squared change over the box. A change of mean zero (texture
   // sliding past) counts as fully as a brightness change, which a box mean
   // of the change would average away.
-  // The change itself is not kept: it is recomputed where it is applied
-  // (two planes fewer per element, one pass instead of six).
+  // The change itself is not kept: follow_gate recomputes it where it is
+  // applied (two planes fewer per element, one pass instead of six).
   const float irs = static_cast<float>(ir_scale);
   box_ir_.create(fused.size(), CV_32F);
   box_vis_.create(fused.size(), CV_32F);
-  for (int y = 0; y < fused.rows; ++y) {
-    const float *ri = ref_ir_.ptr<float>(y), *rv = ref_vis_.ptr<float>(y);
-    const uint8_t* v = vis.ptr<uint8_t>(y);
-    float *bi = box_ir_.ptr<float>(y), *bv = box_vis_.ptr<float>(y);
-    if (ir.depth() == CV_16U) {
-      const uint16_t* i = ir.ptr<uint16_t>(y);
-      for (int x = 0; x < fused.cols; ++x) {
-        const float di = static_cast<float>(i[x]) * irs - ri[x], dv = static_cast<float>(v[x]) - rv[x];
-        bi[x] = di * di;
-        bv[x] = dv * dv;
-      }
-    } else {
-      const uint8_t* i = ir.ptr<uint8_t>(y);
-      for (int x = 0; x < fused.cols; ++x) {
-        const float di = static_cast<float>(i[x]) - ri[x], dv = static_cast<float>(v[x]) - rv[x];
-        bi[x] = di * di;
-        bv[x] = dv * dv;
-      }
-    }
-  }
+  if (ir.depth() == CV_16U)
+    change_energies<uint16_t>(ir, vis, irs, ref_ir_, ref_vis_, box_ir_, box_vis_);
+  else
+    change_energies<uint8_t>(ir, vis, irs, ref_ir_, ref_vis_, box_ir_, box_vis_);
   cv::blur(box_ir_, box_ir_, cv::Size(kBox, kBox), cv::Point(-1, -1), cv::BORDER_REFLECT_101);
   cv::blur(box_vis_, box_vis_, cv::Size(kBox, kBox), cv::Point(-1, -1), cv::BORDER_REFLECT_101);
   // The change's noise power where nothing moves: white camera noise of level
@@ -125,31 +156,11 @@ void TemporalFilter::apply(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& fused
   // Open around what moves as well: the box edge of a moving object sees
   // only part of its change.
   cv::dilate(box_ir_, box_ir_, cv::Mat(), cv::Point(-1, -1), 1, cv::BORDER_REFLECT_101);
-  // a = a_min + (1 - a_min) clamp(u, 0, 1); the references follow by a, and
-  // out += a (F - out), F = round(out), per pixel and channel, in one pass
-  // (with many rigs in one process, every pass over memory counts).
+  // The references and the output follow the frame by a (follow_gate).
   const float amin = static_cast<float>(a_min), arange = static_cast<float>(1 - a_min);
-  const int C = fused.channels();
-  int64_t still = 0;
-  for (int y = 0; y < fused.rows; ++y) {
-    const float* g = box_ir_.ptr<float>(y);
-    float *ri = ref_ir_.ptr<float>(y), *rv = ref_vis_.ptr<float>(y), *o = out_.ptr<float>(y);
-    const uint8_t* v = vis.ptr<uint8_t>(y);
-    const uint8_t* i8 = ir.depth() == CV_8U ? ir.ptr<uint8_t>(y) : nullptr;
-    const uint16_t* i16 = ir.depth() == CV_16U ? ir.ptr<uint16_t>(y) : nullptr;
-    uint8_t* f = fused.ptr<uint8_t>(y);
-    for (int x = 0; x < fused.cols; ++x, f += C, o += C) {
-      const float a = std::min(std::max(g[x], 0.0f), 1.0f) * arange + amin;
-      still += a < 0.5f;
-      const float in_ir = i8 ? static_cast<float>(i8[x]) : static_cast<float>(i16[x]) * irs;
-      ri[x] += (in_ir - ri[x]) * a;
-      rv[x] += (static_cast<float>(v[x]) - rv[x]) * a;
-      for (int c = 0; c < C; ++c) {
-        o[c] += (static_cast<float>(f[c]) - o[c]) * a;
-        f[c] = cv::saturate_cast<uint8_t>(o[c]);
-      }
-    }
-  }
+  const int64_t still = ir.depth() == CV_16U
+                            ? follow_gate<uint16_t>(box_ir_, ir, vis, irs, amin, arange, ref_ir_, ref_vis_, out_, fused)
+                            : follow_gate<uint8_t>(box_ir_, ir, vis, irs, amin, arange, ref_ir_, ref_vis_, out_, fused);
   static_share_ = static_cast<double>(still) / static_cast<double>(box_ir_.total());
 }
 
