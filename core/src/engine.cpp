@@ -76,16 +76,16 @@ Engine::Engine(const FuserOptions& options, uint64_t generation)
 const char* Engine::device_name() const { return timfusion::device_name(fuser_->device()); }
 
 std::string Engine::description() const {
+  const std::string rule = std::to_string(FuserPool::kMaxFrameMemoryInFlight >> 20) + " MiB";
   std::string d = path_ + " on " + device_name() + ", " + precision_name(fuser_->precision()) + "; ";
   if (fuser_->shared_cpu())
     d += "frames on the process's shared CPU (" + std::to_string(SharedCpu::process().workers()) +
-         " workers, one core per frame; frames over " + std::to_string(FuserPool::kMaxFrameMemoryInFlight >> 20) +
-         " MiB of tensor memory split over every core)";
+         " workers, one core per frame; frames over " + rule + " of tensor memory split over every core)";
   else
     d += "own " + std::to_string(fuser_->threads()) + " intra-op threads";
   if (frame_workers_)
     d += "; non-live: up to " + std::to_string(frame_workers_->capacity()) + " frames in flight while each fits in " +
-         std::to_string(FuserPool::kMaxFrameMemoryInFlight >> 20) + " MiB";
+         rule;
   return d;
 }
 
