@@ -23,6 +23,12 @@
 # teach the network to smooth real fine texture? soft14 with noise up to 6
 # and up to 8 instead (the noise table decides whether that still keeps the
 # camera's noise down).
+# Round 6 (2026-12-07, fourth session): soft14n6 won round 5. Two ways at MI
+# that keep its contrast: maxsal14n6 copies a source (max(I, V) target, what
+# MI rewards) with the contrast floor held at the salient target's
+# (loss.contrast_target=salient), so SD and EN need not fall as max14's did;
+# soft14n6s4 weighs the SSIM term to both sources 4 instead of 1 (structure
+# kept from each source, what SSIM and Qabf score).
 #
 #   scripts/make_fidelity_model.sh [RUNS_DIR]      (default: runs/fidelity)
 #
@@ -73,6 +79,10 @@ if [ "${PARALLEL:-0}" = 1 ]; then  # one core each
   run soft14n6 1.4 --set loss.salient_softness=2 --set noise=6 & a=$!
   run soft14n8 1.4 --set loss.salient_softness=2 --set noise=8 & b=$!
   wait $a && wait $b
+  run maxsal14n6 1.4 --set loss.salient_softness=2 --set noise=6 --set loss.intensity_target=max \
+    --set loss.contrast_target=salient & a=$!
+  run soft14n6s4 1.4 --set loss.salient_softness=2 --set noise=6 --set loss.ssim=4 & b=$!
+  wait $a && wait $b
 else
   for g in 14 12 16 18; do run edge$g "${g:0:1}.${g:1}"; done
   run max14 1.4 --set loss.intensity_target=max --set loss.contrast=0
@@ -81,6 +91,9 @@ else
   run soft16i20 1.6 --set loss.salient_softness=2 --set loss.intensity=20
   run soft14n6 1.4 --set loss.salient_softness=2 --set noise=6
   run soft14n8 1.4 --set loss.salient_softness=2 --set noise=8
+  run maxsal14n6 1.4 --set loss.salient_softness=2 --set noise=6 --set loss.intensity_target=max \
+    --set loss.contrast_target=salient
+  run soft14n6s4 1.4 --set loss.salient_softness=2 --set noise=6 --set loss.ssim=4
 fi
 
 scripts/pick_by_validation.py --build "$BUILD_DIR" --data "$DATA" --out "$RUNS/pick" --rule fidelity \
@@ -88,7 +101,8 @@ scripts/pick_by_validation.py --build "$BUILD_DIR" --data "$DATA" --out "$RUNS/p
   edge16="$RUNS/edge16/model.safetensors" edge18="$RUNS/edge18/model.safetensors" \
   max14="$RUNS/max14/model.safetensors" soft14="$RUNS/soft14/model.safetensors" \
   soft14i20="$RUNS/soft14i20/model.safetensors" soft16i20="$RUNS/soft16i20/model.safetensors" \
-  soft14n6="$RUNS/soft14n6/model.safetensors" soft14n8="$RUNS/soft14n8/model.safetensors" | tee "$RUNS/pick.md"
+  soft14n6="$RUNS/soft14n6/model.safetensors" soft14n8="$RUNS/soft14n8/model.safetensors" \
+  maxsal14n6="$RUNS/maxsal14n6/model.safetensors" soft14n6s4="$RUNS/soft14n6s4/model.safetensors" | tee "$RUNS/pick.md"
 best=$(tail -n 1 "$RUNS/pick.md")
 if [ "$best" = current ]; then echo "make_fidelity_model: the current default stays"; exit 0; fi
 scripts/portable_provenance.py --data "$DATA" "$RUNS/$best/model.safetensors" "$RUNS/ivif-rt.safetensors"

@@ -269,3 +269,30 @@ TEST(Losses, ContrastFloorPunishesOnlyContrastBelowTheTargets) {
   l.total.backward();
   EXPECT_GT(f.grad().abs().sum().item<double>(), 0.0);
 }
+
+// loss.contrast_target=salient: with the max(I, V) intensity target, L_con
+// holds the fused image's contrast at the salient target's, which is higher
+// when a dark visible region meets a bright IR target (max() lifts the dark
+// region and flattens the contrast).
+TEST(Losses, ContrastFloorCanFollowTheSalientTargetUnderAMaxTarget) {
+  // IR: a bright square on a mid-grey floor; visible: a dark half and a bright half.
+  auto ir = torch::full({1, 1, 32, 32}, 0.4);
+  ir.index_put_({0, 0, torch::indexing::Slice(8, 16), torch::indexing::Slice(8, 16)}, 0.95);
+  auto vis = torch::full({1, 1, 32, 32}, 0.1);
+  vis.index_put_({0, 0, torch::indexing::Slice(), torch::indexing::Slice(16, 32)}, 0.7);
+  FusionLossWeights w;
+  w.intensity = w.gradient = w.ssim = 0;
+  w.contrast = 1;
+  w.intensity_target = IntensityTarget::Max;
+  FusionLossWeights salient = w;
+  salient.intensity_target = IntensityTarget::Salient;
+  const auto max_target = intensity_target(ir, vis, w), salient_target = intensity_target(ir, vis, salient);
+  const double sd_max = max_target.std({2, 3}, false).item<double>();
+  const double sd_salient = salient_target.std({2, 3}, false).item<double>();
+  ASSERT_GT(sd_salient, sd_max + 0.02) << "the scene is meant to show max() flattening contrast";
+  // The max target itself as the fused image: no penalty against itself,
+  // the contrast it lacks against the salient target with the option on.
+  EXPECT_NEAR(fusion_losses(max_target, ir, vis, w).contrast.item<double>(), 0.0, 1e-6);
+  w.contrast_salient = true;
+  EXPECT_NEAR(fusion_losses(max_target, ir, vis, w).contrast.item<double>(), sd_salient - sd_max, 1e-4);
+}

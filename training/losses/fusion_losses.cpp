@@ -26,6 +26,7 @@ FusionLossWeights fusion_loss_weights(const Config& cfg) {
   w.salient_softness = cfg.loss.salient_softness / 255.0;
   w.contrast = cfg.loss.contrast;
   w.contrast_window = static_cast<int>(cfg.loss.contrast_window);
+  w.contrast_salient = cfg.loss.contrast_target == "salient";
   w.edge = cfg.loss.edge;
   return w;
 }
@@ -125,7 +126,17 @@ FusionLosses fusion_losses(const torch::Tensor& fused, const torch::Tensor& ir, 
   auto zero = torch::zeros({}, fused.options());
   auto target_intensity = intensity_target(ir, vis, w, means);
   l.intensity = (fused - target_intensity).abs().mean();
-  l.contrast = w.contrast > 0 ? contrast_floor(fused, target_intensity, w.contrast_window) : zero;
+  if (w.contrast > 0) {
+    torch::Tensor reference = target_intensity;
+    if (w.contrast_salient && w.intensity_target != IntensityTarget::Salient) {
+      FusionLossWeights salient = w;
+      salient.intensity_target = IntensityTarget::Salient;
+      reference = intensity_target(ir, vis, salient, means);
+    }
+    l.contrast = contrast_floor(fused, reference, w.contrast_window);
+  } else {
+    l.contrast = zero;
+  }
   if (w.gradient > 0) {
     auto target = torch::max(sobel_magnitude(ir), sobel_magnitude(vis));
     if (w.gradient_gain != 1.0) target = target * w.gradient_gain;

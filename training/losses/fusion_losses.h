@@ -26,6 +26,8 @@
 //            batch order ended at global SD 43 and 52 on one test set whose
 //            salient target has SD 53 (docs/quality.md, "Contrast floor").
 //            One-sided: contrast above T's (the texture gain) is not punished.
+//            loss.contrast_target = salient: T is the salient target even when
+//            L_int's is max(I, V) (copy a source's intensities, keep contrast).
 //   L_edge = mean |Sx*F - k Sx*W| + |Sy*F - k Sy*W|            (loss.edge > 0)
 //            W = per pixel, the source whose Sobel magnitude is larger: the
 //            stronger source edge as a signed vector, so its polarity and
@@ -53,6 +55,7 @@ struct FusionLossWeights {
   double salient_softness = 8.0 / 255.0;  // in [0,1] units
   double contrast = 0.0;                   // weight of L_con (0 = off)
   int contrast_window = 0;                 // 0 = the whole crop
+  bool contrast_salient = false;           // L_con against the salient target, not L_int's
   double edge = 0.0;                       // weight of L_edge (0 = off)
 };
 

@@ -70,6 +70,9 @@ std::vector<KeySpec> make_schema() {
        "weight of L_con = mean max(0, sd(T) - sd(F)): a floor on the fused image's contrast at the intensity target's "
        "(sd over the crop, or over loss.contrast_window boxes); 0 = off"},
       {"loss.contrast_window", T::Int, 0, 0, 255, {}, "L_con: box window (px) of the standard deviation; 0 = the whole crop"},
+      {"loss.contrast_target", T::String, "intensity", 0, 0, {"intensity", "salient"},
+       "L_con's reference: intensity = L_int's target; salient = the salient target whatever L_int's is (so a max(I, V) "
+       "intensity target, which copies a source as MI rewards, keeps the salient target's contrast)"},
       {"loss.edge", T::Number, 0.0, 0, 1e6, {},
        "weight of L_edge = mean |Sobel(F) - k Sobel(W)| over x and y, W the source with the stronger edge per pixel: "
        "keeps each edge's polarity and orientation (what Qabf scores), not only its strength; 0 = off"},

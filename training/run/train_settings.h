@@ -45,6 +45,7 @@ struct RuntimeConfig {
 struct LossConfig {
   double intensity = 0, gradient = 0, gradient_gain = 1, contrast = 0, edge = 0, ssim = 0, salient_softness = 0;
   std::string intensity_target;  // max | salient
+  std::string contrast_target;   // intensity | salient
   int64_t salient_window = 0, contrast_window = 0, ssim_window = 0;
 };
 
@@ -104,6 +105,7 @@ struct TrainSettings {
     v("loss.gradient_gain", s.loss.gradient_gain);
     v("loss.contrast", s.loss.contrast);
     v("loss.contrast_window", s.loss.contrast_window);
+    v("loss.contrast_target", s.loss.contrast_target);
     v("loss.edge", s.loss.edge);
     v("loss.ssim", s.loss.ssim);
     v("loss.ssim_window", s.loss.ssim_window);
