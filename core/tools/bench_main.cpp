@@ -25,6 +25,7 @@
 #include "timfusion/error.h"
 #include "timfusion/fuser.h"
 #include "timfusion/model_file.h"
+#include "bench_temporal.h"
 #include "tool_cli.h"
 
 using namespace timfusion;
@@ -273,7 +274,7 @@ bool in_child(Fn fn) {
 int main(int argc, char** argv) {
   std::string arch, model;
   int frames = 3, profile_threads = 0;
-  bool quick = false, small = false, layouts = false, batching = false;
+  bool quick = false, small = false, layouts = false, batching = false, temporal = false;
   Engine engine;
   std::string precision = "fp32";
   std::vector<Config> configs = {{640, 480, 1}, {640, 480, 2}, {1280, 1024, 1}, {1280, 1024, 2}};
@@ -299,6 +300,9 @@ int main(int argc, char** argv) {
       ->excludes(q)
       ->excludes(sm)
       ->excludes(lay);
+  app.add_flag("--temporal", temporal,
+               "instead: the element's temporal filter alone (default options, 640x480, 8- and 16-bit IR, RGB out), "
+               "ms per frame on the calling thread");
   app.add_flag("--forward", engine.forward_only,
                "time TimNet::forward() (the training/eval path) instead of the Fuser's frame path");
   app.add_option("--precision", precision, "weights' precision: fp32, or bf16 (CPUs with AVX512-BF16)")
@@ -322,6 +326,7 @@ int main(int argc, char** argv) {
     configs = {{640, 480, 1, true, 1}, {640, 480, 1, true, 2}, {640, 480, 1, true, 4}};
     engine.forward_only = true;  // one path for every batch size
   }
+  if (temporal) return tool::bench_temporal(frames);
   const std::string shown = !arch.empty() ? arch : !model.empty() ? model : "ivif-light";
   if (profile_threads > 0) {
     std::printf("%s\n", at::get_parallel_info().c_str());

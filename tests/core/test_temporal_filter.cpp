@@ -99,7 +99,7 @@ TEST(TemporalFilter, StaticNoiseIsAveragedAway) {
   }
   EXPECT_LT(change_out / change_in, 0.35);
   EXPECT_LT(std::abs(mean_out - mean_in) / (frames - 10), 0.2) << "the filter adds no bias";
-  EXPECT_GT(filter.static_share(), 0.8);  // the gate is dilated by a pixel: a few false openings
+  EXPECT_GT(filter.static_share(), 0.8);  // a few false openings of static noise
 }
 
 // A bright object moving 3 px per frame over a static noisy scene: where it

@@ -8,9 +8,9 @@
 // (the frame as fused, no memory) where either camera saw a change beyond
 // its noise. The gate compares each input with a reference that is filtered
 // the same way (so slow drifts accumulate until they count): the mean squared
-// change over a 5x5 box (texture sliding past counts, not only a change of
+// change over a 6x6-pixel box (3x3 blocks of 2x2; texture sliding past counts, not only a change of
 // brightness), against the power of that change for noise alone: each
-// camera's noise level is measured on every frame (noise_level.h), and the
+// camera's noise level is measured on every fourth frame (noise_level.h), and the
 // frame's median change is used where the camera's noise is not white (up
 // to 9x the white-noise power, so a panning camera, which changes
 // everything, still counts as motion). Moving things therefore keep the per-frame fusion; only what
@@ -58,6 +58,8 @@ class TemporalFilter {
   cv::Mat out_;               // float32, fused's channels: O_{t-1}
   cv::Mat box_ir_, box_vis_;  // float32: each input's energy of change; box_ir_ then holds the gate
   double static_share_ = 0;
+  double noise_ir_ = 0, noise_vis_ = 0;  // the cameras' noise levels, last measured
+  int frames_since_noise_ = 0;           // 0: measure them on this frame
 };
 
 }  // namespace timfusion
