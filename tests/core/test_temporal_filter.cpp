@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <vector>
 #include <opencv2/imgproc.hpp>
 
 #include "timfusion/error.h"
@@ -100,6 +101,29 @@ TEST(TemporalFilter, StaticNoiseIsAveragedAway) {
   EXPECT_LT(change_out / change_in, 0.35);
   EXPECT_LT(std::abs(mean_out - mean_in) / (frames - 10), 0.2) << "the filter adds no bias";
   EXPECT_GT(filter.static_share(), 0.8);  // a few false openings of static noise
+}
+
+// The cameras' noise levels are measured on every fourth frame: when the
+// visible camera's gain jumps (noise sigma 2 -> 8, dusk), the whole static
+// frame looks like motion for at most the frames until the next measurement,
+// then it is filtered again.
+TEST(TemporalFilter, FollowsACameraWhoseGainRises) {
+  cv::RNG rng(5);
+  const cv::Mat ir_clean = scene(), vis_clean = 255 - scene();
+  TemporalFilter filter;
+  for (int t = 0; t < 10; ++t) {
+    cv::Mat ir = with_noise(ir_clean, 1, rng), vis = with_noise(vis_clean, 2, rng), fused = vis.clone();
+    filter.apply(ir, vis, fused);
+  }
+  ASSERT_GT(filter.static_share(), 0.8);
+  std::vector<double> shares;
+  for (int t = 0; t < 8; ++t) {
+    cv::Mat ir = with_noise(ir_clean, 1, rng), vis = with_noise(vis_clean, 8, rng), fused = vis.clone();
+    filter.apply(ir, vis, fused);
+    shares.push_back(filter.static_share());
+  }
+  // Within four frames of the jump the filter knows the new level; from then on static.
+  for (size_t t = 4; t < shares.size(); ++t) EXPECT_GT(shares[t], 0.8) << "frame " << t << " after the jump";
 }
 
 // A bright object moving 3 px per frame over a static noisy scene: where it
