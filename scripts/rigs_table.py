@@ -12,7 +12,10 @@ mean), dropped frames per rig (max; 15 x seconds expected, after a 3 s
 warm-up), latency p50/p99 over all rigs (the pipeline clock's running time
 when a fused frame reaches its sink minus its timestamp, which a live source
 sets at capture: capture to output), peak RSS of the process and its CPU
-use over the window (100 % = one core). Sources: videotestsrc is-live=true
+use over the window (100 % = one core), and that CPU time per delivered
+frame (ms; whole process: sources, aggregators and sinks included, so that a
+run that falls behind shows whether each frame cost more or fewer frames
+were fused). Sources: videotestsrc is-live=true
 (colour bars on the visible camera, a moving ball on the thermal one); sinks
 fakesink sync=false. --threads gives every element that threads value (each
 element with its own intra-op threads, the behaviour before the shared CPU).
@@ -117,8 +120,10 @@ def row(n, r):
     fps = [f / r["span"] for f in r["frames"]]
     drops = [max(0, round(FPS * r["span"]) - f) for f in r["frames"]]
     q = statistics.quantiles(r["latency_ms"], n=100) if len(r["latency_ms"]) > 1 else [float("nan")] * 99
+    total_fps = sum(fps)
+    cpu_ms = 1000 * r["cpu"] / total_fps if total_fps > 0 else float("nan")
     return (f"| {n} | {min(fps):.1f} | {statistics.mean(fps):.1f} | {max(drops)} | {q[49]:.0f} | {q[98]:.0f} | "
-            f"{r['rss']:.0f} | {100 * r['cpu']:.0f} |")
+            f"{r['rss']:.0f} | {100 * r['cpu']:.0f} | {cpu_ms:.1f} |")
 
 
 def main():
@@ -138,8 +143,8 @@ def main():
           f"{os.cpu_count()} cores, {a.seconds:g} s after {WARMUP_S:g} s warm-up, {FPS} fps per camera, 640x480")
     print()
     print("| rigs | fps per rig, min | fps per rig, mean | drops per rig, max | latency p50 ms | latency p99 ms | "
-          "peak RSS MB | CPU % |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "peak RSS MB | CPU % | CPU ms per frame |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n in [int(x) for x in a.rigs.split(",")]:
         cmd = [sys.executable, __file__, "--one", str(n), "--seconds", str(a.seconds), "--model", a.model]
         if a.threads is not None:
