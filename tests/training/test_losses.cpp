@@ -284,15 +284,14 @@ TEST(Losses, ContrastFloorCanFollowTheSalientTargetUnderAMaxTarget) {
   w.intensity = w.gradient = w.ssim = 0;
   w.contrast = 1;
   w.intensity_target = IntensityTarget::Max;
-  FusionLossWeights salient = w;
-  salient.intensity_target = IntensityTarget::Salient;
-  const auto max_target = intensity_target(ir, vis, w), salient_target = intensity_target(ir, vis, salient);
+  const auto max_target = intensity_target(ir, vis, w);
+  const auto salient_target = intensity_target(ir, vis, IntensityTarget::Salient, w);
   const double sd_max = max_target.std({2, 3}, false).item<double>();
   const double sd_salient = salient_target.std({2, 3}, false).item<double>();
   ASSERT_GT(sd_salient, sd_max + 0.02) << "the scene is meant to show max() flattening contrast";
   // The max target itself as the fused image: no penalty against itself,
   // the contrast it lacks against the salient target with the option on.
   EXPECT_NEAR(fusion_losses(max_target, ir, vis, w).contrast.item<double>(), 0.0, 1e-6);
-  w.contrast_salient = true;
+  w.contrast_target = IntensityTarget::Salient;
   EXPECT_NEAR(fusion_losses(max_target, ir, vis, w).contrast.item<double>(), sd_salient - sd_max, 1e-4);
 }

@@ -8,6 +8,16 @@ namespace F = torch::nn::functional;
 
 namespace timfusion::train {
 
+namespace {
+
+IntensityTarget target_named(const std::string& key, const std::string& name) {
+  if (name == "max") return IntensityTarget::Max;
+  if (name == "salient") return IntensityTarget::Salient;
+  throw Error(key + ": unknown target \"" + name + "\" (max or salient)");
+}
+
+}  // namespace
+
 FusionLossWeights fusion_loss_weights(const Config& cfg) {
   FusionLossWeights w;
   w.intensity = cfg.loss.intensity;
@@ -15,18 +25,14 @@ FusionLossWeights fusion_loss_weights(const Config& cfg) {
   w.ssim = cfg.loss.ssim;
   w.ssim_window = static_cast<int>(cfg.loss.ssim_window);
   w.gradient_gain = cfg.loss.gradient_gain;
-  const std::string target = cfg.loss.intensity_target;
-  if (target == "max")
-    w.intensity_target = IntensityTarget::Max;
-  else if (target == "salient")
-    w.intensity_target = IntensityTarget::Salient;
-  else
-    throw Error("loss.intensity_target: unknown target \"" + target + "\" (max or salient)");
+  w.intensity_target = target_named("loss.intensity_target", cfg.loss.intensity_target);
   w.salient_window = static_cast<int>(cfg.loss.salient_window);
   w.salient_softness = cfg.loss.salient_softness / 255.0;
   w.contrast = cfg.loss.contrast;
   w.contrast_window = static_cast<int>(cfg.loss.contrast_window);
-  w.contrast_salient = cfg.loss.contrast_target == "salient";
+  // "intensity" (unset): L_con's reference is L_int's target.
+  if (cfg.loss.contrast_target != "intensity")
+    w.contrast_target = target_named("loss.contrast_target", cfg.loss.contrast_target);
   w.edge = cfg.loss.edge;
   return w;
 }
@@ -53,8 +59,13 @@ torch::Tensor box_mean(const torch::Tensor& x, int k) {
 
 torch::Tensor intensity_target(const torch::Tensor& ir, const torch::Tensor& vis, const FusionLossWeights& w,
                                const ImageMeans& means) {
+  return intensity_target(ir, vis, w.intensity_target, w, means);
+}
+
+torch::Tensor intensity_target(const torch::Tensor& ir, const torch::Tensor& vis, IntensityTarget kind,
+                               const FusionLossWeights& w, const ImageMeans& means) {
   torch::NoGradGuard no_grad;
-  if (w.intensity_target == IntensityTarget::Max) return torch::max(ir, vis);
+  if (kind == IntensityTarget::Max) return torch::max(ir, vis);
   auto ir_ref = means.ir.defined() ? means.ir.to(ir.device(), ir.scalar_type()) : ir.mean({2, 3}, true);
   auto vis_ref = means.vis.defined() ? means.vis.to(vis.device(), vis.scalar_type()) : vis.mean({2, 3}, true);
   // Reflect padding needs the window to fit inside the crop.
@@ -127,12 +138,9 @@ FusionLosses fusion_losses(const torch::Tensor& fused, const torch::Tensor& ir, 
   auto target_intensity = intensity_target(ir, vis, w, means);
   l.intensity = (fused - target_intensity).abs().mean();
   if (w.contrast > 0) {
-    torch::Tensor reference = target_intensity;
-    if (w.contrast_salient && w.intensity_target != IntensityTarget::Salient) {
-      FusionLossWeights salient = w;
-      salient.intensity_target = IntensityTarget::Salient;
-      reference = intensity_target(ir, vis, salient, means);
-    }
+    const auto reference = !w.contrast_target || *w.contrast_target == w.intensity_target
+                               ? target_intensity
+                               : intensity_target(ir, vis, *w.contrast_target, w, means);
     l.contrast = contrast_floor(fused, reference, w.contrast_window);
   } else {
     l.contrast = zero;

@@ -39,6 +39,8 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <optional>
+
 #include "data/pair_dataset.h"
 #include "run/config.h"
 
@@ -55,7 +57,7 @@ struct FusionLossWeights {
   double salient_softness = 8.0 / 255.0;  // in [0,1] units
   double contrast = 0.0;                   // weight of L_con (0 = off)
   int contrast_window = 0;                 // 0 = the whole crop
-  bool contrast_salient = false;           // L_con against the salient target, not L_int's
+  std::optional<IntensityTarget> contrast_target;  // L_con's reference T; unset: L_int's target
   double edge = 0.0;                       // weight of L_edge (0 = off)
 };
 
@@ -79,6 +81,9 @@ FusionLosses fusion_losses(const torch::Tensor& fused, const torch::Tensor& ir, 
 // The intensity term's target T (no gradient flows through it).
 torch::Tensor intensity_target(const torch::Tensor& ir, const torch::Tensor& vis, const FusionLossWeights& w,
                                const ImageMeans& means = {});
+// The target of the given kind, with w's salient window and softness.
+torch::Tensor intensity_target(const torch::Tensor& ir, const torch::Tensor& vis, IntensityTarget kind,
+                               const FusionLossWeights& w, const ImageMeans& means = {});
 
 // L_con of F against the intensity target T (see the top of this file).
 torch::Tensor contrast_floor(const torch::Tensor& fused, const torch::Tensor& target, int window);
