@@ -63,6 +63,7 @@ void change_energies(const cv::Mat& ir, const cv::Mat& vis, float irs, const cv:
       const IrPixel* i = ir.ptr<IrPixel>(y);
       const uint8_t* v = vis.ptr<uint8_t>(y);
       int x = 0;
+      static_assert(kBlock == 2, "the row loop sums a block's two pixels per step");
       for (; x + 1 < W; x += 2) {  // whole blocks: two pixels a step
         const float di0 = static_cast<float>(i[x]) * irs - ri[x], dv0 = static_cast<float>(v[x]) - rv[x];
         const float di1 = static_cast<float>(i[x + 1]) * irs - ri[x + 1], dv1 = static_cast<float>(v[x + 1]) - rv[x + 1];
@@ -124,9 +125,8 @@ TemporalFilter::TemporalFilter(const TemporalFilterOptions& options) : options_(
 }
 
 void TemporalFilter::reset() {
-  out_.release();
+  out_.release();  // the next apply() starts over, noise measurement included
   static_share_ = 0;
-  frames_since_noise_ = 0;
 }
 
 void TemporalFilter::apply(const cv::Mat& ir, const cv::Mat& vis, cv::Mat& fused) {

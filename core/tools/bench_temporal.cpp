@@ -13,17 +13,18 @@ namespace timfusion::tool {
 
 namespace {
 
-// One synthetic frame: a static textured scene with fresh noise (visible
-// sigma 6, IR sigma 2, as scripts/video_table.py) and a 40x40 square moving
-// 3 px right and 1 px down per frame, so the gate sees both kinds of pixel.
+// One synthetic frame: a static random-textured scene with fresh noise
+// (visible sigma 6, IR sigma 2, as scripts/video_table.py) and a warm 40x40
+// square moving 3 px right and 1 px down per frame, so the gate sees both
+// kinds of pixel.
 struct Frames {
   cv::Mat scene_ir, scene_vis, ir, vis, fused;
   cv::RNG rng{7};
   Frames(int width, int height, int ir_depth) {
     scene_vis.create(height, width, CV_8UC1);
     rng.fill(scene_vis, cv::RNG::UNIFORM, 40, 200);
-    cv::Mat ir8;
-    rng.fill(ir8 = cv::Mat(height, width, CV_8UC1), cv::RNG::UNIFORM, 60, 160);
+    cv::Mat ir8(height, width, CV_8UC1);
+    rng.fill(ir8, cv::RNG::UNIFORM, 60, 160);
     ir8.convertTo(scene_ir, ir_depth, ir_depth == CV_16U ? 257.0 : 1.0);
   }
   void next(int t) {
