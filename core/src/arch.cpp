@@ -42,6 +42,7 @@ constexpr FieldBound kFieldBounds[] = {
     {"stage2.cells", 1, 16},  // Chain2 cells per stage-2 stream
     {"name length", 0, 200},
     {"detail_coring", 0, 32},  // grey levels of 255
+    {"salient_prior", 0, 64},  // grey levels of softness
 };
 
 // noise_coring: k of k * (noise estimate); 8 already cores away nearly all
@@ -277,6 +278,12 @@ void ArchSpec::validate() const {
   }
   if (noise_coring != 0 && head != Head::Detail) throw Error(who + ": noise_coring applies to the detail head only");
   if (image_means && two_stage()) throw Error(who + ": image_means applies to single-stage networks only");
+  if (detail_select && head != Head::Detail) throw Error(who + ": detail_select applies to the detail head only");
+  if (!residual && head != Head::Detail) throw Error(who + ": residual applies to the detail head only");
+  check_bound(salient_prior, "salient_prior", who);
+  if (salient_prior != 0 && head != Head::Detail) throw Error(who + ": salient_prior applies to the detail head only");
+  if (salient_prior != 0 && !image_means)
+    throw Error(who + ": salient_prior needs image_means (the prior is measured against the whole image's means)");
   if (two_stage()) {
     check_bound(stage2_cells, "stage2.cells", who);
     validate_ops(stage2_g1, who + " stage2 \"g1\"");
@@ -303,6 +310,9 @@ std::string ArchSpec::to_json() const {
   if (detail_coring != 0) j["detail_coring"] = detail_coring;
   if (noise_coring != 0) j["noise_coring"] = noise_coring;
   if (image_means) j["image_means"] = true;
+  if (detail_select) j["detail_select"] = true;
+  if (!residual) j["residual"] = false;
+  if (salient_prior != 0) j["salient_prior"] = salient_prior;
   if (two_stage())
     j["stage2"] = {{"cells", stage2_cells}, {"g1", stage2_g1}, {"g2", stage2_g2}, {"batch_stats", stage2_batch_stats}};
   return j.dump();
@@ -343,6 +353,12 @@ ArchSpec ArchSpec::from_json(const std::string& text) {
       if (!j["image_means"].is_boolean()) throw Error("\"image_means\" must be true or false");
       a.image_means = j["image_means"].get<bool>();
     }
+    for (auto [key, field] : {std::pair<const char*, bool*>{"detail_select", &a.detail_select}, {"residual", &a.residual}}) {
+      if (!j.contains(key)) continue;
+      if (!j[key].is_boolean()) throw Error(std::string("\"") + key + "\" must be true or false");
+      *field = j[key].get<bool>();
+    }
+    a.salient_prior = int_field(j, "salient_prior", 0, "salient_prior");
     if (j.contains("stage2")) {
       const json& s = j["stage2"];
       if (!s.is_object()) throw Error("\"stage2\" must be an object");

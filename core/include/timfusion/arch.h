@@ -44,6 +44,25 @@
 //          magnitude). Detail under the camera's own noise floor is then
 //          neither transferred nor amplified, whatever the camera's gain;
 //          a clean frame keeps its fine texture.
+// detail_select: (detail head only) true: each pixel keeps the (cored) detail
+//          of the input whose detail is larger in magnitude there, at that
+//          input's gain, instead of the sum of both: the max-abs rule of
+//          classical multi-scale fusion (with a ramp of one grey level
+//          between the two where their magnitudes are nearly equal). Where both inputs have texture, a sum
+//          has the orientation of neither (what Qabf punishes); the stronger
+//          one is kept as it was.
+// residual: (detail head only) false: the residual r is left out (its
+//          channels are still computed, so weight files keep their keys). The
+//          fused image is then made only of the inputs' bases and details:
+//          no gradient the inputs do not have.
+// salient_prior: (detail head only, needs image_means) softness S in grey
+//          levels, 1..64 (default 0 = off): the base weight becomes
+//          sigmoid(z + logit(p)), p the salient weight of the first input:
+//          p = box(sigmoid((|box(a) - mean(a)| - |box(b) - mean(b)|) / S)),
+//          15x15 box means, mean() the whole image's (the salient intensity
+//          target's weight, docs/quality.md). The network learns a
+//          correction to that prior instead of the weight itself: with a
+//          zero last convolution it gives exactly the prior's blend.
 // image_means: (single-stage only) true: the network's stem also sees each
 //          input's whole-image mean, as two constant channels. The grid
 //          network sees ~40 pixels around each position; which source is
@@ -91,6 +110,9 @@ struct ArchSpec {
   int detail_coring = 0;                  // grey levels (detail head only)
   double noise_coring = 0;                // x each input's noise estimate (detail head only)
   bool image_means = false;               // stem also sees the inputs' whole-image means
+  bool detail_select = false;             // max-abs detail instead of the sum (detail head only)
+  bool residual = true;                   // the residual term r (detail head only)
+  int salient_prior = 0;                  // grey levels of softness, 0 = off (detail head only)
 
   // Two-stage models only.
   int stage2_cells = 2;

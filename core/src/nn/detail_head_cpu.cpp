@@ -10,6 +10,7 @@
 #endif
 
 #include "timfusion/error.h"
+#include "timfusion/torch/networks.h"
 
 namespace timfusion::nn {
 
@@ -82,23 +83,52 @@ void base_row(const float* __restrict r0, const float* __restrict r1, const floa
 }
 
 // F = base_b + r + w (base_a - base_b) + g_a core(a - base_a) + g_b core(b - base_b),
-// the operations in the order apply_head does them (vectorised by the compiler).
+// the operations in the order apply_head does them (vectorised by the
+// compiler). The head's switches are template arguments, so that each variant
+// is a loop without branches: w through the prior (w p / (w p + (1 - w)(1 - p))),
+// r left out, or the larger of the two cored details kept (detail_select).
+constexpr float kInvRamp = static_cast<float>(1.0 / kSelectionRamp);
+
+template <bool kPrior, bool kSelect, bool kResidual>
 void fused_row(const float* __restrict a, const float* __restrict b, const float* __restrict base_a,
-               const float* __restrict base_b, const float* __restrict w, const float* __restrict r,
-               const float* __restrict ga, const float* __restrict gb, float ta, float tb, float* __restrict f,
-               int64_t n) {
+               const float* __restrict base_b, const float* __restrict w, const float* __restrict prior,
+               const float* __restrict r, const float* __restrict ga, const float* __restrict gb, float ta, float tb,
+               float* __restrict f, int64_t n) {
   for (int64_t x = 0; x < n; ++x) {
     float da = a[x] - base_a[x], db = b[x] - base_b[x];
     if (ta > 0) da = soft_threshold(da, ta);
     if (tb > 0) db = soft_threshold(db, tb);
-    f[x] = base_b[x] + r[x] + w[x] * (base_a[x] - base_b[x]) + ga[x] * da + gb[x] * db;
+    float wx = w[x];
+    if constexpr (kPrior) {
+      const float num = wx * prior[x];
+      wx = num / (num + (1 - wx) * (1 - prior[x]));
+    }
+    float out = kResidual ? base_b[x] + r[x] : base_b[x];
+    out += wx * (base_a[x] - base_b[x]);
+    if constexpr (kSelect) {
+      // selection_of_first (networks.h): a ramp of one grey level.
+      const float keep_a = std::min(std::max((std::fabs(da) - std::fabs(db)) * kInvRamp + 0.5f, 0.0f), 1.0f);
+      f[x] = out + keep_a * (ga[x] * da) + (1 - keep_a) * (gb[x] * db);
+    } else
+      f[x] = out + ga[x] * da + gb[x] * db;
   }
+}
+
+using FusedRow = void (*)(const float*, const float*, const float*, const float*, const float*, const float*,
+                          const float*, const float*, const float*, float, float, float*, int64_t);
+
+FusedRow fused_row_for(bool prior, bool select, bool residual) {
+  static const FusedRow rows[8] = {fused_row<false, false, false>, fused_row<false, false, true>,
+                                   fused_row<false, true, false>,  fused_row<false, true, true>,
+                                   fused_row<true, false, false>,  fused_row<true, false, true>,
+                                   fused_row<true, true, false>,   fused_row<true, true, true>};
+  return rows[(prior ? 4 : 0) + (select ? 2 : 0) + (residual ? 1 : 0)];
 }
 
 }  // namespace
 
 void detail_head_to_u8(const torch::Tensor& raw_grid, int64_t downscale, const float* first, const float* second,
-                       int64_t height, int64_t width, std::array<double, 2> coring, uint8_t* out,
+                       int64_t height, int64_t width, const DetailKernelOptions& options, uint8_t* out,
                        std::vector<float>& scratch) {
   const int64_t s = downscale, s2 = s * s, H = height, W = width;
   if (H < 3 || W < 3 || H % s || W % s || raw_grid.dim() != 4 || raw_grid.size(0) != 1 ||
@@ -125,7 +155,8 @@ void detail_head_to_u8(const torch::Tensor& raw_grid, int64_t downscale, const f
   if (scratch.size() < 2 * plane) scratch.resize(2 * plane);
   float* sum_a = scratch.data();
   float* sum_b = scratch.data() + plane;
-  const float ta = static_cast<float>(coring[0]), tb = static_cast<float>(coring[1]);
+  const float ta = static_cast<float>(options.coring[0]), tb = static_cast<float>(options.coring[1]);
+  const FusedRow fused_row = fused_row_for(options.prior != nullptr, options.select, options.residual);
 
   at::parallel_for(0, H, 16, [&](int64_t y0, int64_t y1) {
     for (int64_t y = y0; y < y1; ++y) {
@@ -162,7 +193,8 @@ void detail_head_to_u8(const torch::Tensor& raw_grid, int64_t downscale, const f
       auto row = [&](const float* sums, int d) { return sums + reflect(y + d - 2, H) * W; };
       base_row(row(sum_a, 0), row(sum_a, 1), row(sum_a, 2), row(sum_a, 3), row(sum_a, 4), base_a, W);
       base_row(row(sum_b, 0), row(sum_b, 1), row(sum_b, 2), row(sum_b, 3), row(sum_b, 4), base_b, W);
-      fused_row(first + y * W, second + y * W, base_a, base_b, w_row, r_row, ga_row, gb_row, ta, tb, fused, W);
+      fused_row(first + y * W, second + y * W, base_a, base_b, w_row, options.prior ? options.prior + y * W : nullptr,
+                r_row, ga_row, gb_row, ta, tb, fused, W);
       unit_row_to_u8(fused, out + y * W, W);
     }
   });

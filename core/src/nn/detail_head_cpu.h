@@ -21,16 +21,22 @@
 
 namespace timfusion::nn {
 
+// The head's per-frame settings besides the grid (arch.h's detail head).
+struct DetailKernelOptions {
+  std::array<double, 2> coring{0, 0};  // soft threshold of the first and second input's detail, [0,1] units
+  bool select = false;                 // max-abs detail instead of the sum
+  bool residual = true;                // add the residual r
+  const float* prior = nullptr;        // H*W salient prior of the first input (salient_prior), or none
+};
+
 // raw_grid: the last conv's output before the pixel shuffle, [1, 4 s², H/s,
 // W/s] float32 on CPU, any memory format (channel groups z, r, g1, g2 as in
 // arch.h's detail head). first/second: [H, W] float planes (the head's first
-// and second inputs, i.e. ArchSpec::inputs order). coring: the soft
-// threshold of the first and of the second input's detail, [0,1] units.
-// Writes round(clamp(F, 0, 1) * 255) to out (H*W bytes, row-major).
+// and second inputs, i.e. ArchSpec::inputs order). Writes round(clamp(F, 0, 1) * 255) to out (H*W bytes, row-major).
 // `scratch` is grown to 2*H*W floats once and reused. Needs H, W >= 3 and
 // multiples of s.
 void detail_head_to_u8(const torch::Tensor& raw_grid, int64_t downscale, const float* first, const float* second,
-                       int64_t height, int64_t width, std::array<double, 2> coring, uint8_t* out,
+                       int64_t height, int64_t width, const DetailKernelOptions& options, uint8_t* out,
                        std::vector<float>& scratch);
 
 }  // namespace timfusion::nn

@@ -169,8 +169,63 @@ torch::Tensor coring_threshold(const torch::Tensor& x, double coring, double noi
   return t.clamp_min_(coring);
 }
 
+namespace {
+
+// k x k box mean by running sums (as base_layer), reflect-padded so that the
+// size is kept (replicate where a side is too short to reflect; frames are at
+// least 8 pixels, kMinImageSide, so only crops in tests get there). A zero
+// leading row and column make sum[j+k] - sum[j] exactly window j.
+torch::Tensor box_mean(const torch::Tensor& x, int64_t k) {
+  const int64_t lo = k / 2, hi = (k - 1) / 2;
+  const bool tiny = x.size(2) <= lo || x.size(3) <= lo;
+  auto opts = F::PadFuncOptions({lo, hi, lo, hi});
+  if (tiny)
+    opts.mode(torch::kReplicate);
+  else
+    opts.mode(torch::kReflect);
+  auto c = F::pad(F::pad(x, opts), F::PadFuncOptions({1, 0, 1, 0})).cumsum(3);
+  auto rows = c.narrow(3, k, x.size(3)) - c.narrow(3, 0, x.size(3));
+  c = rows.cumsum(2);
+  return (c.narrow(2, k, x.size(2)) - c.narrow(2, 0, x.size(2))).mul_(1.0 / static_cast<double>(k * k));
+}
+
+// The salient target's window (training/losses: loss.salient_window's default).
+constexpr int64_t kPriorWindow = 15;
+// Keeps logit(p) finite: the weight can still be moved anywhere by z.
+constexpr double kPriorMargin = 1e-3;
+
+}  // namespace
+
+torch::Tensor salient_prior(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& mean_a,
+                            const torch::Tensor& mean_b, double softness) {
+  torch::NoGradGuard no_grad;
+  auto dev_a = (box_mean(a, kPriorWindow) - mean_a).abs_();
+  auto dev_b = (box_mean(b, kPriorWindow) - mean_b).abs_();
+  return box_mean(torch::sigmoid(dev_a.sub_(dev_b).div_(softness)), kPriorWindow)
+      .clamp_(kPriorMargin, 1 - kPriorMargin);
+}
+
+torch::Tensor weight_with_prior(const torch::Tensor& sigmoid_z, const torch::Tensor& prior) {
+  auto num = sigmoid_z * prior;
+  return num / (num + (1 - sigmoid_z) * (1 - prior));
+}
+
+torch::Tensor selection_of_first(const torch::Tensor& detail_a, const torch::Tensor& detail_b) {
+  return (detail_a.abs() - detail_b.abs()).mul_(1.0 / kSelectionRamp).add_(0.5).clamp_(0, 1);
+}
+
+DetailHeadOptions DetailHeadOptions::of(const ArchSpec& spec) {
+  DetailHeadOptions o;
+  o.coring = spec.detail_coring / 255.0;
+  o.noise_coring = spec.noise_coring;
+  o.select = spec.detail_select;
+  o.residual = spec.residual;
+  o.prior_softness = spec.salient_prior / 255.0;
+  return o;
+}
+
 torch::Tensor apply_head(Head head, const torch::Tensor& raw, const torch::Tensor& a, const torch::Tensor& b,
-                         double coring, double noise_coring) {
+                         const DetailHeadOptions& detail, const torch::Tensor& mean_a, const torch::Tensor& mean_b) {
   if (head == Head::Image) return raw;
   if (head == Head::Blend) {
     auto w = torch::sigmoid(raw.narrow(1, 0, 1));
@@ -179,21 +234,32 @@ torch::Tensor apply_head(Head head, const torch::Tensor& raw, const torch::Tenso
   // Detail: blend the base layers, add each input's detail with its own gain in (0, 2).
   auto base_a = base_layer(a), base_b = base_layer(b);
   auto w = torch::sigmoid(raw.narrow(1, 0, 1));
-  auto gain_a = 2 * torch::sigmoid(raw.narrow(1, 2, 1)), gain_b = 2 * torch::sigmoid(raw.narrow(1, 3, 1));
-  auto out = torch::addcmul(base_b + raw.narrow(1, 1, 1), w, base_a - base_b);
-  if (noise_coring > 0) {
-    out = torch::addcmul(out, gain_a, cored(a - base_a, coring_threshold(a, coring, noise_coring)));
-    return torch::addcmul(out, gain_b, cored(b - base_b, coring_threshold(b, coring, noise_coring)));
+  if (detail.prior_softness > 0) {
+    if (!mean_a.defined() || !mean_b.defined()) throw Error("internal: the salient prior needs the inputs' means");
+    w = weight_with_prior(w, salient_prior(a, b, mean_a, mean_b, detail.prior_softness));
   }
-  out = torch::addcmul(out, gain_a, cored(a - base_a, coring));
-  return torch::addcmul(out, gain_b, cored(b - base_b, coring));
+  auto gain_a = 2 * torch::sigmoid(raw.narrow(1, 2, 1)), gain_b = 2 * torch::sigmoid(raw.narrow(1, 3, 1));
+  auto out = torch::addcmul(detail.residual ? base_b + raw.narrow(1, 1, 1) : base_b, w, base_a - base_b);
+  torch::Tensor detail_a, detail_b;
+  if (detail.noise_coring > 0) {
+    detail_a = cored(a - base_a, coring_threshold(a, detail.coring, detail.noise_coring));
+    detail_b = cored(b - base_b, coring_threshold(b, detail.coring, detail.noise_coring));
+  } else {
+    detail_a = cored(a - base_a, detail.coring);
+    detail_b = cored(b - base_b, detail.coring);
+  }
+  if (detail.select) {
+    auto keep_a = selection_of_first(detail_a, detail_b);
+    return out + keep_a * (gain_a * detail_a) + (1 - keep_a) * (gain_b * detail_b);
+  }
+  out = torch::addcmul(out, gain_a, detail_a);
+  return torch::addcmul(out, gain_b, detail_b);
 }
 
 FusionNetImpl::FusionNetImpl(const ArchSpec& spec)
     : downscale(spec.downscale),
       head(spec.head),
-      detail_coring(spec.detail_coring / 255.0),
-      noise_coring(spec.noise_coring),
+      detail(DetailHeadOptions::of(spec)),
       image_means(spec.image_means) {
   const int64_t C = spec.channels, s2 = downscale * downscale;
   stem = register_module("stem", make_stem(C, false, 2 * s2 + (image_means ? 2 : 0)));
@@ -236,7 +302,7 @@ torch::Tensor FusionNetImpl::forward(const torch::Tensor& a, const torch::Tensor
                                      const torch::Tensor& mean_b) {
   auto raw = grid_output(a, b, mean_a, mean_b);
   if (downscale > 1) raw = torch::pixel_shuffle(raw, downscale);
-  return apply_head(head, raw, a, b, detail_coring, noise_coring);
+  return apply_head(head, raw, a, b, detail, mean_a, mean_b);
 }
 
 void FusionNetImpl::fold_bn() { fold_cells(cells); }
@@ -313,16 +379,25 @@ bool TimNetImpl::forward_u8(const torch::Tensor& ir, const torch::Tensor& vis, u
   const torch::Tensor& first = spec_.inputs[0] == Input::Ir ? ir : vis;
   const torch::Tensor& second = spec_.inputs[1] == Input::Ir ? ir : vis;
   // Each input's coring threshold (its noise floor where noise_coring is set).
+  const DetailHeadOptions& head = stage1_->detail;
   auto threshold = [&](const torch::Tensor& x) {
-    const double c = stage1_->detail_coring, k = stage1_->noise_coring;
-    return k > 0 ? std::max(c, k * noise_level_unit(cv::Mat(static_cast<int>(H), static_cast<int>(W), CV_32F,
-                                                              x.data_ptr<float>())))
-                 : c;
+    return head.noise_coring > 0
+               ? std::max(head.coring, head.noise_coring * noise_level_unit(cv::Mat(static_cast<int>(H), static_cast<int>(W),
+                                                                                      CV_32F, x.data_ptr<float>())))
+               : head.coring;
   };
-  detail_head_to_u8(stage1_->grid_output(first, second, mean_or_own({}, first, spec_.image_means),
-                                          mean_or_own({}, second, spec_.image_means)),
-                    stage1_->downscale, first.data_ptr<float>(), second.data_ptr<float>(), H, W,
-                    {threshold(first), threshold(second)}, out, scratch);
+  const auto mean_first = mean_or_own({}, first, spec_.image_means), mean_second = mean_or_own({}, second, spec_.image_means);
+  DetailKernelOptions options;
+  options.coring = {threshold(first), threshold(second)};
+  options.select = head.select;
+  options.residual = head.residual;
+  torch::Tensor prior;
+  if (head.prior_softness > 0) {
+    prior = salient_prior(first, second, mean_first, mean_second, head.prior_softness).contiguous();
+    options.prior = prior.data_ptr<float>();
+  }
+  detail_head_to_u8(stage1_->grid_output(first, second, mean_first, mean_second), stage1_->downscale,
+                    first.data_ptr<float>(), second.data_ptr<float>(), H, W, options, out, scratch);
   return true;
 }
 

@@ -9,7 +9,7 @@ exported graph has no BatchNormalization node.
 
 Every architecture core builds: single-stage networks (Chain2 and Fusion
 cells, every op, downscale 1/2/4, heads image/blend/detail, detail_coring,
-noise_coring, image_means) and the two-stage reference models (IVIF with its
+noise_coring, image_means, salient_prior, detail_select, residual) and the two-stage reference models (IVIF with its
 per-image BatchNorm statistics, MMIF).
 """
 import torch
@@ -22,7 +22,8 @@ from tim_onnx_ops import OP_TYPES, BasicConv, ConvLayer, make_cell, make_stem, m
 # understands. An arch with any other field was written by a newer timfusion:
 # exporting it would silently drop what that field does, so it is refused.
 KNOWN_FIELDS = {"name", "kind", "channels", "inputs", "cells", "normal", "chain_fusion", "downscale", "head",
-                "detail_coring", "noise_coring", "image_means", "stage2"}
+                "detail_coring", "noise_coring", "image_means", "stage2", "salient_prior", "detail_select",
+                "residual"}
 MIN_SIDE = 8  # core's kMinImageSide (image_limits.h)
 
 
@@ -60,6 +61,25 @@ def base_layer(x):
     """5x5 box mean with reflection padding (core's base_layer; its running
     sums and this average pool add the same 25 values in another order)."""
     return F.avg_pool2d(F.pad(x, (2, 2, 2, 2), mode="reflect"), 5, stride=1)
+
+
+def box_mean(x, k):
+    """k x k box mean, reflection-padded to keep the size (core's box_mean in
+    networks.cpp; frames are at least MIN_SIDE = 8 > k // 2 pixels)."""
+    return F.avg_pool2d(F.pad(x, (k // 2, (k - 1) // 2, k // 2, (k - 1) // 2), mode="reflect"), k, stride=1)
+
+
+PRIOR_WINDOW = 15    # core's kPriorWindow
+PRIOR_MARGIN = 1e-3  # core's kPriorMargin
+SELECTION_RAMP = 1.0 / 255.0  # core's kSelectionRamp
+
+
+def salient_prior(a, b, mean_a, mean_b, softness):
+    """The salient prior's weight of a (core's salient_prior, arch.h)."""
+    dev_a = (box_mean(a, PRIOR_WINDOW) - mean_a).abs()
+    dev_b = (box_mean(b, PRIOR_WINDOW) - mean_b).abs()
+    p = box_mean(torch.sigmoid((dev_a - dev_b) / softness), PRIOR_WINDOW)
+    return p.clamp(PRIOR_MARGIN, 1 - PRIOR_MARGIN)
 
 
 # Immerkaer's finest-band mask (core/src/nn/noise_sigma.cpp).
@@ -102,6 +122,9 @@ class FusionNet(nn.Module):
         self.coring = arch.get("detail_coring", 0) / 255.0
         self.noise_coring = float(arch.get("noise_coring", 0))
         self.image_means = bool(arch.get("image_means", False))
+        self.prior_softness = arch.get("salient_prior", 0) / 255.0
+        self.select = bool(arch.get("detail_select", False))
+        self.residual = bool(arch.get("residual", True))
         s2 = self.s * self.s
         per_pixel = {"image": 1, "blend": 2, "detail": 4}[self.head]
         self.stem = make_stem(c, 2 * s2 + (2 if self.image_means else 0))
@@ -122,7 +145,7 @@ class FusionNet(nn.Module):
         raw = self.stem_out(x)
         return F.pixel_shuffle(raw, self.s) if self.s > 1 else raw
 
-    def apply_head(self, raw, a, b):
+    def apply_head(self, raw, a, b, mean_a, mean_b):
         if self.head == "image":
             return raw
         if self.head == "blend":
@@ -130,17 +153,27 @@ class FusionNet(nn.Module):
             return b + raw[:, 1:2] + w * (a - b)
         base_a, base_b = base_layer(a), base_layer(b)
         w = torch.sigmoid(raw[:, 0:1])
+        if self.prior_softness > 0:
+            # sigmoid(z + logit(p)) as core writes it (weight_with_prior).
+            p = salient_prior(a, b, mean_a, mean_b, self.prior_softness)
+            num = w * p
+            w = num / (num + (1 - w) * (1 - p))
         gain_a, gain_b = 2 * torch.sigmoid(raw[:, 2:3]), 2 * torch.sigmoid(raw[:, 3:4])
-        out = base_b + raw[:, 1:2] + w * (base_a - base_b)
+        out = (base_b + raw[:, 1:2] if self.residual else base_b) + w * (base_a - base_b)
         if self.noise_coring > 0:
             t_a = torch.clamp(noise_sigma(a) * self.noise_coring, min=self.coring)
             t_b = torch.clamp(noise_sigma(b) * self.noise_coring, min=self.coring)
         else:
             t_a = t_b = self.coring
-        return out + gain_a * cored(a - base_a, t_a) + gain_b * cored(b - base_b, t_b)
+        detail_a, detail_b = cored(a - base_a, t_a), cored(b - base_b, t_b)
+        if self.select:
+            # core's selection_of_first: a ramp of one grey level.
+            keep_a = ((detail_a.abs() - detail_b.abs()) / SELECTION_RAMP + 0.5).clamp(0.0, 1.0)
+            return out + keep_a * (gain_a * detail_a) + (1 - keep_a) * (gain_b * detail_b)
+        return out + gain_a * detail_a + gain_b * detail_b
 
     def forward(self, a, b, mean_a, mean_b):
-        return self.apply_head(self.grid(a, b, mean_a, mean_b), a, b)
+        return self.apply_head(self.grid(a, b, mean_a, mean_b), a, b, mean_a, mean_b)
 
 
 class MaskLayer(nn.Module):

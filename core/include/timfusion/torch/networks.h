@@ -15,6 +15,18 @@ torch::nn::Sequential make_stem_out(int64_t c_in, int64_t C, bool prelu, int64_t
 // Stores every 4-d parameter and buffer of m NHWC (oneDNN's fast path on CPU).
 void to_channels_last(torch::nn::Module& m);
 
+// What the detail head does besides its raw output (arch.h: detail_coring,
+// noise_coring, detail_select, residual, salient_prior).
+struct DetailHeadOptions {
+  double coring = 0;          // soft threshold of each detail layer, [0,1] units
+  double noise_coring = 0;    // x each input's noise estimate; 0 = off
+  bool select = false;        // max-abs detail instead of the sum
+  bool residual = true;       // add the residual r
+  double prior_softness = 0;  // salient prior's softness, [0,1] units; 0 = off
+
+  static DetailHeadOptions of(const ArchSpec& spec);
+};
+
 // Network_Fusion9_Meta: stem -> cells -> stem_out, no final activation.
 class FusionNetImpl : public torch::nn::Module {
  public:
@@ -33,8 +45,7 @@ class FusionNetImpl : public torch::nn::Module {
   torch::nn::ModuleList cells{nullptr};
   int64_t downscale = 1;
   Head head = Head::Image;
-  double detail_coring = 0;  // in [0,1] units
-  double noise_coring = 0;   // x each input's noise estimate (arch.h)
+  DetailHeadOptions detail;  // the detail head's fields of the ArchSpec (arch.h)
   bool image_means = false;  // the stem's last two input channels are the means
 };
 TORCH_MODULE(FusionNet);
@@ -46,11 +57,30 @@ int64_t head_channels(Head head, int64_t downscale);
 // Blend; base/detail blend with per-pixel detail gains for Detail (arch.h).
 // The Detail head's base layer of a [B,1,H,W] image: 5x5 box mean, same size.
 torch::Tensor base_layer(const torch::Tensor& x);
-// `coring` (Detail only, [0,1] units): soft threshold of each detail layer;
-// with `noise_coring` k > 0 each input's threshold is max(coring, k * its
-// noise_sigma()) (arch.h, noise_coring).
+// `detail` (Detail only): coring (each input's threshold is max(coring,
+// noise_coring * its noise_sigma()) where noise_coring > 0), selection,
+// residual and prior as arch.h says. mean_a, mean_b ([B,1,1,1]): the whole
+// images' means, needed by the salient prior only.
 torch::Tensor apply_head(Head head, const torch::Tensor& raw, const torch::Tensor& a, const torch::Tensor& b,
-                         double coring = 0, double noise_coring = 0);
+                         const DetailHeadOptions& detail = {}, const torch::Tensor& mean_a = {},
+                         const torch::Tensor& mean_b = {});
+// The salient prior's weight of a ([B,1,H,W], in [1e-3, 1 - 1e-3]):
+// box(sigmoid((|box(a) - mean_a| - |box(b) - mean_b|) / softness)), 15x15
+// reflect-padded box means (replicate on frames under 8 pixels), softness in
+// [0,1] units. No gradient flows through it.
+torch::Tensor salient_prior(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& mean_a,
+                            const torch::Tensor& mean_b, double softness);
+// detail_select's share of the first input's detail, per pixel:
+// clamp((|d_a| - |d_b|) / kSelectionRamp + 1/2, 0, 1). A ramp of one grey
+// level instead of a hard switch, so that two nearly equal details of
+// opposite sign, whose order float rounding may swap between implementations
+// (this, the CPU kernel, ONNX), give nearly the same output.
+constexpr double kSelectionRamp = 1.0 / 255.0;
+torch::Tensor selection_of_first(const torch::Tensor& detail_a, const torch::Tensor& detail_b);
+// The prior-corrected base weight sigmoid(z + logit(p)), written as
+// s p / (s p + (1 - s)(1 - p)) with s = sigmoid(z): no logit to evaluate, and
+// the CPU kernel computes the same expression.
+torch::Tensor weight_with_prior(const torch::Tensor& sigmoid_z, const torch::Tensor& prior);
 // The detail head's coring threshold of each image of x ([B,1,H,W]):
 // [B,1,1,1], max(coring, noise_coring * noise_sigma(x)).
 torch::Tensor coring_threshold(const torch::Tensor& x, double coring, double noise_coring);
