@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <cmath>
 
+#include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
+
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -126,6 +129,35 @@ FusedRow fused_row_for(bool prior, bool select, bool residual) {
 }
 
 }  // namespace
+
+void salient_prior_cpu(const float* first, const float* second, int64_t height, int64_t width, float mean_first,
+                       float mean_second, double softness, float* prior) {
+  if (height < 8 || width < 8) throw Error("internal: salient prior kernel: frame under 8 pixels");
+  const int H = static_cast<int>(height), W = static_cast<int>(width);
+  const cv::Size window(static_cast<int>(kPriorWindow), static_cast<int>(kPriorWindow));
+  const cv::Mat a(H, W, CV_32F, const_cast<float*>(first)), b(H, W, CV_32F, const_cast<float*>(second));
+  cv::Mat box_a, box_b;
+  cv::blur(a, box_a, window, cv::Point(-1, -1), cv::BORDER_REFLECT_101);
+  cv::blur(b, box_b, window, cv::Point(-1, -1), cv::BORDER_REFLECT_101);
+  // sigmoid(d / softness) = 1 / (1 + exp(-d / softness)), with d the
+  // difference of the two deviations from the image means.
+  const float inv_soft = static_cast<float>(-1.0 / softness);
+  for (int y = 0; y < H; ++y) {
+    float* ra = box_a.ptr<float>(y);
+    const float* rb = box_b.ptr<float>(y);
+    for (int x = 0; x < W; ++x) ra[x] = (std::fabs(ra[x] - mean_first) - std::fabs(rb[x] - mean_second)) * inv_soft;
+  }
+  cv::exp(box_a, box_a);
+  box_a += 1.0;
+  cv::divide(1.0, box_a, box_a);
+  cv::Mat out(H, W, CV_32F, prior);
+  cv::blur(box_a, out, window, cv::Point(-1, -1), cv::BORDER_REFLECT_101);
+  const float lo = static_cast<float>(kPriorMargin), hi = static_cast<float>(1 - kPriorMargin);
+  for (int y = 0; y < H; ++y) {
+    float* r = out.ptr<float>(y);
+    for (int x = 0; x < W; ++x) r[x] = std::min(std::max(r[x], lo), hi);
+  }
+}
 
 void detail_head_to_u8(const torch::Tensor& raw_grid, int64_t downscale, const float* first, const float* second,
                        int64_t height, int64_t width, const DetailKernelOptions& options, uint8_t* out,

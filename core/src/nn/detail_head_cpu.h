@@ -29,6 +29,15 @@ struct DetailKernelOptions {
   const float* prior = nullptr;        // H*W salient prior of the first input (salient_prior), or none
 };
 
+// The salient prior's weight of the first input (networks.h salient_prior)
+// into prior (H*W floats), from the two planes and their whole-image means,
+// softness in [0,1] units. The same function with OpenCV's box filters
+// (reflect-101 borders, as the autograd version's reflect padding), which
+// are vectorised and run in place of six running-sum passes and their
+// temporaries per frame. Needs H, W >= 8.
+void salient_prior_cpu(const float* first, const float* second, int64_t height, int64_t width, float mean_first,
+                       float mean_second, double softness, float* prior);
+
 // raw_grid: the last conv's output before the pixel shuffle, [1, 4 s², H/s,
 // W/s] float32 on CPU, any memory format (channel groups z, r, g1, g2 as in
 // arch.h's detail head). first/second: [H, W] float planes (the head's first

@@ -189,11 +189,6 @@ torch::Tensor box_mean(const torch::Tensor& x, int64_t k) {
   return (c.narrow(2, k, x.size(2)) - c.narrow(2, 0, x.size(2))).mul_(1.0 / static_cast<double>(k * k));
 }
 
-// The salient target's window (training/losses: loss.salient_window's default).
-constexpr int64_t kPriorWindow = 15;
-// Keeps logit(p) finite: the weight can still be moved anywhere by z.
-constexpr double kPriorMargin = 1e-3;
-
 }  // namespace
 
 torch::Tensor salient_prior(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& mean_a,
@@ -372,8 +367,9 @@ torch::Tensor TimNetImpl::forward(const torch::Tensor& ir, const torch::Tensor& 
 bool TimNetImpl::forward_u8(const torch::Tensor& ir, const torch::Tensor& vis, uint8_t* out,
                             std::vector<float>& scratch) {
   const int64_t H = ir.size(2), W = ir.size(3), m = spec_.pad_multiple();
-  if (stage2_ || spec_.head != Head::Detail || padding_to_multiple(H, m) || padding_to_multiple(W, m) || H < 3 ||
-      W < 3 || ir.size(0) != 1 || !ir.device().is_cpu() || ir.scalar_type() != torch::kFloat32 || vis.scalar_type() != torch::kFloat32 ||
+  const int64_t min_side = spec_.salient_prior > 0 ? 8 : 3;  // salient_prior_cpu reflects 7 pixels
+  if (stage2_ || spec_.head != Head::Detail || padding_to_multiple(H, m) || padding_to_multiple(W, m) || H < min_side ||
+      W < min_side || ir.size(0) != 1 || !ir.device().is_cpu() || ir.scalar_type() != torch::kFloat32 || vis.scalar_type() != torch::kFloat32 ||
       !ir.is_contiguous() || !vis.is_contiguous())
     return false;
   const torch::Tensor& first = spec_.inputs[0] == Input::Ir ? ir : vis;
@@ -391,10 +387,13 @@ bool TimNetImpl::forward_u8(const torch::Tensor& ir, const torch::Tensor& vis, u
   options.coring = {threshold(first), threshold(second)};
   options.select = head.select;
   options.residual = head.residual;
-  torch::Tensor prior;
   if (head.prior_softness > 0) {
-    prior = salient_prior(first, second, mean_first, mean_second, head.prior_softness).contiguous();
-    options.prior = prior.data_ptr<float>();
+    // Grown once per size and reused (the kernel's own scratch is sized per call).
+    thread_local std::vector<float> prior;
+    prior.resize(static_cast<size_t>(H * W));
+    salient_prior_cpu(first.data_ptr<float>(), second.data_ptr<float>(), H, W, mean_first.item<float>(),
+                      mean_second.item<float>(), head.prior_softness, prior.data());
+    options.prior = prior.data();
   }
   detail_head_to_u8(stage1_->grid_output(first, second, mean_first, mean_second), stage1_->downscale,
                     first.data_ptr<float>(), second.data_ptr<float>(), H, W, options, out, scratch);

@@ -68,6 +68,8 @@ torch::Tensor apply_head(Head head, const torch::Tensor& raw, const torch::Tenso
 // box(sigmoid((|box(a) - mean_a| - |box(b) - mean_b|) / softness)), 15x15
 // reflect-padded box means (replicate on frames under 8 pixels), softness in
 // [0,1] units. No gradient flows through it.
+constexpr int64_t kPriorWindow = 15;  // the salient target's window (loss.salient_window's default)
+constexpr double kPriorMargin = 1e-3;  // keeps logit(p) finite; z can still move the weight anywhere
 torch::Tensor salient_prior(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& mean_a,
                             const torch::Tensor& mean_b, double softness);
 // detail_select's share of the first input's detail, per pixel:
