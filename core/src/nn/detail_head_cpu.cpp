@@ -5,9 +5,6 @@
 #include <algorithm>
 #include <cmath>
 
-#include <opencv2/core.hpp>
-#include <opencv2/imgproc.hpp>
-
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -130,33 +127,82 @@ FusedRow fused_row_for(bool prior, bool select, bool residual) {
 
 }  // namespace
 
+namespace {
+
+constexpr int64_t kPriorRadius = kPriorWindow / 2;
+
+// Horizontal kPriorWindow-tap sums of one row (reflect-101; n > kPriorRadius).
+// As row_sums: a branch-free interior loop that the compiler vectorises.
+void prior_row_sums(const float* __restrict src, float* __restrict dst, int64_t n) {
+  auto edge = [&](int64_t x) {
+    float s = 0;
+    for (int64_t d = -kPriorRadius; d <= kPriorRadius; ++d) {
+      int64_t i = x + d;
+      i = i < 0 ? -i : (i >= n ? 2 * (n - 1) - i : i);
+      s += src[i];
+    }
+    dst[x] = s;
+  };
+  const int64_t lo = std::min(kPriorRadius, n), hi = std::max(lo, n - kPriorRadius);
+  for (int64_t x = 0; x < lo; ++x) edge(x);
+  for (int64_t x = lo; x < hi; ++x) {
+    float s = 0;
+    for (int64_t d = -kPriorRadius; d <= kPriorRadius; ++d) s += src[x + d];
+    dst[x] = s;
+  }
+  for (int64_t x = hi; x < n; ++x) edge(x);
+}
+
+// kPriorWindow x kPriorWindow box mean of an H x W plane (reflect-101), in
+// two row-parallel passes on LibTorch's threads (OpenCV's own thread pool
+// would compete with them for the same cores). `sums`: H*W scratch.
+void prior_box(const float* src, float* sums, float* dst, int64_t H, int64_t W) {
+  at::parallel_for(0, H, 16, [&](int64_t y0, int64_t y1) {
+    for (int64_t y = y0; y < y1; ++y) prior_row_sums(src + y * W, sums + y * W, W);
+  });
+  const float scale = 1.0f / static_cast<float>(kPriorWindow * kPriorWindow);
+  at::parallel_for(0, H, 16, [&](int64_t y0, int64_t y1) {
+    for (int64_t y = y0; y < y1; ++y) {
+      float* __restrict out = dst + y * W;
+      std::fill(out, out + W, 0.0f);
+      for (int64_t d = -kPriorRadius; d <= kPriorRadius; ++d) {
+        int64_t i = y + d;
+        i = i < 0 ? -i : (i >= H ? 2 * (H - 1) - i : i);
+        const float* __restrict row = sums + i * W;
+        for (int64_t x = 0; x < W; ++x) out[x] += row[x];
+      }
+      for (int64_t x = 0; x < W; ++x) out[x] *= scale;
+    }
+  });
+}
+
+}  // namespace
+
 void salient_prior_cpu(const float* first, const float* second, int64_t height, int64_t width, float mean_first,
                        float mean_second, double softness, float* prior) {
-  if (height < 8 || width < 8) throw Error("internal: salient prior kernel: frame under 8 pixels");
-  const int H = static_cast<int>(height), W = static_cast<int>(width);
-  const cv::Size window(static_cast<int>(kPriorWindow), static_cast<int>(kPriorWindow));
-  const cv::Mat a(H, W, CV_32F, const_cast<float*>(first)), b(H, W, CV_32F, const_cast<float*>(second));
-  cv::Mat box_a, box_b;
-  cv::blur(a, box_a, window, cv::Point(-1, -1), cv::BORDER_REFLECT_101);
-  cv::blur(b, box_b, window, cv::Point(-1, -1), cv::BORDER_REFLECT_101);
-  // sigmoid(d / softness) = 1 / (1 + exp(-d / softness)), with d the
-  // difference of the two deviations from the image means.
-  const float inv_soft = static_cast<float>(-1.0 / softness);
-  for (int y = 0; y < H; ++y) {
-    float* ra = box_a.ptr<float>(y);
-    const float* rb = box_b.ptr<float>(y);
-    for (int x = 0; x < W; ++x) ra[x] = (std::fabs(ra[x] - mean_first) - std::fabs(rb[x] - mean_second)) * inv_soft;
-  }
-  cv::exp(box_a, box_a);
-  box_a += 1.0;
-  cv::divide(1.0, box_a, box_a);
-  cv::Mat out(H, W, CV_32F, prior);
-  cv::blur(box_a, out, window, cv::Point(-1, -1), cv::BORDER_REFLECT_101);
+  if (height <= kPriorRadius || width <= kPriorRadius) throw Error("internal: salient prior kernel: frame under 8 pixels");
+  const int64_t H = height, W = width, n = H * W;
+  // Per calling thread, kept across frames: no allocation per frame.
+  thread_local std::vector<float> scratch;
+  if (scratch.size() < static_cast<size_t>(3 * n)) scratch.resize(static_cast<size_t>(3 * n));
+  float* sums = scratch.data();
+  float* box_a = sums + n;
+  float* box_b = box_a + n;
+  prior_box(first, sums, box_a, H, W);
+  prior_box(second, sums, box_b, H, W);
+  // The difference of the two deviations from the image means, over the
+  // softness, then one vectorised sigmoid over the plane.
+  const float inv_soft = static_cast<float>(1.0 / softness);
+  at::parallel_for(0, H, 16, [&](int64_t y0, int64_t y1) {
+    for (int64_t i = y0 * W; i < y1 * W; ++i)
+      box_a[i] = (std::fabs(box_a[i] - mean_first) - std::fabs(box_b[i] - mean_second)) * inv_soft;
+  });
+  torch::from_blob(box_a, {n}, torch::kFloat32).sigmoid_();
+  prior_box(box_a, sums, prior, H, W);
   const float lo = static_cast<float>(kPriorMargin), hi = static_cast<float>(1 - kPriorMargin);
-  for (int y = 0; y < H; ++y) {
-    float* r = out.ptr<float>(y);
-    for (int x = 0; x < W; ++x) r[x] = std::min(std::max(r[x], lo), hi);
-  }
+  at::parallel_for(0, H, 16, [&](int64_t y0, int64_t y1) {
+    for (int64_t i = y0 * W; i < y1 * W; ++i) prior[i] = std::min(std::max(prior[i], lo), hi);
+  });
 }
 
 void detail_head_to_u8(const torch::Tensor& raw_grid, int64_t downscale, const float* first, const float* second,

@@ -31,10 +31,9 @@ struct DetailKernelOptions {
 
 // The salient prior's weight of the first input (networks.h salient_prior)
 // into prior (H*W floats), from the two planes and their whole-image means,
-// softness in [0,1] units. The same function with OpenCV's box filters
-// (reflect-101 borders, as the autograd version's reflect padding), which
-// are vectorised and run in place of six running-sum passes and their
-// temporaries per frame. Needs H, W >= 8.
+// softness in [0,1] units: the same function in row-parallel passes on
+// LibTorch's threads (box sums in another order than the autograd version's
+// running sums). Needs H, W >= 8.
 void salient_prior_cpu(const float* first, const float* second, int64_t height, int64_t width, float mean_first,
                        float mean_second, double softness, float* prior);
 
