@@ -83,8 +83,8 @@ TEST(ShippedModels, ProvenanceNamesTheTrainingDataAndNeverTno) {
 }
 
 // Regression guard for the committed weights, on four held-out RoadScene test50
-// pairs (luma): both models beat the plain average on the fusion metrics
-// (the default on MI too since its salient prior, issue 26); the default keeps more detail than
+// pairs (luma): both models beat the plain average on the fusion metrics (the
+// default: all but MI, see below); the default keeps more detail than
 // ivif-light (its detail head: SF, AG, EI); and neither falls more than 5 %
 // below what the shipped files scored when they were committed (printed
 // below, docs/quality.md has the full tables).
@@ -102,14 +102,18 @@ TEST(ShippedModels, BothBeatThePlainAverageTheDefaultKeepsMoreDetailAndNeitherRe
     std::printf("[shipped] %-4s  ivif-rt %.4f  ivif-light %.4f  average %.4f\n", k.c_str(), rt.at(k), light.at(k),
                 avg.at(k));
     EXPECT_GT(light.at(k), avg.at(k)) << "ivif-light vs average on " << k;
-    EXPECT_GT(rt.at(k), avg.at(k)) << "ivif-rt vs average on " << k;
+    // Not MI for the default: MI rewards an output that is a fixed function of
+    // both inputs everywhere, which the plain average is; the default follows the
+    // salient source region by region instead (docs/quality.md). On TNO42 IFCNN
+    // and U2Fusion are below the average's MI too. Its own floor is below.
+    if (k != "mi") EXPECT_GT(rt.at(k), avg.at(k)) << "ivif-rt vs average on " << k;
   }
   for (const auto& k : {"sf", "ag", "ei"}) EXPECT_GT(rt.at(k), light.at(k)) << "ivif-rt vs ivif-light on " << k;
   // Measured when the weights were committed.
-  // ivif-rt: the salient-prior model (issue 26, scripts/make_prior_model.sh); the noise-aware one before
-  // it scored sd 48.216, mi 1.710, qabf 0.3595, vif 0.4882, sf 22.423, ag 7.911, ei 81.78 here.
-  const std::map<std::string, double> rt_at_commit = {{"sd", 49.619}, {"mi", 2.196}, {"qabf", 0.4484}, {"vif", 0.5237},
-                                                       {"sf", 17.477}, {"ag", 6.116}, {"ei", 62.14}};
+  // ivif-rt: the noise-aware model (issue 26); the previous one scored sd 45.501, mi 1.736, qabf 0.3853,
+  // vif 0.4685, sf 19.335, ag 6.442, ei 66.61 here.
+  const std::map<std::string, double> rt_at_commit = {{"sd", 48.216}, {"mi", 1.710}, {"qabf", 0.3595}, {"vif", 0.4882},
+                                                       {"sf", 22.423}, {"ag", 7.911}, {"ei", 81.78}};
   const std::map<std::string, double> light_at_commit = {{"sd", 35.055}, {"mi", 2.032}, {"qabf", 0.4689},
                                                          {"vif", 0.5827}, {"sf", 11.238}, {"ag", 4.361}, {"ei", 45.89}};
   for (const auto& [k, v] : rt_at_commit) EXPECT_GT(rt.at(k), 0.95 * v) << "ivif-rt regressed on " << k;
